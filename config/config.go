@@ -1,0 +1,219 @@
+package config
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Example is the configuration `tern serve` runs with no --config: one
+// distribution, "demo", in front of the built-in demo origin on
+// 127.0.0.1:8081. It is also the commented template users start from.
+//
+//go:embed example.yaml
+var Example []byte
+
+// Config is one Tern configuration file. Once provisioned (Parse, Load or
+// Provision) it is safe for concurrent reads.
+type Config struct {
+	// Edge configures this node's viewer-facing server and its cache.
+	Edge Edge `yaml:"edge"`
+	// Admin configures the admin server (metrics, health, API).
+	Admin Admin `yaml:"admin"`
+	// CachePolicies are named cache policies that behaviors may refer to,
+	// in addition to the managed ones (see ManagedCachePolicies).
+	CachePolicies []*CachePolicy `yaml:"cache_policies,omitempty"`
+	// OriginRequestPolicies are named origin request policies that
+	// behaviors may refer to, in addition to the managed ones.
+	OriginRequestPolicies []*OriginRequestPolicy `yaml:"origin_request_policies,omitempty"`
+	// Distributions are the sites this node serves. A request goes to the
+	// distribution one of whose aliases matches its Host.
+	Distributions []*Distribution `yaml:"distributions"`
+
+	// Resolved by Provision: every cache and origin request policy a
+	// behavior may name, managed ones included.
+	cachePolicies         map[string]*CachePolicy
+	originRequestPolicies map[string]*OriginRequestPolicy
+}
+
+// Edge configures this node's viewer-facing HTTP server.
+type Edge struct {
+	// Listen is the address viewers connect to, host:port. Default
+	// "127.0.0.1:8080". Use ":8080" or "0.0.0.0:8080" to accept
+	// connections from other machines; port 0 picks a free port.
+	Listen string `yaml:"listen"`
+	// NodeID names this node in logs, metrics and the control plane.
+	// Letters, digits, ".", "-" and "_". Default: the machine's host name.
+	NodeID string `yaml:"node_id"`
+	// POP names the point of presence this node belongs to. Letters,
+	// digits, ".", "-" and "_". Default "local".
+	POP string `yaml:"pop"`
+	// Cache sizes the in-memory cache.
+	Cache EdgeCache `yaml:"cache"`
+	// AccessLog is where the access log goes: "" (default) for nowhere,
+	// "stdout", "stderr", or a file path.
+	AccessLog string `yaml:"access_log,omitempty"`
+}
+
+// EdgeCache sizes the in-memory cache tier.
+type EdgeCache struct {
+	// Memory is the most the in-memory cache holds, e.g. "512MiB" or
+	// "2GiB". Default 512MiB.
+	Memory ByteSize `yaml:"memory"`
+	// MaxObjectSize is the largest response the cache stores; larger
+	// responses stream through to the viewer uncached. Default 64MiB, or
+	// memory if that is smaller. Must not exceed memory.
+	MaxObjectSize ByteSize `yaml:"max_object_size"`
+}
+
+// AdminOff as Admin.Listen turns the admin server off.
+const AdminOff = "off"
+
+// Admin configures the admin server: metrics, health checks and the API.
+type Admin struct {
+	// Listen is the admin server's address, host:port. Default
+	// "127.0.0.1:9090"; "off" turns the admin server off. Keep it on a
+	// loopback or private address: it is not meant for viewers.
+	Listen string `yaml:"listen"`
+}
+
+// Enabled reports whether the admin server should run.
+func (a Admin) Enabled() bool { return a.Listen != AdminOff }
+
+// Load reads and parses the configuration file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load config: %w", err)
+	}
+	return Parse(data, path)
+}
+
+// Parse decodes a configuration from data, fills in defaults, validates
+// it and resolves its references (see Provision). source names the data in
+// errors, usually the file path. Unknown fields and values of the wrong
+// type are errors that name their line; validation errors name the field
+// path (see FieldError) and are all reported at once.
+func Parse(data []byte, source string) (*Config, error) {
+	c := new(Config)
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("decode config %s: %w", source, err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("decode config %s: more than one YAML document (remove the \"---\" separator)", source)
+	}
+	if err := c.Provision(); err != nil {
+		return nil, fmt.Errorf("check config %s:\n%w", source, err)
+	}
+	return c, nil
+}
+
+// Provision makes a Config built in code ready to use, as Parse does for a
+// file: it fills in defaults (ApplyDefaults), validates (Validate) and
+// resolves references: every CacheBehavior's CachePolicy.Policy,
+// OriginRequestPolicy.Policy and target, and each OriginGroup's members.
+func (c *Config) Provision() error {
+	c.ApplyDefaults()
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	c.resolve()
+	return nil
+}
+
+// CachePolicy returns the user-defined or managed cache policy called name
+// (a managed one also without its "Managed-" prefix).
+func (c *Config) CachePolicy(name string) (*CachePolicy, bool) {
+	m := c.cachePolicies
+	if m == nil { // not provisioned: build a throwaway index
+		m = c.cachePolicyIndex()
+	}
+	return lookupManaged(m, name)
+}
+
+// OriginRequestPolicy returns the user-defined or managed origin request
+// policy called name.
+func (c *Config) OriginRequestPolicy(name string) (*OriginRequestPolicy, bool) {
+	m := c.originRequestPolicies
+	if m == nil {
+		m = c.originRequestPolicyIndex()
+	}
+	return lookupManaged(m, name)
+}
+
+// Distribution returns the distribution with the given id.
+func (c *Config) Distribution(id string) (*Distribution, bool) {
+	for _, d := range c.Distributions {
+		if d != nil && d.ID == id {
+			return d, true
+		}
+	}
+	return nil, false
+}
+
+func (c *Config) cachePolicyIndex() map[string]*CachePolicy {
+	m := make(map[string]*CachePolicy)
+	for _, p := range ManagedCachePolicies() {
+		m[p.Name] = p
+	}
+	for _, p := range c.CachePolicies {
+		if p != nil && p.Name != "" {
+			if _, taken := m[p.Name]; !taken {
+				m[p.Name] = p
+			}
+		}
+	}
+	return m
+}
+
+func (c *Config) originRequestPolicyIndex() map[string]*OriginRequestPolicy {
+	m := make(map[string]*OriginRequestPolicy)
+	for _, p := range ManagedOriginRequestPolicies() {
+		m[p.Name] = p
+	}
+	for _, p := range c.OriginRequestPolicies {
+		if p != nil && p.Name != "" {
+			if _, taken := m[p.Name]; !taken {
+				m[p.Name] = p
+			}
+		}
+	}
+	return m
+}
+
+// resolve points every reference at what it names. It runs after Validate,
+// so every name is known.
+func (c *Config) resolve() {
+	c.cachePolicies = c.cachePolicyIndex()
+	c.originRequestPolicies = c.originRequestPolicyIndex()
+	for _, d := range c.Distributions {
+		for _, g := range d.OriginGroups {
+			g.Primary, _ = d.Origin(g.Members[0])
+			g.Secondary, _ = d.Origin(g.Members[1])
+		}
+		for _, b := range d.behaviors() {
+			b.Origin, _ = d.Origin(b.TargetOriginID)
+			b.OriginGroup, _ = d.OriginGroup(b.TargetOriginID)
+			if r := b.CachePolicy; r.Inline != nil {
+				r.Policy = r.Inline
+			} else {
+				r.Policy, _ = c.CachePolicy(r.Name)
+			}
+			if r := b.OriginRequestPolicy; r != nil {
+				if r.Inline != nil {
+					r.Policy = r.Inline
+				} else {
+					r.Policy, _ = c.OriginRequestPolicy(r.Name)
+				}
+			}
+		}
+	}
+}
