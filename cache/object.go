@@ -1,0 +1,57 @@
+package cache
+
+import (
+	"net/textproto"
+	"time"
+)
+
+// Header is a header map in canonical MIME form. http.Header and
+// textproto.MIMEHeader convert to and from it at no cost.
+type Header = textproto.MIMEHeader
+
+// Object is one stored response: the unit the storage tiers hold.
+//
+// An Object is immutable once it has been handed to a Storage: a
+// revalidation (RFC 9111 §4.3.4) makes a new Object with Updated and stores
+// that in its place, so readers holding the old one are never disturbed.
+type Object struct {
+	// Status is the stored response's status code.
+	Status int
+	// Header is the stored response header, with hop-by-hop fields and the
+	// fields named by private="..." already removed.
+	Header Header
+	// Body is the complete response body. It is nil for a vary marker.
+	Body []byte
+
+	// RequestTime and ResponseTime are when the request that produced this
+	// response was sent and when its head arrived (RFC 9111 §4.2.3).
+	RequestTime, ResponseTime time.Time
+	// InitialAge is corrected_initial_age of RFC 9111 §4.2.3: the age the
+	// response already had when it was received.
+	InitialAge time.Duration
+
+	// Freshness is what the storability and freshness rules decided for
+	// this response when it was received (or last revalidated).
+	Freshness Freshness
+
+	// Vary, when set, makes this object a vary marker: the response stored
+	// under this primary key varies on these request fields (lower case,
+	// sorted), and the variants live under VariantKey(primary, Vary, req).
+	Vary []string
+}
+
+// Size is what the object weighs in a storage tier, in bytes: body, header
+// and a fixed overhead for the struct itself.
+func (o *Object) Size() int64 {
+	n := int64(len(o.Body)) + 256
+	for k, vs := range o.Header {
+		n += int64(len(k))
+		for _, v := range vs {
+			n += int64(len(v)) + 4
+		}
+	}
+	for _, v := range o.Vary {
+		n += int64(len(v))
+	}
+	return n
+}
