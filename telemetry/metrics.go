@@ -1,0 +1,327 @@
+package telemetry
+
+import (
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Status classes, as the status_class label spells them. "000" is a viewer
+// that left before any response (CloudFront's sc-status 000); "other" is
+// any status outside 100-599.
+var statusClasses = [...]string{"000", "1xx", "2xx", "3xx", "4xx", "5xx", "other"}
+
+func statusClass(status int) int {
+	switch {
+	case status == 0:
+		return 0
+	case status >= 100 && status <= 599:
+		return status / 100
+	default:
+		return len(statusClasses) - 1
+	}
+}
+
+// resultTypes are the result_type label values: the x-edge-result-type
+// values and "Other" for anything else, so a bad value cannot grow the
+// number of series.
+var resultTypes = [...]string{
+	ResultHit, ResultRefreshHit, ResultMiss, ResultLimitExceeded,
+	ResultCapacityExceeded, ResultError, ResultRedirect, "Other",
+}
+
+func resultIndex(s string) int {
+	switch s {
+	case ResultHit:
+		return 0
+	case ResultRefreshHit:
+		return 1
+	case ResultMiss:
+		return 2
+	case ResultLimitExceeded:
+		return 3
+	case ResultCapacityExceeded:
+		return 4
+	case ResultError:
+		return 5
+	case ResultRedirect:
+		return 6
+	default:
+		return len(resultTypes) - 1
+	}
+}
+
+// OriginLatencyBuckets are the bucket bounds, in seconds, of the origin
+// latency histogram: 1ms to 30s.
+var OriginLatencyBuckets = []float64{
+	.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30,
+}
+
+// Metrics holds an edge's request and origin metrics, all named tern_* and
+// labelled with the node and POP they come from.
+//
+// The methods are safe for concurrent use. Each resolves its label children
+// once per label set and keeps them, so that after the first request of a
+// distribution, Observe costs a read-locked map lookup and no allocation.
+type Metrics struct {
+	reg prometheus.Registerer
+
+	requests      *prometheus.CounterVec
+	responseBytes *prometheus.CounterVec
+	requestBytes  *prometheus.CounterVec
+	collapsed     *prometheus.CounterVec
+	originLatency *prometheus.HistogramVec
+	originReqs    *prometheus.CounterVec
+	originErrs    *prometheus.CounterVec
+
+	mu         sync.RWMutex
+	dists      map[string]*distChildren
+	origins    map[originKey]*originChildren
+	originErrC map[originErrKey]prometheus.Counter
+}
+
+// distChildren are one distribution's resolved counters. requests fills in
+// lazily, under Metrics.mu.
+type distChildren struct {
+	responseBytes, requestBytes, collapsed prometheus.Counter
+	requests                               [len(statusClasses)][len(resultTypes)]prometheus.Counter
+}
+
+type originKey struct{ distribution, origin string }
+
+type originChildren struct {
+	latency  prometheus.Observer
+	requests [len(statusClasses)]prometheus.Counter
+}
+
+type originErrKey struct{ distribution, origin, kind string }
+
+// NewMetrics creates the metrics and registers them with reg, with node and
+// pop as constant labels. It panics if they are already registered there,
+// as prometheus.MustRegister does.
+func NewMetrics(reg prometheus.Registerer, nodeID, pop string) *Metrics {
+	reg = prometheus.WrapRegistererWith(prometheus.Labels{"node": nodeID, "pop": pop}, reg)
+	m := &Metrics{
+		reg: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tern_requests_total",
+			Help: "Viewer requests served, by distribution, status class and x-edge-result-type.",
+		}, []string{"distribution", "status_class", "result_type"}),
+		responseBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tern_response_bytes_total",
+			Help: "Bytes sent to viewers, headers included (sc-bytes).",
+		}, []string{"distribution"}),
+		requestBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tern_request_bytes_total",
+			Help: "Bytes received from viewers, headers included (cs-bytes).",
+		}, []string{"distribution"}),
+		collapsed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tern_collapsed_requests_total",
+			Help: "Viewer requests that joined an origin fetch already in flight instead of starting one.",
+		}, []string{"distribution"}),
+		originLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "tern_origin_request_duration_seconds",
+			Help:    "Time from sending an origin request to receiving its response head.",
+			Buckets: OriginLatencyBuckets,
+		}, []string{"distribution", "origin"}),
+		originReqs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tern_origin_requests_total",
+			Help: "Origin requests, by status class (000: no response).",
+		}, []string{"distribution", "origin", "status_class"}),
+		originErrs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tern_origin_errors_total",
+			Help: "Failed origin requests, by kind (an x-edge-detailed-result-type Origin* value).",
+		}, []string{"distribution", "origin", "kind"}),
+		dists:      make(map[string]*distChildren),
+		origins:    make(map[originKey]*originChildren),
+		originErrC: make(map[originErrKey]prometheus.Counter),
+	}
+	reg.MustRegister(m.requests, m.responseBytes, m.requestBytes, m.collapsed,
+		m.originLatency, m.originReqs, m.originErrs)
+	return m
+}
+
+// Registerer returns the registerer the metrics were registered with, with
+// the node and pop labels applied: register other per-node collectors
+// (RegisterCacheGauges, RegisterAccessLogCounters) through it.
+func (m *Metrics) Registerer() prometheus.Registerer { return m.reg }
+
+// Observe accounts for one served request: tern_requests_total,
+// tern_response_bytes_total and tern_request_bytes_total. It is on the
+// request path and does not allocate once the distribution has been seen.
+func (m *Metrics) Observe(r *Record) {
+	cls, res := statusClass(r.Status), resultIndex(r.EdgeResultType)
+	m.mu.RLock()
+	d := m.dists[r.Distribution]
+	var c prometheus.Counter
+	if d != nil {
+		c = d.requests[cls][res]
+	}
+	m.mu.RUnlock()
+	if c == nil {
+		d, c = m.resolveRequests(r.Distribution, cls, res)
+	}
+	c.Inc()
+	if r.ScBytes > 0 {
+		d.responseBytes.Add(float64(r.ScBytes))
+	}
+	if r.CsBytes > 0 {
+		d.requestBytes.Add(float64(r.CsBytes))
+	}
+}
+
+// dist returns the children of distribution, creating them if needed;
+// m.mu must be held for writing.
+func (m *Metrics) dist(distribution string) *distChildren {
+	d := m.dists[distribution]
+	if d == nil {
+		d = &distChildren{
+			responseBytes: m.responseBytes.WithLabelValues(distribution),
+			requestBytes:  m.requestBytes.WithLabelValues(distribution),
+			collapsed:     m.collapsed.WithLabelValues(distribution),
+		}
+		m.dists[distribution] = d
+	}
+	return d
+}
+
+func (m *Metrics) resolveRequests(distribution string, cls, res int) (*distChildren, prometheus.Counter) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	d := m.dist(distribution)
+	c := d.requests[cls][res]
+	if c == nil {
+		c = m.requests.WithLabelValues(distribution, statusClasses[cls], resultTypes[res])
+		d.requests[cls][res] = c
+	}
+	return d, c
+}
+
+// ObserveCollapsed counts a viewer request that joined an origin fetch
+// already in flight for the same cache key.
+func (m *Metrics) ObserveCollapsed(distribution string) {
+	m.mu.RLock()
+	d := m.dists[distribution]
+	m.mu.RUnlock()
+	if d == nil {
+		m.mu.Lock()
+		d = m.dist(distribution)
+		m.mu.Unlock()
+	}
+	d.collapsed.Inc()
+}
+
+// ObserveOrigin accounts for one origin request: its latency d (until the
+// response head arrived) and its status; status 0 means no response came
+// back (count the reason with ObserveOriginError).
+func (m *Metrics) ObserveOrigin(distribution, origin string, status int, d time.Duration) {
+	k := originKey{distribution, origin}
+	cls := statusClass(status)
+	m.mu.RLock()
+	o := m.origins[k]
+	var c prometheus.Counter
+	if o != nil {
+		c = o.requests[cls]
+	}
+	m.mu.RUnlock()
+	if c == nil {
+		o, c = m.resolveOrigin(k, cls)
+	}
+	o.latency.Observe(d.Seconds())
+	c.Inc()
+}
+
+func (m *Metrics) resolveOrigin(k originKey, cls int) (*originChildren, prometheus.Counter) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o := m.origins[k]
+	if o == nil {
+		o = &originChildren{latency: m.originLatency.WithLabelValues(k.distribution, k.origin)}
+		m.origins[k] = o
+	}
+	if o.requests[cls] == nil {
+		o.requests[cls] = m.originReqs.WithLabelValues(k.distribution, k.origin, statusClasses[cls])
+	}
+	return o, o.requests[cls]
+}
+
+// ObserveOriginError counts a failed origin request by kind, one of the
+// Detailed* constants that name origin failures (DetailedOriginConnectError,
+// DetailedOriginDNSError, DetailedOriginCommError, ...). Kinds become label
+// values: pass constants, never error strings.
+func (m *Metrics) ObserveOriginError(distribution, origin, kind string) {
+	k := originErrKey{distribution, origin, kind}
+	m.mu.RLock()
+	c := m.originErrC[k]
+	m.mu.RUnlock()
+	if c == nil {
+		m.mu.Lock()
+		if c = m.originErrC[k]; c == nil {
+			c = m.originErrs.WithLabelValues(distribution, origin, kind)
+			m.originErrC[k] = c
+		}
+		m.mu.Unlock()
+	}
+	c.Inc()
+}
+
+// RegisterCacheGauges registers the cache tier's size as metrics read at
+// scrape time: tern_cache_objects and tern_cache_bytes (gauges) and
+// tern_cache_evictions_total (a counter). A nil function skips its metric.
+// Pass Metrics.Registerer to get the node and pop labels.
+func RegisterCacheGauges(reg prometheus.Registerer, objects func() int, bytes func() int64, evictions func() uint64) error {
+	var cs []prometheus.Collector
+	if objects != nil {
+		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "tern_cache_objects",
+			Help: "Objects held in the cache.",
+		}, func() float64 { return float64(objects()) }))
+	}
+	if bytes != nil {
+		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "tern_cache_bytes",
+			Help: "Bytes held in the cache (sum of object sizes).",
+		}, func() float64 { return float64(bytes()) }))
+	}
+	if evictions != nil {
+		cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "tern_cache_evictions_total",
+			Help: "Objects evicted from the cache to make room.",
+		}, func() float64 { return float64(evictions()) }))
+	}
+	return register(reg, "cache", cs)
+}
+
+// RegisterAccessLogCounters registers l's drop and write error counts as
+// tern_access_log_dropped_total and tern_access_log_write_errors_total.
+func RegisterAccessLogCounters(reg prometheus.Registerer, l *AccessLog) error {
+	return register(reg, "access log", []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "tern_access_log_dropped_total",
+			Help: "Access log records dropped because the destination could not keep up.",
+		}, func() float64 { return float64(l.Dropped()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "tern_access_log_write_errors_total",
+			Help: "Failed writes to the access log destination.",
+		}, func() float64 { return float64(l.WriteErrors()) }),
+	})
+}
+
+func register(reg prometheus.Registerer, what string, cs []prometheus.Collector) error {
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("register %s metrics: %w", what, err)
+		}
+	}
+	return nil
+}
+
+// Handler serves the metrics gathered from g in the Prometheus exposition
+// format, for mounting at /metrics.
+func Handler(g prometheus.Gatherer) http.Handler {
+	return promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
