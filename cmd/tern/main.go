@@ -1,0 +1,48 @@
+// Command tern is the Tern CDN: one binary for every role. On one machine,
+// `tern serve` runs an edge with embedded defaults and a demo distribution.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	if err := rootCmd().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "tern:", err)
+		os.Exit(1)
+	}
+}
+
+func rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "tern",
+		Short: "Tern is a self-hosted content delivery network",
+		Long: `Tern is a self-hosted content delivery network: what Amazon CloudFront does,
+on machines you own. Distributions, cache behaviors and cache policies keep
+CloudFront's model and names.
+
+Start with "tern serve": with no --config it runs an edge on 127.0.0.1:8080 in
+front of a built-in demo origin, and prints what to try.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(serveCmd(), validateCmd(), demoOriginCmd(), versionCmd())
+	return root
+}
+
+func versionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print Tern's version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintln(cmd.OutOrStdout(), "tern", version)
+		},
+	}
+}

@@ -1,0 +1,288 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+	"github.com/terncdn/tern/config"
+	"github.com/terncdn/tern/demo"
+	"github.com/terncdn/tern/edge"
+	"github.com/terncdn/tern/storage/memory"
+	"github.com/terncdn/tern/telemetry"
+)
+
+type serveFlags struct {
+	config     string
+	listen     string
+	admin      string
+	accessLog  string
+	demoOrigin string
+}
+
+func serveCmd() *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "serve [--config FILE]",
+		Short: "Run a complete CDN on this machine",
+		Long: `Serve runs an edge with its admin endpoint (Prometheus /metrics, /healthz,
+/status) from one configuration file.
+
+With no --config it runs the built-in example: an edge on 127.0.0.1:8080 in
+front of a demo origin on 127.0.0.1:8081 (a static site, a short-TTL API and
+large downloads), and prints what to curl.
+
+Signals: SIGHUP reloads the configuration file (a bad file is refused and the
+running one kept) and reopens the access log; SIGINT or SIGTERM drain and stop.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return serve(cmd.Context(), cmd.OutOrStdout(), f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&f.config, "config", "c", "", "configuration file (YAML); default: the built-in example with a demo origin")
+	fl.StringVar(&f.listen, "listen", "", "override edge.listen")
+	fl.StringVar(&f.admin, "admin", "", `override admin.listen ("off" disables it)`)
+	fl.StringVar(&f.accessLog, "access-log", "", `override edge.access_log: "stdout", "stderr" or a file`)
+	fl.StringVar(&f.demoOrigin, "demo-origin", "127.0.0.1:8081", "where the built-in example's demo origin listens (only without --config)")
+	return cmd
+}
+
+func loadConfig(f serveFlags) (*config.Config, error) {
+	var c *config.Config
+	var err error
+	if f.config == "" {
+		c, err = config.Parse(config.Example, "built-in example")
+	} else {
+		c, err = config.Load(f.config)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if f.listen != "" {
+		c.Edge.Listen = f.listen
+	}
+	if f.admin != "" {
+		c.Admin.Listen = f.admin
+	}
+	if f.accessLog != "" {
+		c.Edge.AccessLog = f.accessLog
+	}
+	if f.config == "" && f.demoOrigin != "127.0.0.1:8081" {
+		if err := pointDemoOrigin(c, f.demoOrigin); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// pointDemoOrigin moves the example's demo origin to another address.
+func pointDemoOrigin(c *config.Config, addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--demo-origin %q: %w", addr, err)
+	}
+	var p int
+	if _, err := fmt.Sscan(port, &p); err != nil {
+		return fmt.Errorf("--demo-origin %q: port: %w", addr, err)
+	}
+	for _, d := range c.Distributions {
+		for _, o := range d.Origins {
+			o.DomainName, o.HTTPPort = host, p
+		}
+	}
+	return nil
+}
+
+func serve(ctx context.Context, out io.Writer, f serveFlags) error {
+	c, err := loadConfig(f)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	store := memory.New(int64(c.Edge.Cache.Memory), int64(c.Edge.Cache.MaxObjectSize))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := telemetry.NewMetrics(reg, c.Edge.NodeID, c.Edge.POP)
+	if err := telemetry.RegisterCacheGauges(metrics.Registerer(), store.Len, store.Bytes, store.Evictions); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+
+	var accessLog *telemetry.AccessLog
+	if c.Edge.AccessLog != "" {
+		if accessLog, err = telemetry.OpenAccessLog(c.Edge.AccessLog); err != nil {
+			return fmt.Errorf("access log: %w", err)
+		}
+		defer accessLog.Close()
+		if err := telemetry.RegisterAccessLogCounters(metrics.Registerer(), accessLog); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+	}
+
+	srv, err := edge.New(edge.Options{Config: c, Storage: store, AccessLog: accessLog, Metrics: metrics})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+
+	errc := make(chan error, 3)
+	var servers []*http.Server
+
+	if f.config == "" {
+		addr := f.demoOrigin
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("demo origin: %w", err)
+		}
+		hs := &http.Server{Handler: demo.NewHandler(), ReadHeaderTimeout: 10 * time.Second}
+		servers = append(servers, hs)
+		go func() { errc <- serveOn(hs, ln, "demo origin") }()
+	}
+
+	edgeLn, err := net.Listen("tcp", c.Edge.Listen)
+	if err != nil {
+		return fmt.Errorf("edge listen: %w", err)
+	}
+	edgeSrv := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(slog.Default().Handler(), slog.LevelDebug),
+	}
+	servers = append(servers, edgeSrv)
+	go func() { errc <- serveOn(edgeSrv, edgeLn, "edge") }()
+
+	adminAddr := ""
+	if c.Admin.Enabled() {
+		adminLn, err := net.Listen("tcp", c.Admin.Listen)
+		if err != nil {
+			return fmt.Errorf("admin listen: %w", err)
+		}
+		adminAddr = adminLn.Addr().String()
+		as := &http.Server{Handler: adminHandler(reg, c, store), ReadHeaderTimeout: 10 * time.Second}
+		servers = append(servers, as)
+		go func() { errc <- serveOn(as, adminLn, "admin") }()
+	}
+
+	printBanner(out, c, edgeLn.Addr().String(), adminAddr, f)
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-hup:
+			reload(f, srv, accessLog)
+		case err := <-errc:
+			shutdown(servers)
+			return err
+		case <-ctx.Done():
+			shutdown(servers)
+			return nil
+		}
+	}
+}
+
+func serveOn(hs *http.Server, ln net.Listener, what string) error {
+	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+func shutdown(servers []*http.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, s := range servers {
+		_ = s.Shutdown(ctx)
+	}
+}
+
+// reload applies the configuration file again; a bad file is refused whole
+// and the running configuration kept.
+func reload(f serveFlags, srv *edge.Server, accessLog *telemetry.AccessLog) {
+	if accessLog != nil {
+		if err := accessLog.Reopen(); err != nil {
+			slog.Error("reopen access log", "error", err)
+		}
+	}
+	if f.config == "" {
+		return
+	}
+	c, err := loadConfig(f)
+	if err != nil {
+		slog.Error("reload refused, keeping the running configuration", "file", f.config, "error", err)
+		return
+	}
+	if err := srv.Apply(c); err != nil {
+		slog.Error("reload refused, keeping the running configuration", "file", f.config, "error", err)
+		return
+	}
+	slog.Info("configuration reloaded", "file", f.config, "distributions", len(c.Distributions))
+}
+
+func adminHandler(reg *prometheus.Registry, c *config.Config, store *memory.Store) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", telemetry.Handler(reg))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
+		ids := make([]string, 0, len(c.Distributions))
+		for _, d := range c.Distributions {
+			ids = append(ids, d.ID)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{
+			"version": version, "node_id": c.Edge.NodeID, "pop": c.Edge.POP,
+			"cache":         map[string]any{"objects": store.Len(), "bytes": store.Bytes(), "capacity": int64(c.Edge.Cache.Memory)},
+			"distributions": ids,
+		})
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "Tern admin\n  /metrics  Prometheus metrics\n  /healthz  liveness\n  /status   node, cache and distributions (JSON)\n")
+	})
+	return mux
+}
+
+func printBanner(out io.Writer, c *config.Config, edgeAddr, adminAddr string, f serveFlags) {
+	base := "http://" + edgeAddr
+	var b strings.Builder
+	fmt.Fprintf(&b, "Tern %s: edge %s (node %s, pop %s), %d distribution(s)\n", version, base, c.Edge.NodeID, c.Edge.POP, len(c.Distributions))
+	if adminAddr != "" {
+		fmt.Fprintf(&b, "  admin:   http://%s/metrics  /healthz  /status\n", adminAddr)
+	}
+	if c.Edge.AccessLog != "" {
+		fmt.Fprintf(&b, "  access log: %s\n", c.Edge.AccessLog)
+	}
+	if f.config == "" {
+		fmt.Fprintf(&b, "  demo origin: http://%s/ (built-in example; use --config FILE for your own)\n\n", f.demoOrigin)
+		fmt.Fprintf(&b, "Open %s/ in a browser, or try:\n", base)
+		fmt.Fprintf(&b, "  curl -si %s/ | grep -iE '^(x-cache|age)'          # Miss, then Hit\n", base)
+		fmt.Fprintf(&b, "  curl -si %s/api/time                              # 5 s TTL, stale-while-revalidate\n", base)
+		fmt.Fprintf(&b, "  curl -si -H 'Range: bytes=0-99' %s/download/big.bin -o /dev/null -D -\n", base)
+		fmt.Fprintf(&b, "  curl -s  http://%s/metrics | grep tern_requests\n", adminAddr)
+	}
+	io.WriteString(out, b.String())
+}

@@ -1,0 +1,148 @@
+package edge
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/terncdn/tern/config"
+	"github.com/terncdn/tern/storage/memory"
+)
+
+func newTestServer(tb testing.TB, originURL string, extra string) *Server {
+	tb.Helper()
+	u, _ := url.Parse(originURL)
+	yaml := `
+edge: {node_id: t1, pop: tst}
+admin: {listen: "off"}
+distributions:
+  - id: exact
+    aliases: [www.example.com]
+    origins: [{id: o, domain_name: ` + u.Hostname() + `, http_port: ` + u.Port() + `}]
+    default_cache_behavior: {target_origin_id: o}
+  - id: wild
+    aliases: ["*.example.com"]
+    origins: [{id: o, domain_name: ` + u.Hostname() + `, http_port: ` + u.Port() + `}]
+    default_cache_behavior: {target_origin_id: o}
+  - id: deeper
+    aliases: ["*.img.example.com"]
+    origins: [{id: o, domain_name: ` + u.Hostname() + `, http_port: ` + u.Port() + `}]
+    default_cache_behavior: {target_origin_id: o}
+  - id: any
+    aliases: ["*"]
+    origins: [{id: o, domain_name: ` + u.Hostname() + `, http_port: ` + u.Port() + `}]
+    default_cache_behavior: {target_origin_id: o}
+` + extra
+	c, err := config.Parse([]byte(yaml), "test")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s, err := New(Options{Config: c, Storage: memory.New(64<<20, 8<<20)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(s.Close)
+	return s
+}
+
+func TestDistributionForHost(t *testing.T) {
+	s := newTestServer(t, "http://127.0.0.1:1", "")
+	rt := s.routes.Load()
+	for host, want := range map[string]string{
+		"www.example.com":      "exact",
+		"WWW.Example.COM:8080": "exact",
+		"www.example.com.":     "exact",
+		"a.example.com":        "wild",
+		"x.img.example.com":    "deeper",
+		"example.com":          "any",
+		"other.test":           "any",
+		"[::1]:8080":           "any",
+		"img.example.com":      "wild",
+	} {
+		if d := rt.distributionFor(host); d == nil || d.id != want {
+			t.Errorf("host %q → %v, want %s", host, d, want)
+		}
+	}
+}
+
+// discardWriter is a reusable ResponseWriter for benchmarks.
+type discardWriter struct{ h http.Header }
+
+func (d *discardWriter) Header() http.Header         { return d.h }
+func (d *discardWriter) WriteHeader(int)             {}
+func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+
+// BenchmarkServeHit is the hit path from ServeHTTP to the body write, with
+// net/http's connection handling left out.
+func BenchmarkServeHit(b *testing.B) {
+	body := strings.Repeat("x", 1024)
+	o := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		w.Header().Set("ETag", `"b"`)
+		io.WriteString(w, body)
+	}))
+	defer o.Close()
+	s := newTestServer(b, o.URL, "")
+	req := httptest.NewRequest("GET", "http://bench.test/obj/1k", nil)
+	req.RemoteAddr = "127.0.0.1:5000"
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, req)
+	if rec.Code != 200 {
+		b.Fatalf("warm: %d", rec.Code)
+	}
+	w := &discardWriter{h: make(http.Header, 16)}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		clear(w.h)
+		s.ServeHTTP(w, req)
+	}
+	if w.h.Get("X-Cache") != "Hit from tern" {
+		b.Fatalf("not a hit: %q", w.h.Get("X-Cache"))
+	}
+}
+
+// TestApplyKeepsUnchangedOrigins: a reload reuses an origin whose settings
+// did not change (keeping its warm connection pool) and replaces one whose
+// settings did.
+func TestApplyKeepsUnchangedOrigins(t *testing.T) {
+	s := newTestServer(t, "http://127.0.0.1:1", "")
+	parse := func(timeout string) *config.Config {
+		c, err := config.Parse([]byte(`
+distributions:
+  - id: a
+    origins: [{id: o, domain_name: 127.0.0.1, http_port: 1, response_timeout: `+timeout+`}]
+    default_cache_behavior: {target_origin_id: o}
+  - id: b
+    aliases: [b.test]
+    origins: [{id: o, domain_name: 127.0.0.1, http_port: 2, custom_headers: {X-A: "1", X-B: "2", X-C: "3"}}]
+    default_cache_behavior: {target_origin_id: o}
+`), "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if err := s.Apply(parse("5")); err != nil {
+		t.Fatal(err)
+	}
+	a1, b1 := s.origins["a\x00o"], s.origins["b\x00o"]
+	if err := s.Apply(parse("5")); err != nil {
+		t.Fatal(err)
+	}
+	if s.origins["a\x00o"] != a1 || s.origins["b\x00o"] != b1 {
+		t.Error("an unchanged origin was replaced on reload")
+	}
+	if err := s.Apply(parse("7")); err != nil {
+		t.Fatal(err)
+	}
+	if s.origins["a\x00o"] == a1 {
+		t.Error("a changed origin was kept")
+	}
+	if s.origins["b\x00o"] != b1 {
+		t.Error("an unchanged origin was replaced when another one changed")
+	}
+}

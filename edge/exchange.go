@@ -1,0 +1,278 @@
+package edge
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/terncdn/tern/telemetry"
+)
+
+// exchange is one request's state as it moves through the pipeline. It is
+// pooled: nothing may keep a pointer to it after finish.
+type exchange struct {
+	w        countingWriter
+	r        *http.Request
+	start    time.Time
+	id       string
+	dist     *distribution
+	behavior *behavior
+	path     string // request path after the default root object
+
+	key    []byte // primary cache key
+	vkey   []byte // variant key, when the stored response varies
+	result result
+	detail string // x-edge-detailed-result-type, when it says more than result
+	errTok string // X-Tern-Error token
+	err    error  // the cause of an error response, for the log
+
+	errorPage bool // this is the internal fetch of a custom error page
+
+	hints *hintSink // relays 103 Early Hints from this viewer's fetch
+
+	rec telemetry.Record
+}
+
+// result is x-edge-result-type: what the edge did with the request.
+type result uint8
+
+const (
+	resultMiss result = iota
+	resultHit
+	resultRefreshHit
+	resultError
+	resultRedirect
+)
+
+// xCache holds the X-Cache values, as shared one-element slices so setting
+// the header allocates nothing. Nothing appends to them.
+var xCache = [...][]string{
+	resultMiss:       {"Miss from tern"},
+	resultHit:        {"Hit from tern"},
+	resultRefreshHit: {"RefreshHit from tern"},
+	resultError:      {"Error from tern"},
+	resultRedirect:   {"Redirect from tern"},
+}
+
+func (r result) String() string {
+	switch r {
+	case resultHit:
+		return telemetry.ResultHit
+	case resultRefreshHit:
+		return telemetry.ResultRefreshHit
+	case resultError:
+		return telemetry.ResultError
+	case resultRedirect:
+		return telemetry.ResultRedirect
+	}
+	return telemetry.ResultMiss
+}
+
+var exchanges = sync.Pool{New: func() any {
+	return &exchange{key: make([]byte, 0, 256), vkey: make([]byte, 0, 256)}
+}}
+
+func (s *Server) begin(w http.ResponseWriter, r *http.Request) *exchange {
+	x := exchanges.Get().(*exchange)
+	x.w = countingWriter{ResponseWriter: w}
+	x.r = r
+	x.start = time.Now()
+	x.w.start = x.start
+	x.id = s.ids.next()
+	return x
+}
+
+// finish is phase 11: one access log record and the metrics, then the
+// exchange goes back to the pool.
+func (s *Server) finish(x *exchange) {
+	if x.hints != nil {
+		x.hints.close()
+	}
+	if s.log != nil || s.metrics != nil {
+		s.account(x)
+	}
+	*x = exchange{key: x.key[:0], vkey: x.vkey[:0]}
+	exchanges.Put(x)
+}
+
+func (s *Server) account(x *exchange) {
+	r := x.r
+	rec := &x.rec
+	rec.Time = x.start
+	rec.EdgeLocation = s.pop
+	rec.ScBytes = x.w.bytes + x.w.headerBytes
+	host, port, _ := net.SplitHostPort(r.RemoteAddr)
+	rec.ClientIP = host
+	rec.ClientPort, _ = strconv.Atoi(port)
+	rec.Method = r.Method
+	rec.URIStem = r.URL.EscapedPath()
+	rec.Status = x.w.status
+	if rec.Status == 0 {
+		rec.Status = http.StatusOK
+	}
+	rec.Referer = r.Header.Get("Referer")
+	rec.UserAgent = r.Header.Get("User-Agent")
+	rec.Query = r.URL.RawQuery
+	rec.Cookie = r.Header.Get("Cookie")
+	rec.EdgeResultType = x.result.String()
+	rec.ResponseResultType = rec.EdgeResultType
+	rec.RequestID = x.id
+	rec.HostHeader = r.Host
+	rec.Host = r.Host
+	rec.Protocol = "http"
+	if r.TLS != nil {
+		rec.Protocol = "https"
+	}
+	if isWebSocket(r) {
+		rec.Protocol = "ws"
+	}
+	rec.CsBytes = r.ContentLength
+	if rec.CsBytes < 0 {
+		rec.CsBytes = 0
+	}
+	rec.TimeTaken = time.Since(x.start)
+	rec.ForwardedFor = r.Header.Get("X-Forwarded-For")
+	rec.ProtocolVersion = r.Proto
+	if !x.w.firstByte.IsZero() {
+		rec.TimeToFirstByte = x.w.firstByte.Sub(x.start)
+	}
+	rec.DetailedResultType = x.detail
+	if rec.DetailedResultType == "" {
+		rec.DetailedResultType = rec.EdgeResultType
+	}
+	h := x.w.Header()
+	rec.ContentType = h.Get("Content-Type")
+	rec.ContentLength = -1
+	if cl := h.Get("Content-Length"); cl != "" {
+		rec.ContentLength, _ = strconv.ParseInt(cl, 10, 64)
+	}
+	rec.RangeStart, rec.RangeEnd = -1, -1
+	if cr := h.Get("Content-Range"); cr != "" {
+		rec.RangeStart, rec.RangeEnd = parseContentRange(cr)
+	}
+	if x.dist != nil {
+		rec.Distribution = x.dist.id
+	}
+	if s.metrics != nil {
+		s.metrics.Observe(rec)
+	}
+	if s.log != nil {
+		s.log.Log(rec)
+	}
+}
+
+// parseContentRange reads "bytes 0-99/1000" for the log's range fields.
+func parseContentRange(v string) (int64, int64) {
+	v = strings.TrimPrefix(v, "bytes ")
+	dash := strings.IndexByte(v, '-')
+	slash := strings.IndexByte(v, '/')
+	if dash < 0 || slash < dash {
+		return -1, -1
+	}
+	a, err1 := strconv.ParseInt(v[:dash], 10, 64)
+	b, err2 := strconv.ParseInt(v[dash+1:slash], 10, 64)
+	if err1 != nil || err2 != nil {
+		return -1, -1
+	}
+	return a, b
+}
+
+// decorate adds the headers every response from the edge carries.
+func (s *Server) decorate(x *exchange, h http.Header) {
+	h[HeaderCache] = xCache[x.result]
+	if via := h["Via"]; len(via) > 0 {
+		h["Via"] = []string{strings.Join(via, ", ") + ", " + s.via}
+	} else {
+		h["Via"] = []string{s.via}
+	}
+	h[HeaderRequestID] = []string{x.id}
+	h[HeaderPOP] = s.popValue
+	if x.errTok != "" {
+		h[HeaderError] = []string{x.errTok}
+	}
+}
+
+// countingWriter counts what reaches the viewer, for sc-bytes and
+// time-to-first-byte. http.ResponseController finds the connection's
+// Flusher and Hijacker through Unwrap.
+type countingWriter struct {
+	http.ResponseWriter
+	start       time.Time
+	firstByte   time.Time
+	status      int
+	bytes       int64
+	headerBytes int64
+}
+
+func (c *countingWriter) WriteHeader(code int) {
+	if c.status == 0 && code >= 200 {
+		c.status = code
+		c.firstByte = time.Now()
+		c.headerBytes = headerSize(c.ResponseWriter.Header())
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	if c.status == 0 {
+		c.WriteHeader(http.StatusOK)
+	}
+	n, err := c.ResponseWriter.Write(p)
+	c.bytes += int64(n)
+	return n, err
+}
+
+func (c *countingWriter) Flush() {
+	if f, ok := c.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+
+// headerSize estimates the bytes of a response head on the wire.
+func headerSize(h http.Header) int64 {
+	n := int64(len("HTTP/1.1 200 OK\r\n\r\n"))
+	for k, vs := range h {
+		for _, v := range vs {
+			n += int64(len(k) + len(v) + 4)
+		}
+	}
+	return n
+}
+
+// requestIDs makes X-Tern-Id values: unique across nodes and restarts
+// (a random 64-bit prefix drawn at start) and cheap (a counter after it).
+type requestIDs struct {
+	prefix [8]byte
+	n      atomic.Uint64
+}
+
+func (g *requestIDs) init() {
+	_, _ = rand.Read(g.prefix[:])
+}
+
+func (g *requestIDs) next() string {
+	var raw [16]byte
+	copy(raw[:8], g.prefix[:])
+	binary.BigEndian.PutUint64(raw[8:], g.n.Add(1))
+	return base64.RawURLEncoding.EncodeToString(raw[:])
+}
+
+func headerHasToken(values []string, token string) bool {
+	for _, v := range values {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}

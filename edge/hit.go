@@ -1,0 +1,197 @@
+package edge
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/terncdn/tern/cache"
+)
+
+// noRequestDirectives is what the edge passes for the viewer's own
+// Cache-Control: like CloudFront, nginx and Varnish, Tern does not let
+// viewers force a fetch from the origin (no-cache, max-age=0) or accept
+// stale content on their behalf. A CDN that honoured them would let anyone
+// push all traffic through to the origin.
+var noRequestDirectives = cache.ParseCacheControl(nil)
+
+// bytesView reads b as a string without copying. Only for lookups that do
+// not keep the key.
+func bytesView(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// serveCached is phases 5-10 for a request the cache may answer.
+func (s *Server) serveCached(x *exchange) {
+	r, b := x.r, x.behavior
+	x.key = cache.AppendKey(x.key[:0], x.dist.id, x.path, r.URL.RawQuery, cache.Header(r.Header), &b.key)
+	if r.Method == http.MethodOptions {
+		x.key = append(x.key, "\x00M=OPTIONS"...)
+	}
+
+	// 5. lookup
+	obj := s.lookup(x)
+	if obj == nil {
+		s.fetch(x, nil) // 6-10 on a miss
+		return
+	}
+	if obj.Status == 0 {
+		// A recent response for this key was not storable (hit-for-pass):
+		// do not make viewers queue behind one another for it.
+		s.pass(x)
+		return
+	}
+	switch obj.Usability(time.Now(), noRequestDirectives) {
+	case cache.Fresh:
+		x.result = resultHit
+		s.respondObject(x, obj)
+	case cache.StaleWhileRevalidate:
+		// RFC 5861 §3: serve the stale response now, refresh behind it.
+		x.result = resultHit
+		x.detail = "StaleWhileRevalidateHit"
+		s.refreshInBackground(x, obj)
+		s.respondObject(x, obj)
+	default:
+		s.fetch(x, obj) // stale: revalidate, collapsed like a miss
+	}
+}
+
+// lookup finds the stored response for x.key, following a vary marker to
+// the variant that matches this request (RFC 9111 §4.1).
+func (s *Server) lookup(x *exchange) *cache.Object {
+	obj, ok := s.store.Get(bytesView(x.key))
+	if !ok {
+		return nil
+	}
+	if obj.Vary == nil {
+		return obj
+	}
+	x.vkey = cache.AppendVariantKey(x.vkey[:0], bytesView(x.key), obj.Vary, cache.Header(x.r.Header))
+	obj, ok = s.store.Get(bytesView(x.vkey))
+	if !ok {
+		return nil
+	}
+	return obj
+}
+
+// respondObject is phase 10 for a stored object: conditional (304/412),
+// range (206/416) or the whole object.
+func (s *Server) respondObject(x *exchange, obj *cache.Object) {
+	if er := x.dist.errorResponses[obj.Status]; er != nil && !x.errorPage {
+		s.errorResponse(x, obj.Status, er)
+		return
+	}
+	h := x.w.Header()
+	for k, v := range obj.Header {
+		h[k] = v
+	}
+	if len(obj.Freshness.NoCacheFields) > 0 && x.result == resultHit {
+		// RFC 9111 §5.2.2.4: fields named by no-cache="..." go out only
+		// after a successful validation.
+		for _, f := range obj.Freshness.NoCacheFields {
+			delete(h, f)
+		}
+	}
+	h["Age"] = []string{cache.AgeHeaderValue(obj.CurrentAge(time.Now()))}
+	markOriginError(x, obj.Status)
+	s.decorate(x, h)
+	s.respondBody(x, h, obj.Status, obj.Body)
+}
+
+// respondBody writes a complete body with conditional and range handling.
+// h already holds the response header.
+func (s *Server) respondBody(x *exchange, h http.Header, status int, body []byte) {
+	r := x.r
+	if answerConditional(x, h, status) {
+		return
+	}
+	if status == http.StatusOK && r.Method == http.MethodGet {
+		h["Accept-Ranges"] = acceptRangesBytes
+		if rv := r.Header.Get("Range"); rv != "" && (r.Header.Get("If-Range") == "" || cache.IfRangeAllows(r.Header.Get("If-Range"), cache.Header(h))) {
+			size := int64(len(body))
+			ranges, err := cache.ParseRange(rv, size)
+			switch {
+			case errors.Is(err, cache.ErrUnsatisfiable):
+				clearBodyHeaders(h)
+				h.Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
+				x.w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
+				return
+			case err == nil && len(ranges) == 1:
+				rg := ranges[0]
+				h.Set("Content-Range", cache.ContentRange(rg, size))
+				h.Set("Content-Length", strconv.FormatInt(rg.End-rg.Start+1, 10))
+				x.w.WriteHeader(http.StatusPartialContent)
+				x.w.Write(body[rg.Start : rg.End+1])
+				return
+			case err == nil && len(ranges) > 1:
+				ct := h.Get("Content-Type")
+				boundary := x.id
+				h.Set("Content-Type", "multipart/byteranges; boundary="+boundary)
+				h.Set("Content-Length", strconv.FormatInt(cache.MultipartLength(ranges, ct, boundary, size), 10))
+				x.w.WriteHeader(http.StatusPartialContent)
+				cache.WriteMultipart(&x.w, body, ranges, ct, boundary)
+				return
+			}
+			// Anything else (a syntactically invalid Range) is ignored:
+			// the whole object follows (RFC 9110 §14.2).
+		}
+	}
+	if _, ok := h["Content-Length"]; !ok && bodyAllowed(status) {
+		h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	}
+	x.w.WriteHeader(status)
+	if r.Method != http.MethodHead && bodyAllowed(status) {
+		x.w.Write(body)
+	}
+}
+
+var acceptRangesBytes = []string{"bytes"}
+
+// answerConditional answers the viewer's conditional request from the
+// response head h (RFC 9110 §13.2.2) with 304 or 412, and reports whether
+// it did. The body is not needed for that, so a hit, a fill in progress and
+// a pass-through all use it.
+func answerConditional(x *exchange, h http.Header, status int) bool {
+	if status != http.StatusOK && status != http.StatusNoContent {
+		return false
+	}
+	switch cache.EvaluateConditional(x.r.Method, cache.Header(x.r.Header), cache.Header(h), status) {
+	case http.StatusNotModified:
+		notModified(h)
+		x.w.WriteHeader(http.StatusNotModified)
+		return true
+	case http.StatusPreconditionFailed:
+		clearBodyHeaders(h)
+		x.w.WriteHeader(http.StatusPreconditionFailed)
+		return true
+	}
+	return false
+}
+
+func bodyAllowed(status int) bool {
+	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
+}
+
+// notModified trims a response header to what a 304 carries (RFC 9110 §15.4.5).
+func notModified(h http.Header) {
+	for k := range h {
+		switch k {
+		case "Cache-Control", "Content-Location", "Date", "Etag", "Expires", "Vary", "Last-Modified", "Age",
+			"Via", HeaderCache, HeaderRequestID, HeaderPOP:
+		default:
+			delete(h, k)
+		}
+	}
+}
+
+func clearBodyHeaders(h http.Header) {
+	delete(h, "Content-Length")
+	delete(h, "Content-Encoding")
+	delete(h, "Etag")
+	delete(h, "Last-Modified")
+	delete(h, "Accept-Ranges")
+}
+
+// copyBuffers for streaming bodies.
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}

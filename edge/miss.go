@@ -1,0 +1,501 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/terncdn/tern/cache"
+	"github.com/terncdn/tern/collapse"
+	"github.com/terncdn/tern/origin"
+)
+
+// passMarkerTTL is how long a key whose response was not storable is served
+// without collapsing (Varnish's hit-for-miss): viewers of an uncacheable
+// URL then go to the origin side by side instead of queueing.
+const passMarkerTTL = 2 * time.Minute
+
+// fillResult is what a fetch tells the viewers waiting on it (the Meta of
+// the fill's head).
+type fillResult struct {
+	// obj, when set, is a complete stored object to serve as it is: the
+	// stale one refreshed by a 304, or the stale one served because the
+	// origin failed. The fill carries no body then.
+	obj    *cache.Object
+	result result
+	detail string
+	errTok string
+	err    error
+
+	initialAge time.Duration
+	// variantKey is the key the response is stored under when it varies;
+	// a viewer whose request selects another variant fetches on its own.
+	varyFields []string
+	variantKey string
+}
+
+// fillJob is everything a fetch needs, copied out of the viewer request
+// that started it: the fetch outlives that viewer if it leaves.
+type fillJob struct {
+	dist  *distribution
+	b     *behavior
+	key   string
+	req   *origin.Request
+	facts cache.RequestFacts
+	stale *cache.Object
+}
+
+func (s *Server) newFillJob(x *exchange, stale *cache.Object) *fillJob {
+	method := http.MethodGet // HEAD misses fetch the whole object, so it can be stored
+	if x.r.Method == http.MethodOptions {
+		method = http.MethodOptions
+	}
+	j := &fillJob{
+		dist:  x.dist,
+		b:     x.behavior,
+		key:   string(x.key),
+		req:   s.originRequest(x, method),
+		facts: cache.RequestFacts{Method: method, Header: viewerFacts(x.r.Header)},
+		stale: stale,
+	}
+	if stale != nil {
+		// RFC 9111 §4.3.1: ask the origin whether the stored response is
+		// still good.
+		cache.ValidatorRequestHeaders(stale, cache.Header(j.req.Header))
+	}
+	return j
+}
+
+// viewerFacts is the viewer's header as storability sees it: the viewer's
+// own Cache-Control and Pragma do not decide what the CDN stores (see
+// noRequestDirectives); Authorization and the Vary fields do.
+func viewerFacts(h http.Header) cache.Header {
+	c := cache.Header(h.Clone())
+	delete(c, "Cache-Control")
+	delete(c, "Pragma")
+	return c
+}
+
+// originRequest builds what goes to the origin for this viewer request:
+// only what the behavior's policies name (CloudFront's model).
+func (s *Server) originRequest(x *exchange, method string) *origin.Request {
+	r, b := x.r, x.behavior
+	req := &origin.Request{}
+	var ae string
+	if b.key.AcceptEncodingGzip || b.key.AcceptEncodingBrotli {
+		ae = cache.NormalizeAcceptEncoding(r.Header.Get("Accept-Encoding"), b.key.AcceptEncodingGzip, b.key.AcceptEncodingBrotli)
+	}
+	clientIP, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		clientIP = r.RemoteAddr
+	}
+	b.forward.Apply(r, clientIP, ae, req)
+	// The pipeline decides these, not the viewer: a HEAD miss fetches with
+	// GET so the object can be stored, and the path may be the default
+	// root object or a custom error page. pass attaches the viewer's body.
+	req.Method, req.Path = method, x.path
+	req.Body, req.ContentLength = nil, 0
+	return req
+}
+
+// fetch is phases 6-10 for a miss or a stale object: join (or start) the one
+// fetch for this key, then answer from what it brings.
+func (s *Server) fetch(x *exchange, stale *cache.Object) {
+	f, leader := s.fills.Join(string(x.key))
+	// Attach a reader before waiting on the head: a body beyond the memory
+	// tier's limit streams through a window, and a viewer that attached
+	// only after the head could find the start already gone.
+	var early *collapse.Reader
+	drop := func() { // before anything that does not read the fill
+		if early != nil {
+			early.Close()
+			early = nil
+		}
+	}
+	defer drop()
+	if x.r.Method == http.MethodGet {
+		early, _ = f.NewReader(0)
+	}
+	if leader {
+		j := s.newFillJob(x, stale)
+		j.req.OnEarlyHints = x.earlyHints()
+		go s.runFill(f, j)
+	} else if s.metrics != nil {
+		s.metrics.ObserveCollapsed(x.dist.id)
+	}
+	head, err := f.Head(x.r.Context())
+	if err != nil {
+		drop()
+		if x.r.Context().Err() != nil {
+			x.result, x.err = resultError, err // the viewer left
+			return
+		}
+		s.failOrigin(x, err)
+		return
+	}
+	res := head.Meta.(*fillResult)
+	if res.obj != nil {
+		drop()
+		x.result, x.detail, x.errTok, x.err = res.result, res.detail, res.errTok, res.err
+		s.respondObject(x, res.obj)
+		return
+	}
+	if !leader {
+		if !head.Shareable {
+			drop()
+			s.pass(x) // a response for one viewer is not handed to another
+			return
+		}
+		if res.variantKey != "" && string(cache.AppendVariantKey(x.vkey[:0], string(x.key), res.varyFields, cache.Header(x.r.Header))) != res.variantKey {
+			drop()
+			s.pass(x) // the fetch brings another variant than this viewer asked for
+			return
+		}
+	}
+	// The viewer that started the fetch missed; the ones that joined it are
+	// served from the object entering the cache and caused no origin
+	// request, so they are hits (as nginx's cache lock waiters are).
+	x.result = resultMiss
+	if !leader {
+		x.result = resultHit
+	}
+	s.respondFill(x, f, head, res, &early)
+}
+
+// hintSink relays 103 Early Hints from a fetch to the viewer that started
+// it. The fetch may outlive that viewer's handler (and the pooled exchange),
+// so the sink is its own object, closed when the handler returns.
+type hintSink struct {
+	mu     sync.Mutex
+	w      *countingWriter
+	closed bool
+}
+
+func (h *hintSink) relay(hints http.Header) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed || h.w.status != 0 {
+		return
+	}
+	out := h.w.Header()
+	for k, v := range hints {
+		out[k] = v
+	}
+	h.w.ResponseWriter.WriteHeader(http.StatusEarlyHints)
+	for k := range hints {
+		delete(out, k)
+	}
+}
+
+// close stops relaying; after it returns the sink never touches the writer.
+func (h *hintSink) close() {
+	h.mu.Lock()
+	h.closed = true
+	h.mu.Unlock()
+}
+
+// earlyHints gives x a hint relay, closed when x finishes.
+func (x *exchange) earlyHints() func(http.Header) {
+	if x.hints == nil {
+		x.hints = &hintSink{w: &x.w}
+	}
+	return x.hints.relay
+}
+
+// refreshInBackground revalidates obj without keeping any viewer waiting
+// (RFC 5861 stale-while-revalidate). If a fetch for the key is already in
+// flight it does nothing.
+func (s *Server) refreshInBackground(x *exchange, obj *cache.Object) {
+	f, leader := s.fills.Join(string(x.key))
+	if !leader {
+		return
+	}
+	j := s.newFillJob(x, obj)
+	go s.runFill(f, j)
+}
+
+// runFill fetches from the origin for everyone joined on f, stores what may
+// be stored, and ends f. It runs detached from any viewer's context.
+func (s *Server) runFill(f *collapse.Fill, j *fillJob) {
+	resp, err := s.client.Do(context.Background(), j.b.target, j.req)
+	if err != nil {
+		s.observeOriginError(j.dist.id, err)
+		if j.stale != nil && staleOnError(j.stale, time.Now(), 0) {
+			s.publishStale(f, j, err)
+			return
+		}
+		f.Fail(err)
+		return
+	}
+	defer resp.Body.Close()
+	if s.metrics != nil {
+		s.metrics.ObserveOrigin(j.dist.id, resp.Origin.ID, resp.StatusCode, resp.ResponseTime.Sub(resp.RequestTime))
+	}
+	h := cache.Header(resp.Header)
+
+	if j.stale != nil {
+		switch {
+		case resp.StatusCode == http.StatusNotModified:
+			// RFC 9111 §4.3.4: the stored response, freshened by the 304.
+			merged := cache.UpdatedHeader(j.stale.Header, h)
+			fr := cache.Evaluate(j.facts, j.stale.Status, merged, j.b.ttl, resp.ResponseTime)
+			obj := cache.Updated(j.stale, h, resp.RequestTime, resp.ResponseTime, fr)
+			if obj == nil {
+				// The 304 does not select the stored response (§4.3.4): it
+				// cannot be used, and the viewers waiting get an error
+				// rather than a body the origin did not vouch for.
+				f.Fail(&originStatusError{status: http.StatusNotModified})
+				s.store.Delete(j.key)
+				return
+			}
+			s.storeObject(j, obj, obj.Vary)
+			f.Publish(collapse.Head{Status: obj.Status, Shareable: true, Meta: &fillResult{obj: obj, result: resultRefreshHit}})
+			f.Close(nil)
+			return
+		case resp.StatusCode >= 500 && staleOnError(j.stale, time.Now(), resp.StatusCode):
+			// RFC 5861 §4 stale-if-error: keep the content up.
+			s.publishStale(f, j, &originStatusError{status: resp.StatusCode})
+			return
+		}
+	}
+
+	fr := cache.Evaluate(j.facts, resp.StatusCode, h, j.b.ttl, resp.ResponseTime)
+	if resp.StatusCode == http.StatusPartialContent || resp.StatusCode == http.StatusNotModified {
+		fr.Storable, fr.Reason = false, "status"
+	}
+	// A body larger than the memory tier takes is still shared by the
+	// viewers of this fetch (Storable); it is just not kept afterwards
+	// (the fill does not retain it, so Complete has nothing to store).
+	// RFC 9111 §3.1 and §5.2.2.7: hop-by-hop fields and those named by
+	// private="..." are never stored; Surrogate-Control is for us, not for
+	// viewers.
+	cache.RemoveUnstorableFields(h)
+	cache.StripPrivateFields(h, cache.EffectiveDirectives(h))
+	delete(h, "Surrogate-Control")
+	// From Publish on, h is read by every viewer of the fill and then by
+	// every hit: it is never written again.
+	clipHeader(h)
+
+	res := &fillResult{result: resultMiss, initialAge: cache.InitialAge(h, resp.RequestTime, resp.ResponseTime)}
+	vary, star := cache.VaryFields(h)
+	if star {
+		fr.Storable, fr.Reason = false, "vary *"
+	}
+	if len(vary) > 0 {
+		res.varyFields = vary
+		res.variantKey = string(cache.AppendVariantKey(nil, j.key, vary, j.facts.Header))
+	}
+	f.Publish(collapse.Head{Status: resp.StatusCode, Header: http.Header(h), Shareable: fr.Storable, ContentLength: resp.ContentLength, Meta: res})
+
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close(err)
+		return
+	}
+	// Whatever is stored goes in before the viewers of this fill see the
+	// end of the body, so their next requests find it (Fill.Complete).
+	if !fr.Storable {
+		// The new response replaces the stored one, and may not be stored
+		// itself: leave a hit-for-pass marker in its place.
+		s.store.Set(j.key, &cache.Object{ResponseTime: resp.ResponseTime, Freshness: cache.Freshness{Lifetime: passMarkerTTL, Reason: fr.Reason}})
+		f.Close(nil)
+		return
+	}
+	f.Complete(func(body []byte) {
+		s.storeObject(j, &cache.Object{
+			Status:       resp.StatusCode,
+			Header:       h,
+			Body:         body,
+			RequestTime:  resp.RequestTime,
+			ResponseTime: resp.ResponseTime,
+			InitialAge:   res.initialAge,
+			Freshness:    fr,
+		}, vary)
+	})
+}
+
+// storeObject puts obj under the job's key, or under its variant key with a
+// vary marker at the primary key.
+func (s *Server) storeObject(j *fillJob, obj *cache.Object, vary []string) {
+	if len(vary) == 0 {
+		s.store.Set(j.key, obj)
+		return
+	}
+	marker := &cache.Object{Vary: vary, ResponseTime: obj.ResponseTime, InitialAge: obj.InitialAge, Freshness: obj.Freshness}
+	s.store.Set(j.key, marker)
+	s.store.Set(string(cache.AppendVariantKey(nil, j.key, vary, j.facts.Header)), obj)
+}
+
+func (s *Server) publishStale(f *collapse.Fill, j *fillJob, cause error) {
+	f.Publish(collapse.Head{Status: j.stale.Status, Shareable: true, Meta: &fillResult{
+		obj: j.stale, result: resultHit, detail: "StaleIfErrorHit", errTok: errorToken(cause), err: cause,
+	}})
+	f.Close(nil)
+}
+
+// staleOnError reports whether a stale object may be served because the
+// origin failed: within its stale-if-error window (RFC 5861 §4), or, when
+// the origin could not be reached at all, as CloudFront does, unless the
+// response forbade serving stale (must-revalidate, RFC 9111 §4.2.4).
+func staleOnError(o *cache.Object, now time.Time, status int) bool {
+	if o.Freshness.MustRevalidate || o.Status == 0 || o.Vary != nil {
+		return false
+	}
+	if -o.FreshFor(now) <= o.Freshness.StaleIfError {
+		return true
+	}
+	return status == 0 // unreachable origin
+}
+
+type originStatusError struct{ status int }
+
+func (e *originStatusError) Error() string {
+	return "origin answered " + strconv.Itoa(e.status)
+}
+
+// clipHeader makes every value slice full, so that an append by a reader
+// of the shared stored header copies instead of writing into it.
+func clipHeader(h cache.Header) cache.Header {
+	for k, v := range h {
+		h[k] = slices.Clip(v)
+	}
+	return h
+}
+
+// respondFill streams a fetch in progress to one viewer (read-while-write).
+//
+// early, when it holds a reader, is the one fetch attached before the head;
+// respondFill takes it over (and leaves nil) when it streams from offset 0
+// or needs it because the bytes at a range's offset are gone.
+func (s *Server) respondFill(x *exchange, f *collapse.Fill, head collapse.Head, res *fillResult, early **collapse.Reader) {
+	if er := x.dist.errorResponses[head.Status]; er != nil && !x.errorPage {
+		if *early != nil {
+			(*early).Close()
+			*early = nil
+		}
+		s.errorResponse(x, head.Status, er)
+		return
+	}
+	h := x.w.Header()
+	for k, v := range head.Header {
+		h[k] = v
+	}
+	h["Age"] = []string{cache.AgeHeaderValue(res.initialAge)}
+	markOriginError(x, head.Status)
+	s.decorate(x, h)
+	r := x.r
+
+	if answerConditional(x, h, head.Status) {
+		return
+	}
+
+	// A single range of a body whose length is known is served as it
+	// arrives; other range requests on a miss get the whole body (RFC 9110
+	// §14.2 lets a server ignore Range), and the next request hits.
+	offset, limit := int64(0), int64(-1)
+	if rv := r.Header.Get("Range"); rv != "" && head.Status == http.StatusOK && head.ContentLength >= 0 && r.Method == http.MethodGet &&
+		(r.Header.Get("If-Range") == "" || cache.IfRangeAllows(r.Header.Get("If-Range"), cache.Header(h))) {
+		ranges, err := cache.ParseRange(rv, head.ContentLength)
+		switch {
+		case errors.Is(err, cache.ErrUnsatisfiable):
+			clearBodyHeaders(h)
+			h.Set("Content-Range", "bytes */"+strconv.FormatInt(head.ContentLength, 10))
+			x.w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
+			return
+		case err == nil && len(ranges) == 1:
+			offset, limit = ranges[0].Start, ranges[0].End-ranges[0].Start+1
+			h.Set("Content-Range", cache.ContentRange(ranges[0], head.ContentLength))
+			h.Set("Content-Length", strconv.FormatInt(limit, 10))
+		}
+	}
+	status := head.Status
+	if limit >= 0 {
+		status = http.StatusPartialContent
+	}
+	if head.Status == http.StatusOK {
+		h["Accept-Ranges"] = acceptRangesBytes
+	}
+	if r.Method == http.MethodHead || !bodyAllowed(status) {
+		x.w.WriteHeader(status)
+		return
+	}
+	body, err := s.readerAt(f, offset, early)
+	if *early != nil {
+		(*early).Close() // a range served from a reader of its own
+		*early = nil
+	}
+	if errors.Is(err, collapse.ErrNotRetained) {
+		// A large object already streaming past the start: fetch our own.
+		for k := range h {
+			delete(h, k)
+		}
+		s.pass(x)
+		return
+	}
+	if err != nil {
+		s.failOrigin(x, err)
+		return
+	}
+	defer body.Close()
+	x.w.WriteHeader(status)
+	var src io.Reader = body
+	if limit >= 0 {
+		src = io.LimitReader(body, limit)
+	}
+	if err := streamTo(&x.w, src); err != nil {
+		x.result, x.err, x.errTok = resultError, err, errorToken(err)
+		// Headers are out: cut the connection so the viewer sees a
+		// truncated body, never a short one that looks complete.
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// readerAt returns a reader of f's body from offset: the early reader for
+// offset 0, a new one where the bytes are still held, else the early
+// reader moved forward to offset.
+func (s *Server) readerAt(f *collapse.Fill, offset int64, early **collapse.Reader) (*collapse.Reader, error) {
+	if offset == 0 && *early != nil {
+		r := *early
+		*early = nil
+		return r, nil
+	}
+	r, err := f.NewReader(offset)
+	if !errors.Is(err, collapse.ErrNotRetained) || *early == nil {
+		return r, err
+	}
+	r = *early
+	*early = nil
+	if _, err := io.CopyN(io.Discard, r, offset); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// streamTo copies src to the viewer, flushing each chunk so that bytes
+// reach the viewer as they arrive from the origin.
+func streamTo(w *countingWriter, src io.Reader) error {
+	bp := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(bp)
+	buf := *bp
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return nil // the viewer went away; nothing to tell it
+			}
+			w.Flush()
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}

@@ -1,0 +1,86 @@
+package edge
+
+import (
+	"net/http"
+	"net/url"
+
+	"github.com/terncdn/tern/cache"
+)
+
+// pass is phases 7-10 for a request the cache does not answer (an unsafe
+// method, an uncached method, a behavior with caching disabled, or a key
+// recently found uncacheable): the request body streams to the origin and
+// the response streams back, neither held in memory.
+func (s *Server) pass(x *exchange) {
+	r := x.r
+	req := s.originRequest(x, r.Method)
+	if r.Body != nil && r.Body != http.NoBody {
+		req.Body, req.ContentLength = r.Body, r.ContentLength
+	}
+	req.OnEarlyHints = x.earlyHints()
+	resp, err := s.client.Do(r.Context(), x.behavior.target, req)
+	if err != nil {
+		s.observeOriginError(x.dist.id, err)
+		s.failOrigin(x, err)
+		return
+	}
+	defer resp.Body.Close()
+	if s.metrics != nil {
+		s.metrics.ObserveOrigin(x.dist.id, resp.Origin.ID, resp.StatusCode, resp.ResponseTime.Sub(resp.RequestTime))
+	}
+	if !isSafe(r.Method) && resp.StatusCode < 400 {
+		s.invalidateAfterUnsafe(x, resp.StatusCode, cache.Header(resp.Header))
+	}
+	if er := x.dist.errorResponses[resp.StatusCode]; er != nil && !x.errorPage {
+		s.errorResponse(x, resp.StatusCode, er)
+		return
+	}
+	h := x.w.Header()
+	for k, v := range resp.Header {
+		h[k] = v
+	}
+	delete(h, "Surrogate-Control")
+	x.result = resultMiss
+	markOriginError(x, resp.StatusCode)
+	s.decorate(x, h)
+	if isSafe(r.Method) && answerConditional(x, h, resp.StatusCode) {
+		return
+	}
+	x.w.WriteHeader(resp.StatusCode)
+	if r.Method == http.MethodHead || !bodyAllowed(resp.StatusCode) {
+		return
+	}
+	if err := streamTo(&x.w, resp.Body); err != nil {
+		x.result, x.err, x.errTok = resultError, err, errorToken(err)
+		panic(http.ErrAbortHandler)
+	}
+}
+
+func isSafe(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return false
+}
+
+// invalidateAfterUnsafe drops what the cache holds for the target URI and
+// for Location / Content-Location on the same host (RFC 9111 §4.4): after a
+// successful POST, PUT, PATCH or DELETE, the next GET goes to the origin.
+func (s *Server) invalidateAfterUnsafe(x *exchange, status int, h cache.Header) {
+	target := &url.URL{Scheme: "http", Host: x.r.Host, Path: x.r.URL.Path, RawPath: x.r.URL.RawPath}
+	for _, p := range cache.InvalidationTargets(x.r.Method, target, status, h) {
+		s.store.DeletePrefix(cache.InvalidationPrefix(x.dist.id, p))
+	}
+}
+
+// tunnel passes a WebSocket upgrade through to the origin.
+func (s *Server) tunnel(x *exchange) {
+	req := s.originRequest(x, http.MethodGet)
+	x.result = resultMiss
+	x.w.Header()[HeaderRequestID] = []string{x.id}
+	if err := s.client.Tunnel(x.w.ResponseWriter, x.r, x.behavior.target, req); err != nil {
+		s.failOrigin(x, err)
+	}
+	x.w.status = http.StatusSwitchingProtocols
+}

@@ -1,0 +1,301 @@
+package edge
+
+import (
+	"fmt"
+	"net"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/terncdn/tern/cache"
+	"github.com/terncdn/tern/config"
+	"github.com/terncdn/tern/origin"
+)
+
+// routes is one configuration compiled for the request path: every lookup a
+// request makes (host → distribution, path → behavior) is a map access or a
+// short scan, with no parsing per request. A new configuration builds a new
+// routes and swaps it in atomically; requests in flight keep the old one.
+type routes struct {
+	exact     map[string]*distribution // alias (lower case) → distribution
+	wildcards []wildcardAlias          // "*.example.com", longest suffix first
+	catchAll  *distribution            // aliases empty or "*"
+}
+
+type wildcardAlias struct {
+	suffix string // ".example.com"
+	dist   *distribution
+}
+
+type distribution struct {
+	id                string
+	defaultRootObject string // "/index.html", or ""
+	behaviors         []*behavior
+	errorResponses    map[int]*errorResponse
+}
+
+type errorResponse struct {
+	pagePath     string // "" = keep the origin's (or edge's) body
+	responseCode int    // 0 = keep the status
+}
+
+type behavior struct {
+	pattern        string // CloudFront path pattern; "" for the default behavior
+	target         *origin.Target
+	viewerProtocol string // allow-all, redirect-to-https, https-only
+	allowed        methodSet
+	cached         methodSet
+	cachingOff     bool // the cache policy's max TTL is 0: never stored, never collapsed
+	key            cache.KeyPolicy
+	ttl            cache.TTLPolicy
+	forward        origin.Forwarding
+}
+
+// methodSet is a bit set of the methods CloudFront lets a behavior allow.
+type methodSet uint8
+
+const (
+	mGET methodSet = 1 << iota
+	mHEAD
+	mOPTIONS
+	mPUT
+	mPOST
+	mPATCH
+	mDELETE
+)
+
+func methodBit(m string) methodSet {
+	switch m {
+	case "GET":
+		return mGET
+	case "HEAD":
+		return mHEAD
+	case "OPTIONS":
+		return mOPTIONS
+	case "PUT":
+		return mPUT
+	case "POST":
+		return mPOST
+	case "PATCH":
+		return mPATCH
+	case "DELETE":
+		return mDELETE
+	}
+	return 0
+}
+
+func (s methodSet) has(m string) bool { return s&methodBit(m) != 0 }
+
+func methodsOf(list []string, def methodSet) methodSet {
+	if len(list) == 0 {
+		return def
+	}
+	var s methodSet
+	for _, m := range list {
+		s |= methodBit(strings.ToUpper(m))
+	}
+	return s
+}
+
+// cloudFrontErrorStatuses are the origin statuses CloudFront caches for the
+// error caching minimum TTL (10 s unless a custom error response says
+// otherwise) when the origin gives no freshness of its own.
+var cloudFrontErrorStatuses = []int{400, 403, 404, 405, 414, 416, 500, 501, 502, 503, 504}
+
+const defaultErrorCachingTTL = 10 * time.Second
+
+// compile turns a validated configuration into routes. The origin client
+// keeps one connection pool per *origin.Origin, so each compiled origin is
+// one pool.
+//
+// prev is the running configuration's origins by distribution and origin
+// id: an origin whose settings did not change is reused, so a reload keeps
+// its warm connections. compile records what it used in origins.
+func compile(cfg *config.Config, prev map[string]*origin.Origin) (rt *routes, origins map[string]*origin.Origin, err error) {
+	rt = &routes{exact: make(map[string]*distribution)}
+	origins = make(map[string]*origin.Origin)
+	for _, dc := range cfg.Distributions {
+		if !dc.IsEnabled() {
+			continue
+		}
+		d, err := compileDistribution(dc, prev, origins)
+		if err != nil {
+			return nil, nil, fmt.Errorf("distribution %q: %w", dc.ID, err)
+		}
+		if len(dc.Aliases) == 0 {
+			rt.catchAll = d
+		}
+		for _, a := range dc.Aliases {
+			a = strings.ToLower(a)
+			switch {
+			case a == "*":
+				rt.catchAll = d
+			case strings.HasPrefix(a, "*."):
+				rt.wildcards = append(rt.wildcards, wildcardAlias{suffix: a[1:], dist: d})
+			default:
+				rt.exact[a] = d
+			}
+		}
+	}
+	// Longest suffix first, so "*.img.example.com" wins over "*.example.com".
+	for i := 1; i < len(rt.wildcards); i++ {
+		for j := i; j > 0 && len(rt.wildcards[j].suffix) > len(rt.wildcards[j-1].suffix); j-- {
+			rt.wildcards[j], rt.wildcards[j-1] = rt.wildcards[j-1], rt.wildcards[j]
+		}
+	}
+	return rt, origins, nil
+}
+
+func compileDistribution(dc *config.Distribution, prev, used map[string]*origin.Origin) (*distribution, error) {
+	d := &distribution{id: dc.ID, errorResponses: make(map[int]*errorResponse)}
+	if dc.DefaultRootObject != "" {
+		d.defaultRootObject = "/" + strings.TrimPrefix(dc.DefaultRootObject, "/")
+	}
+	origins := make(map[string]*origin.Origin)
+	for _, oc := range dc.Origins {
+		o := compileOrigin(oc)
+		id := dc.ID + "\x00" + oc.ID
+		if old := prev[id]; old != nil && reflect.DeepEqual(old, o) {
+			o = old
+		}
+		origins[oc.ID], used[id] = o, o
+	}
+	targets := make(map[string]*origin.Target)
+	for id, o := range origins {
+		targets[id] = &origin.Target{ID: id, Members: []*origin.Origin{o}}
+	}
+	for _, g := range dc.OriginGroups {
+		t := &origin.Target{ID: g.ID, FailoverStatus: make(map[int]bool)}
+		for _, m := range g.Members {
+			o, ok := origins[m]
+			if !ok {
+				return nil, fmt.Errorf("origin group %q: no origin %q", g.ID, m)
+			}
+			t.Members = append(t.Members, o)
+		}
+		for _, c := range g.FailoverCriteria.StatusCodes {
+			t.FailoverStatus[c] = true
+		}
+		targets[g.ID] = t
+	}
+
+	errTTL := make(map[int]time.Duration, len(cloudFrontErrorStatuses))
+	for _, s := range cloudFrontErrorStatuses {
+		errTTL[s] = defaultErrorCachingTTL
+	}
+	for _, e := range dc.CustomErrorResponses {
+		if e.ErrorCachingMinTTL != nil {
+			errTTL[e.ErrorCode] = time.Duration(*e.ErrorCachingMinTTL) * time.Second
+		}
+		if e.ResponsePagePath != "" || e.ResponseCode != 0 {
+			d.errorResponses[e.ErrorCode] = &errorResponse{pagePath: e.ResponsePagePath, responseCode: e.ResponseCode}
+		}
+	}
+
+	all := append(append([]*config.CacheBehavior{}, dc.CacheBehaviors...), dc.DefaultCacheBehavior)
+	for _, bc := range all {
+		t, ok := targets[bc.TargetOriginID]
+		if !ok {
+			return nil, fmt.Errorf("behavior %q: no origin or origin group %q", bc.PathPattern, bc.TargetOriginID)
+		}
+		b := &behavior{
+			pattern:        bc.PathPattern, // config adds the leading "/"
+			target:         t,
+			viewerProtocol: bc.ViewerProtocolPolicy,
+			allowed:        methodsOf(bc.AllowedMethods, mGET|mHEAD),
+			cached:         methodsOf(bc.CachedMethods, mGET|mHEAD),
+		}
+		cp := bc.CachePolicy.Policy
+		minTTL, defTTL, maxTTL := cp.TTLs()
+		b.ttl = cache.TTLPolicy{
+			MinTTL: minTTL, DefaultTTL: defTTL, MaxTTL: maxTTL,
+			OriginControlled:   cp.OriginControlled,
+			ErrorCachingMinTTL: errTTL,
+		}
+		b.cachingOff = !cp.OriginControlled && maxTTL == 0
+		b.key = cache.KeyPolicy{
+			Headers:              cache.KeySelection(cp.Headers),
+			Cookies:              cache.KeySelection(cp.Cookies),
+			QueryStrings:         cache.KeySelection(cp.QueryStrings),
+			AcceptEncodingGzip:   cp.EnableAcceptEncodingGzip,
+			AcceptEncodingBrotli: cp.EnableAcceptEncodingBrotli,
+		}
+		keyFwd := origin.Forwarding{
+			Headers:      origin.Selection(cp.Headers),
+			Cookies:      origin.Selection(cp.Cookies),
+			QueryStrings: origin.Selection(cp.QueryStrings),
+		}
+		var reqFwd origin.Forwarding
+		if bc.OriginRequestPolicy != nil && bc.OriginRequestPolicy.Policy != nil {
+			rp := bc.OriginRequestPolicy.Policy
+			reqFwd = origin.Forwarding{
+				Headers:      origin.Selection(rp.Headers),
+				Cookies:      origin.Selection(rp.Cookies),
+				QueryStrings: origin.Selection(rp.QueryStrings),
+			}
+		}
+		b.forward = origin.Merge(keyFwd, reqFwd)
+		d.behaviors = append(d.behaviors, b)
+	}
+	return d, nil
+}
+
+func compileOrigin(oc *config.Origin) *origin.Origin {
+	o := &origin.Origin{
+		ID:                 oc.ID,
+		DomainName:         oc.DomainName,
+		HTTPPort:           oc.HTTPPort,
+		HTTPSPort:          oc.HTTPSPort,
+		ProtocolPolicy:     oc.ProtocolPolicy,
+		OriginPath:         oc.OriginPath,
+		ConnectionAttempts: oc.ConnectionAttempts,
+		ConnectionTimeout:  time.Duration(oc.ConnectionTimeout),
+		ResponseTimeout:    time.Duration(oc.ResponseTimeout),
+		KeepaliveTimeout:   time.Duration(oc.KeepaliveTimeout),
+	}
+	names := make([]string, 0, len(oc.CustomHeaders))
+	for name := range oc.CustomHeaders {
+		names = append(names, name)
+	}
+	sort.Strings(names) // a stable order, so an unchanged origin compares equal
+	for _, name := range names {
+		o.CustomHeaders = append(o.CustomHeaders, origin.Field{Name: name, Value: oc.CustomHeaders[name]})
+	}
+	return o
+}
+
+// distributionFor picks the distribution for a Host header: an exact alias,
+// then the longest matching "*." wildcard, then the catch-all.
+func (rt *routes) distributionFor(host string) *distribution {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(host, ".")
+	if d := rt.exact[host]; d != nil {
+		return d
+	}
+	if len(rt.exact) > 0 || len(rt.wildcards) > 0 {
+		lower := strings.ToLower(host)
+		if d := rt.exact[lower]; d != nil {
+			return d
+		}
+		for _, w := range rt.wildcards {
+			if strings.HasSuffix(lower, w.suffix) && len(lower) > len(w.suffix) {
+				return w.dist
+			}
+		}
+	}
+	return rt.catchAll
+}
+
+// behaviorFor returns the first behavior whose pattern matches path; the
+// default behavior is last and matches everything.
+func (d *distribution) behaviorFor(path string) *behavior {
+	for _, b := range d.behaviors {
+		if b.pattern == "" || config.MatchPath(b.pattern, path) {
+			return b
+		}
+	}
+	return d.behaviors[len(d.behaviors)-1]
+}

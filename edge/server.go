@@ -1,0 +1,205 @@
+// Package edge is Tern's HTTP edge: it terminates viewer connections and
+// runs each request through the pipeline of DESIGN.md (route, protect,
+// functions, cache lookup, collapse, fetch, store, respond, account),
+// serving from cache whenever RFC 9111 allows.
+package edge
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/terncdn/tern/cache"
+	"github.com/terncdn/tern/collapse"
+	"github.com/terncdn/tern/config"
+	"github.com/terncdn/tern/origin"
+	"github.com/terncdn/tern/telemetry"
+)
+
+// Headers Tern adds to viewer responses. X-Cache keeps CloudFront's name and
+// values; X-Tern-Id and X-Tern-Pop stand where CloudFront sends X-Amz-Cf-Id
+// and X-Amz-Cf-Pop; X-Tern-Error names the cause of every error response.
+const (
+	HeaderCache     = "X-Cache"
+	HeaderRequestID = "X-Tern-Id"
+	HeaderPOP       = "X-Tern-Pop"
+	HeaderError     = "X-Tern-Error"
+)
+
+// Options configure a Server.
+type Options struct {
+	// Config is the validated configuration to serve (config.Parse).
+	Config *config.Config
+	// Storage is the cache tier; required.
+	Storage cache.Storage
+	// AccessLog and Metrics receive one record per request; either may be nil.
+	AccessLog *telemetry.AccessLog
+	Metrics   *telemetry.Metrics
+	// Client fetches from origins; nil makes one.
+	Client *origin.Client
+}
+
+// Server is one edge node. It is an http.Handler; the caller owns the
+// listeners, so the same Server can serve HTTP/1.1 now and other transports
+// later.
+type Server struct {
+	routes  atomic.Pointer[routes]
+	applyMu sync.Mutex                // serialises Apply
+	origins map[string]*origin.Origin // the running origins, by distribution and id
+	store   cache.Storage
+	fills   *collapse.Group
+	client  *origin.Client
+	log     *telemetry.AccessLog
+	metrics *telemetry.Metrics
+
+	nodeID, pop string
+	via         string   // "1.1 <node-id> (tern)", appended to Via
+	popValue    []string // shared header value slices: never appended to
+	ids         requestIDs
+	maxObject   int64
+}
+
+// New builds an edge from a validated configuration.
+func New(o Options) (*Server, error) {
+	if o.Config == nil || o.Storage == nil {
+		return nil, errors.New("edge: Options.Config and Options.Storage are required")
+	}
+	c := o.Config
+	s := &Server{
+		store:     o.Storage,
+		log:       o.AccessLog,
+		metrics:   o.Metrics,
+		nodeID:    c.Edge.NodeID,
+		pop:       c.Edge.POP,
+		maxObject: int64(c.Edge.Cache.MaxObjectSize),
+	}
+	s.via = "1.1 " + s.nodeID + " (tern)"
+	s.popValue = []string{s.pop}
+	s.ids.init()
+	s.fills = &collapse.Group{RetainLimit: s.maxObject, Window: fillWindow, StallTimeout: fillStallTimeout}
+	s.client = o.Client
+	if s.client == nil {
+		s.client = origin.NewClient(origin.ClientOptions{UserAgent: "Tern", Via: s.via})
+	}
+	if err := s.Apply(c); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+const (
+	// fillWindow bounds the memory one streamed-through large object may
+	// hold: the fastest viewer may run this far ahead of the slowest.
+	fillWindow = 8 << 20
+	// fillStallTimeout detaches a viewer that stops reading a shared fetch,
+	// so one dead connection cannot hold a download for everyone.
+	fillStallTimeout = 30 * time.Second
+)
+
+// Apply swaps in a new configuration. Requests in flight finish with the one
+// they started with; cached objects stay.
+func (s *Server) Apply(c *config.Config) error {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
+	rt, origins, err := compile(c, s.origins)
+	if err != nil {
+		return fmt.Errorf("edge: apply config: %w", err)
+	}
+	s.routes.Store(rt)
+	// Origins that changed or went away give up their connection pools;
+	// requests still using them finish first.
+	for id, o := range s.origins {
+		if origins[id] != o {
+			s.client.Forget(o)
+		}
+	}
+	s.origins = origins
+	return nil
+}
+
+// Close releases idle origin connections.
+func (s *Server) Close() { s.client.CloseIdle() }
+
+// ServeHTTP runs the request pipeline. It reads in the order a request
+// lives; each phase either answers the request or hands it to the next.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	x := s.begin(w, r)
+	defer s.finish(x) // 11. account: access log record and metrics
+
+	// 1. accept happened in net/http. 2. route: distribution by Host, then
+	// the first cache behavior whose path pattern matches.
+	d := s.routes.Load().distributionFor(r.Host)
+	if d == nil {
+		s.fail(x, http.StatusNotFound, errNoDistribution, fmt.Errorf("no distribution serves host %q", r.Host))
+		return
+	}
+	x.dist = d
+	path := r.URL.EscapedPath()
+	if path == "/" && d.defaultRootObject != "" {
+		path = d.defaultRootObject
+	}
+	x.path = path
+	b := d.behaviorFor(path)
+	x.behavior = b
+	if r.TLS == nil {
+		switch b.viewerProtocol {
+		case "redirect-to-https":
+			s.redirectToHTTPS(x)
+			return
+		case "https-only":
+			s.fail(x, http.StatusForbidden, errHTTPSOnly, errors.New("this behavior accepts HTTPS only"))
+			return
+		}
+	}
+	if !b.allowed.has(r.Method) {
+		s.fail(x, http.StatusForbidden, errMethodNotAllowed, fmt.Errorf("method %s is not allowed by behavior %q", r.Method, b.name()))
+		return
+	}
+
+	// 3. protect (WAF, rate limits, geo, signed URLs) and 4. the
+	// viewer-request function run here once they exist; neither may be
+	// skipped by the cache, so they come before the lookup.
+
+	if isWebSocket(r) {
+		s.tunnel(x)
+		return
+	}
+	if !b.cacheable(r.Method) {
+		s.pass(x) // 7-10 without the cache: stream both ways
+		return
+	}
+	s.serveCached(x) // 5-10
+}
+
+func (b *behavior) name() string {
+	if b.pattern == "" {
+		return "default"
+	}
+	return b.pattern
+}
+
+// cacheable reports whether requests with this method go through the cache:
+// the behavior caches the method and its policy allows storing at all.
+func (b *behavior) cacheable(method string) bool {
+	if b.cachingOff || !b.cached.has(method) {
+		return false
+	}
+	return method == http.MethodGet || method == http.MethodHead || method == http.MethodOptions
+}
+
+func isWebSocket(r *http.Request) bool {
+	return r.Method == http.MethodGet && r.Header.Get("Upgrade") != "" &&
+		headerHasToken(r.Header["Connection"], "upgrade")
+}
+
+func (s *Server) redirectToHTTPS(x *exchange) {
+	u := "https://" + x.r.Host + x.r.URL.RequestURI()
+	h := x.w.Header()
+	h.Set("Location", u)
+	x.result = resultRedirect
+	s.decorate(x, h)
+	x.w.WriteHeader(http.StatusMovedPermanently)
+}
