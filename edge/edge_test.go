@@ -8,8 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/terncdn/tern/config"
 	"github.com/terncdn/tern/storage/memory"
+	"github.com/terncdn/tern/telemetry"
 )
 
 func newTestServer(tb testing.TB, originURL string, extra string) *Server {
@@ -76,8 +78,13 @@ func (d *discardWriter) WriteHeader(int)             {}
 func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 
 // BenchmarkServeHit is the hit path from ServeHTTP to the body write, with
-// net/http's connection handling left out.
-func BenchmarkServeHit(b *testing.B) {
+// net/http's connection handling left out; ...WithMetrics adds the
+// Prometheus accounting tern serve always has.
+func BenchmarkServeHit(b *testing.B) { benchmarkServeHit(b, false) }
+
+func BenchmarkServeHitWithMetrics(b *testing.B) { benchmarkServeHit(b, true) }
+
+func benchmarkServeHit(b *testing.B, withMetrics bool) {
 	body := strings.Repeat("x", 1024)
 	o := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "public, max-age=3600")
@@ -86,6 +93,9 @@ func BenchmarkServeHit(b *testing.B) {
 	}))
 	defer o.Close()
 	s := newTestServer(b, o.URL, "")
+	if withMetrics {
+		s.metrics = telemetry.NewMetrics(prometheus.NewRegistry(), "t1", "tst")
+	}
 	req := httptest.NewRequest("GET", "http://bench.test/obj/1k", nil)
 	req.RemoteAddr = "127.0.0.1:5000"
 	rec := httptest.NewRecorder()
@@ -144,5 +154,16 @@ distributions:
 	}
 	if s.origins["b\x00o"] != b1 {
 		t.Error("an unchanged origin was replaced when another one changed")
+	}
+}
+
+func TestHostOnly(t *testing.T) {
+	for in, want := range map[string]string{
+		"a.example": "a.example", "a.example:8080": "a.example", "[::1]:8080": "::1",
+		"[::1]": "::1", "::1": "::1", "127.0.0.1:80": "127.0.0.1", "": "",
+	} {
+		if got := hostOnly(in); got != want {
+			t.Errorf("hostOnly(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/terncdn/tern/telemetry"
 )
@@ -22,6 +23,7 @@ type exchange struct {
 	r        *http.Request
 	start    time.Time
 	id       string
+	idValue  []string // the X-Tern-Id header value: [id]
 	dist     *distribution
 	behavior *behavior
 	path     string // request path after the default root object
@@ -81,11 +83,11 @@ var exchanges = sync.Pool{New: func() any {
 
 func (s *Server) begin(w http.ResponseWriter, r *http.Request) *exchange {
 	x := exchanges.Get().(*exchange)
-	x.w = countingWriter{ResponseWriter: w}
+	x.w = countingWriter{ResponseWriter: w, timed: s.log != nil}
 	x.r = r
 	x.start = time.Now()
-	x.w.start = x.start
-	x.id = s.ids.next()
+	x.idValue = s.ids.next()
+	x.id = x.idValue[0]
 	return x
 }
 
@@ -105,23 +107,41 @@ func (s *Server) finish(x *exchange) {
 func (s *Server) account(x *exchange) {
 	r := x.r
 	rec := &x.rec
+	// What the metrics need first; the rest of the record only for the log.
+	rec.Status = x.w.status
+	if rec.Status == 0 {
+		rec.Status = http.StatusOK
+	}
+	rec.ScBytes = x.w.bytes
+	if x.w.status != 0 {
+		rec.ScBytes += headerSize(x.w.Header())
+	}
+	rec.CsBytes = r.ContentLength
+	if rec.CsBytes < 0 {
+		rec.CsBytes = 0
+	}
+	rec.EdgeResultType = x.result.String()
+	if x.dist != nil {
+		rec.Distribution = x.dist.id
+	}
+	if s.metrics != nil {
+		s.metrics.Observe(rec)
+	}
+	if s.log == nil {
+		return
+	}
+
 	rec.Time = x.start
 	rec.EdgeLocation = s.pop
-	rec.ScBytes = x.w.bytes + x.w.headerBytes
 	host, port, _ := net.SplitHostPort(r.RemoteAddr)
 	rec.ClientIP = host
 	rec.ClientPort, _ = strconv.Atoi(port)
 	rec.Method = r.Method
 	rec.URIStem = r.URL.EscapedPath()
-	rec.Status = x.w.status
-	if rec.Status == 0 {
-		rec.Status = http.StatusOK
-	}
 	rec.Referer = r.Header.Get("Referer")
 	rec.UserAgent = r.Header.Get("User-Agent")
 	rec.Query = r.URL.RawQuery
 	rec.Cookie = r.Header.Get("Cookie")
-	rec.EdgeResultType = x.result.String()
 	rec.ResponseResultType = rec.EdgeResultType
 	rec.RequestID = x.id
 	rec.HostHeader = r.Host
@@ -132,10 +152,6 @@ func (s *Server) account(x *exchange) {
 	}
 	if isWebSocket(r) {
 		rec.Protocol = "ws"
-	}
-	rec.CsBytes = r.ContentLength
-	if rec.CsBytes < 0 {
-		rec.CsBytes = 0
 	}
 	rec.TimeTaken = time.Since(x.start)
 	rec.ForwardedFor = r.Header.Get("X-Forwarded-For")
@@ -157,15 +173,7 @@ func (s *Server) account(x *exchange) {
 	if cr := h.Get("Content-Range"); cr != "" {
 		rec.RangeStart, rec.RangeEnd = parseContentRange(cr)
 	}
-	if x.dist != nil {
-		rec.Distribution = x.dist.id
-	}
-	if s.metrics != nil {
-		s.metrics.Observe(rec)
-	}
-	if s.log != nil {
-		s.log.Log(rec)
-	}
+	s.log.Log(rec)
 }
 
 // parseContentRange reads "bytes 0-99/1000" for the log's range fields.
@@ -184,15 +192,17 @@ func parseContentRange(v string) (int64, int64) {
 	return a, b
 }
 
-// decorate adds the headers every response from the edge carries.
+// decorate adds the headers every response from the edge carries. The
+// values are shared slices where they can be (nothing appends to a
+// response header's values), so a hit allocates only its request id.
 func (s *Server) decorate(x *exchange, h http.Header) {
 	h[HeaderCache] = xCache[x.result]
 	if via := h["Via"]; len(via) > 0 {
 		h["Via"] = []string{strings.Join(via, ", ") + ", " + s.via}
 	} else {
-		h["Via"] = []string{s.via}
+		h["Via"] = s.viaValue
 	}
-	h[HeaderRequestID] = []string{x.id}
+	h[HeaderRequestID] = x.idValue
 	h[HeaderPOP] = s.popValue
 	if x.errTok != "" {
 		h[HeaderError] = []string{x.errTok}
@@ -204,18 +214,18 @@ func (s *Server) decorate(x *exchange, h http.Header) {
 // Flusher and Hijacker through Unwrap.
 type countingWriter struct {
 	http.ResponseWriter
-	start       time.Time
-	firstByte   time.Time
-	status      int
-	bytes       int64
-	headerBytes int64
+	timed     bool // record firstByte: the access log reads it (the clock is not free)
+	firstByte time.Time
+	status    int
+	bytes     int64
 }
 
 func (c *countingWriter) WriteHeader(code int) {
 	if c.status == 0 && code >= 200 {
 		c.status = code
-		c.firstByte = time.Now()
-		c.headerBytes = headerSize(c.ResponseWriter.Header())
+		if c.timed {
+			c.firstByte = time.Now()
+		}
 	}
 	c.ResponseWriter.WriteHeader(code)
 }
@@ -259,11 +269,23 @@ func (g *requestIDs) init() {
 	_, _ = rand.Read(g.prefix[:])
 }
 
-func (g *requestIDs) next() string {
+// requestID is one id with the one-element slice a header map holds, in
+// a single allocation.
+type requestID struct {
+	value [1]string
+	text  [22]byte // base64 of 16 bytes, unpadded
+}
+
+// next returns a new id as a header value; value[0] is the id as a string.
+func (g *requestIDs) next() []string {
 	var raw [16]byte
 	copy(raw[:8], g.prefix[:])
 	binary.BigEndian.PutUint64(raw[8:], g.n.Add(1))
-	return base64.RawURLEncoding.EncodeToString(raw[:])
+	id := new(requestID)
+	base64.RawURLEncoding.Encode(id.text[:], raw[:])
+	// The string shares id.text, which is never written again.
+	id.value[0] = unsafe.String(&id.text[0], len(id.text))
+	return id.value[:]
 }
 
 func headerHasToken(values []string, token string) bool {

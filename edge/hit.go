@@ -42,16 +42,18 @@ func (s *Server) serveCached(x *exchange) {
 		s.pass(x)
 		return
 	}
-	switch obj.Usability(time.Now(), noRequestDirectives) {
+	// x.start is "now" for the whole lookup: microseconds old, and one
+	// clock read less on the hit path.
+	switch obj.Usability(x.start, noRequestDirectives) {
 	case cache.Fresh:
 		x.result = resultHit
-		s.respondObject(x, obj)
+		s.respondObject(x, obj, x.start)
 	case cache.StaleWhileRevalidate:
 		// RFC 5861 §3: serve the stale response now, refresh behind it.
 		x.result = resultHit
 		x.detail = "StaleWhileRevalidateHit"
 		s.refreshInBackground(x, obj)
-		s.respondObject(x, obj)
+		s.respondObject(x, obj, x.start)
 	default:
 		s.fetch(x, obj) // stale: revalidate, collapsed like a miss
 	}
@@ -76,8 +78,8 @@ func (s *Server) lookup(x *exchange) *cache.Object {
 }
 
 // respondObject is phase 10 for a stored object: conditional (304/412),
-// range (206/416) or the whole object.
-func (s *Server) respondObject(x *exchange, obj *cache.Object) {
+// range (206/416) or the whole object. now is the time its Age is for.
+func (s *Server) respondObject(x *exchange, obj *cache.Object, now time.Time) {
 	if er := x.dist.errorResponses[obj.Status]; er != nil && !x.errorPage {
 		s.errorResponse(x, obj.Status, er)
 		return
@@ -93,7 +95,7 @@ func (s *Server) respondObject(x *exchange, obj *cache.Object) {
 			delete(h, f)
 		}
 	}
-	h["Age"] = []string{cache.AgeHeaderValue(obj.CurrentAge(time.Now()))}
+	h["Age"] = ageValue(obj.CurrentAge(now))
 	markOriginError(x, obj.Status)
 	s.decorate(x, h)
 	s.respondBody(x, h, obj.Status, obj.Body)
@@ -147,6 +149,22 @@ func (s *Server) respondBody(x *exchange, h http.Header, status int, body []byte
 }
 
 var acceptRangesBytes = []string{"bytes"}
+
+// ageValues are the Age header values of the first ten minutes, shared so
+// that most hits set Age without allocating.
+var ageValues = func() (v [600][]string) {
+	for i := range v {
+		v[i] = []string{cache.AgeHeaderValue(time.Duration(i) * time.Second)}
+	}
+	return v
+}()
+
+func ageValue(age time.Duration) []string {
+	if s := int(age / time.Second); s >= 0 && s < len(ageValues) {
+		return ageValues[s]
+	}
+	return []string{cache.AgeHeaderValue(age)}
+}
 
 // answerConditional answers the viewer's conditional request from the
 // response head h (RFC 9110 §13.2.2) with 304 or 412, and reports whether

@@ -143,7 +143,7 @@ func (s *Server) fetch(x *exchange, stale *cache.Object) {
 	if res.obj != nil {
 		drop()
 		x.result, x.detail, x.errTok, x.err = res.result, res.detail, res.errTok, res.err
-		s.respondObject(x, res.obj)
+		s.respondObject(x, res.obj, time.Now())
 		return
 	}
 	if !leader {
@@ -385,7 +385,7 @@ func (s *Server) respondFill(x *exchange, f *collapse.Fill, head collapse.Head, 
 	for k, v := range head.Header {
 		h[k] = v
 	}
-	h["Age"] = []string{cache.AgeHeaderValue(res.initialAge)}
+	h["Age"] = ageValue(res.initialAge)
 	markOriginError(x, head.Status)
 	s.decorate(x, h)
 	r := x.r

@@ -2,7 +2,6 @@ package edge
 
 import (
 	"fmt"
-	"net"
 	"reflect"
 	"sort"
 	"strings"
@@ -268,10 +267,7 @@ func compileOrigin(oc *config.Origin) *origin.Origin {
 // distributionFor picks the distribution for a Host header: an exact alias,
 // then the longest matching "*." wildcard, then the catch-all.
 func (rt *routes) distributionFor(host string) *distribution {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	host = strings.TrimSuffix(host, ".")
+	host = strings.TrimSuffix(hostOnly(host), ".")
 	if d := rt.exact[host]; d != nil {
 		return d
 	}
@@ -287,6 +283,22 @@ func (rt *routes) distributionFor(host string) *distribution {
 		}
 	}
 	return rt.catchAll
+}
+
+// hostOnly strips the port from a Host header value ("a.example:8080",
+// "[::1]:8080"), without net.SplitHostPort's allocation for a value that
+// has no port.
+func hostOnly(host string) string {
+	if strings.HasPrefix(host, "[") {
+		if end := strings.IndexByte(host, ']'); end > 0 {
+			return host[1:end]
+		}
+		return host
+	}
+	if i := strings.IndexByte(host, ':'); i >= 0 && strings.IndexByte(host[i+1:], ':') < 0 {
+		return host[:i]
+	}
+	return host
 }
 
 // behaviorFor returns the first behavior whose pattern matches path; the

@@ -57,7 +57,8 @@ type Server struct {
 
 	nodeID, pop string
 	via         string   // "1.1 <node-id> (tern)", appended to Via
-	popValue    []string // shared header value slices: never appended to
+	viaValue    []string // [via]: shared header value slices, never appended to
+	popValue    []string
 	ids         requestIDs
 	maxObject   int64
 }
@@ -77,6 +78,7 @@ func New(o Options) (*Server, error) {
 		maxObject: int64(c.Edge.Cache.MaxObjectSize),
 	}
 	s.via = "1.1 " + s.nodeID + " (tern)"
+	s.viaValue = []string{s.via}
 	s.popValue = []string{s.pop}
 	s.ids.init()
 	s.fills = &collapse.Group{RetainLimit: s.maxObject, Window: fillWindow, StallTimeout: fillStallTimeout}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -39,7 +40,7 @@ func serveCmd() *cobra.Command {
 		Use:   "serve [--config FILE]",
 		Short: "Run a complete CDN on this machine",
 		Long: `Serve runs an edge with its admin endpoint (Prometheus /metrics, /healthz,
-/status) from one configuration file.
+/status, /debug/pprof/) from one configuration file.
 
 With no --config it runs the built-in example: an edge on 127.0.0.1:8080 in
 front of a demo origin on 127.0.0.1:8081 (a static site, a short-TTL API and
@@ -259,9 +260,13 @@ func adminHandler(reg *prometheus.Registry, c *config.Config, store *memory.Stor
 			"distributions": ids,
 		})
 	})
+	// Go's profiler, for operators: the admin listener is private.
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, "Tern admin\n  /metrics  Prometheus metrics\n  /healthz  liveness\n  /status   node, cache and distributions (JSON)\n")
+		io.WriteString(w, "Tern admin\n  /metrics       Prometheus metrics\n  /healthz       liveness\n  /status        node, cache and distributions (JSON)\n  /debug/pprof/  Go profiles\n")
 	})
 	return mux
 }
