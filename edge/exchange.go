@@ -30,6 +30,7 @@ type exchange struct {
 
 	key    []byte // primary cache key
 	vkey   []byte // variant key, when the stored response varies
+	varied bool   // vkey holds this request's variant key
 	result result
 	detail string // x-edge-detailed-result-type, when it says more than result
 	errTok string // X-Tern-Error token

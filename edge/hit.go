@@ -38,8 +38,13 @@ func (s *Server) serveCached(x *exchange) {
 	}
 	if obj.Status == 0 {
 		// A recent response for this key was not storable (hit-for-pass):
-		// do not make viewers queue behind one another for it.
-		s.pass(x)
+		// do not make viewers queue behind one another for it. Once the
+		// marker is old, the next request tries the cache again.
+		if obj.FreshFor(x.start) > 0 {
+			s.pass(x)
+		} else {
+			s.fetch(x, nil)
+		}
 		return
 	}
 	// x.start is "now" for the whole lookup: microseconds old, and one
@@ -70,6 +75,7 @@ func (s *Server) lookup(x *exchange) *cache.Object {
 		return obj
 	}
 	x.vkey = cache.AppendVariantKey(x.vkey[:0], bytesView(x.key), obj.Vary, cache.Header(x.r.Header))
+	x.varied = true
 	obj, ok = s.store.Get(bytesView(x.vkey))
 	if !ok {
 		return nil

@@ -107,7 +107,7 @@ func (s *Server) originRequest(x *exchange, method string) *origin.Request {
 // fetch is phases 6-10 for a miss or a stale object: join (or start) the one
 // fetch for this key, then answer from what it brings.
 func (s *Server) fetch(x *exchange, stale *cache.Object) {
-	f, leader := s.fills.Join(string(x.key))
+	f, leader := s.fills.Join(x.joinKey())
 	// Attach a reader before waiting on the head: a body beyond the memory
 	// tier's limit streams through a window, and a viewer that attached
 	// only after the head could find the start already gone.
@@ -140,12 +140,6 @@ func (s *Server) fetch(x *exchange, stale *cache.Object) {
 		return
 	}
 	res := head.Meta.(*fillResult)
-	if res.obj != nil {
-		drop()
-		x.result, x.detail, x.errTok, x.err = res.result, res.detail, res.errTok, res.err
-		s.respondObject(x, res.obj, time.Now())
-		return
-	}
 	if !leader {
 		if !head.Shareable {
 			drop()
@@ -158,6 +152,12 @@ func (s *Server) fetch(x *exchange, stale *cache.Object) {
 			return
 		}
 	}
+	if res.obj != nil {
+		drop()
+		x.result, x.detail, x.errTok, x.err = res.result, res.detail, res.errTok, res.err
+		s.respondObject(x, res.obj, time.Now())
+		return
+	}
 	// The viewer that started the fetch missed; the ones that joined it are
 	// served from the object entering the cache and caused no origin
 	// request, so they are hits (as nginx's cache lock waiters are).
@@ -166,6 +166,15 @@ func (s *Server) fetch(x *exchange, stale *cache.Object) {
 		x.result = resultHit
 	}
 	s.respondFill(x, f, head, res, &early)
+}
+
+// joinKey is the key viewers collapse on: the variant when it is known
+// (the key's responses vary and a vary marker said on what), else the key.
+func (x *exchange) joinKey() string {
+	if x.varied {
+		return string(x.vkey)
+	}
+	return string(x.key)
 }
 
 // hintSink relays 103 Early Hints from a fetch to the viewer that started
@@ -212,7 +221,7 @@ func (x *exchange) earlyHints() func(http.Header) {
 // (RFC 5861 stale-while-revalidate). If a fetch for the key is already in
 // flight it does nothing.
 func (s *Server) refreshInBackground(x *exchange, obj *cache.Object) {
-	f, leader := s.fills.Join(string(x.key))
+	f, leader := s.fills.Join(x.joinKey())
 	if !leader {
 		return
 	}
@@ -247,15 +256,15 @@ func (s *Server) runFill(f *collapse.Fill, j *fillJob) {
 			fr := cache.Evaluate(j.facts, j.stale.Status, merged, j.b.ttl, resp.ResponseTime)
 			obj := cache.Updated(j.stale, h, resp.RequestTime, resp.ResponseTime, fr)
 			if obj == nil {
-				// The 304 does not select the stored response (§4.3.4): it
-				// cannot be used, and the viewers waiting get an error
-				// rather than a body the origin did not vouch for.
-				f.Fail(&originStatusError{status: http.StatusNotModified})
-				s.store.Delete(j.key)
+				// The 304 does not select the stored response (§4.3.4):
+				// ask again without conditions.
+				resp.Body.Close()
+				s.runFill(f, j.unconditional())
 				return
 			}
-			s.storeObject(j, obj, obj.Vary)
-			f.Publish(collapse.Head{Status: obj.Status, Shareable: true, Meta: &fillResult{obj: obj, result: resultRefreshHit}})
+			vary, _ := cache.VaryFields(obj.Header)
+			s.storeObject(j, obj, vary)
+			f.Publish(collapse.Head{Status: obj.Status, Shareable: true, Meta: s.objectResult(j, obj, resultRefreshHit)})
 			f.Close(nil)
 			return
 		case resp.StatusCode >= 500 && staleOnError(j.stale, time.Now(), resp.StatusCode):
@@ -302,7 +311,7 @@ func (s *Server) runFill(f *collapse.Fill, j *fillJob) {
 	if !fr.Storable {
 		// The new response replaces the stored one, and may not be stored
 		// itself: leave a hit-for-pass marker in its place.
-		s.store.Set(j.key, &cache.Object{ResponseTime: resp.ResponseTime, Freshness: cache.Freshness{Lifetime: passMarkerTTL, Reason: fr.Reason}})
+		s.store.Set(j.key, &cache.Object{ResponseTime: resp.ResponseTime, Freshness: cache.Freshness{Lifetime: s.passMarkerTTL, Reason: fr.Reason}})
 		f.Close(nil)
 		return
 	}
@@ -332,10 +341,33 @@ func (s *Server) storeObject(j *fillJob, obj *cache.Object, vary []string) {
 }
 
 func (s *Server) publishStale(f *collapse.Fill, j *fillJob, cause error) {
-	f.Publish(collapse.Head{Status: j.stale.Status, Shareable: true, Meta: &fillResult{
-		obj: j.stale, result: resultHit, detail: "StaleIfErrorHit", errTok: errorToken(cause), err: cause,
-	}})
+	res := s.objectResult(j, j.stale, resultHit)
+	res.detail, res.errTok, res.err = "StaleIfErrorHit", errorToken(cause), cause
+	f.Publish(collapse.Head{Status: j.stale.Status, Shareable: true, Meta: res})
 	f.Close(nil)
+}
+
+// objectResult tells the viewers of a fill to serve obj as it is, naming
+// its variant so that a viewer asking for another one does not get it.
+func (s *Server) objectResult(j *fillJob, obj *cache.Object, r result) *fillResult {
+	res := &fillResult{obj: obj, result: r}
+	if vary, _ := cache.VaryFields(obj.Header); len(vary) > 0 {
+		res.varyFields = vary
+		res.variantKey = string(cache.AppendVariantKey(nil, j.key, vary, j.facts.Header))
+	}
+	return res
+}
+
+// unconditional is j without the validators of its stale object.
+func (j *fillJob) unconditional() *fillJob {
+	u := *j
+	u.stale = nil
+	req := *j.req
+	req.Header = j.req.Header.Clone()
+	req.Header.Del("If-None-Match")
+	req.Header.Del("If-Modified-Since")
+	u.req = &req
+	return &u
 }
 
 // staleOnError reports whether a stale object may be served because the

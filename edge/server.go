@@ -61,6 +61,8 @@ type Server struct {
 	popValue    []string
 	ids         requestIDs
 	maxObject   int64
+
+	passMarkerTTL time.Duration // hit-for-pass: passMarkerTTL, shorter in tests
 }
 
 // New builds an edge from a validated configuration.
@@ -77,6 +79,7 @@ func New(o Options) (*Server, error) {
 		pop:       c.Edge.POP,
 		maxObject: int64(c.Edge.Cache.MaxObjectSize),
 	}
+	s.passMarkerTTL = passMarkerTTL
 	s.via = "1.1 " + s.nodeID + " (tern)"
 	s.viaValue = []string{s.via}
 	s.popValue = []string{s.pop}
