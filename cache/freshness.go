@@ -54,8 +54,11 @@ type RequestFacts struct {
 // MinTTL (and no-store and private are never stored): Tern follows
 // RFC 9111 over CloudFront's "MinTTL overrides no-cache".
 func Evaluate(req RequestFacts, status int, resp Header, p TTLPolicy, responseTime time.Time) Freshness {
-	// RFC 9111 §3: the request method is understood and cacheable.
-	if req.Method != "GET" && req.Method != "HEAD" {
+	// RFC 9111 §3: the request method is understood and cacheable. OPTIONS
+	// too, because the caller passes it only when the behavior's
+	// cached_methods include it (CloudFront caches CORS preflights that
+	// way), a deliberate departure from RFC 9110 §9.3.7.
+	if req.Method != "GET" && req.Method != "HEAD" && req.Method != "OPTIONS" {
 		return Freshness{Reason: "method"}
 	}
 	// RFC 9111 §3: the status is final and understood; 206 and 304 are

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -34,6 +35,10 @@ var (
 	ErrClosed = errors.New("collapse: use of closed fill or reader")
 	// ErrNoHead is what Head reports for a fill closed without Publish.
 	ErrNoHead = errors.New("collapse: fill ended before its head was published")
+	// ErrAbandoned is returned by Write when nobody can read what it would
+	// write: the body is not retained, every reader has gone, and its start
+	// is released so no new one can attach. The writer stops fetching.
+	ErrAbandoned = errors.New("collapse: body abandoned by every reader")
 )
 
 // Group collapses fills by key. The zero Group is ready to use, with the
@@ -84,6 +89,28 @@ func (g *Group) Forget(key string) {
 	g.mu.Lock()
 	delete(g.fills, key)
 	g.mu.Unlock()
+}
+
+// Invalidate forgets every fill in flight whose key starts with prefix and
+// makes each store nothing (Store and Complete skip their functions): the
+// bytes they bring were asked for before the invalidation. Their readers
+// still get the body. It returns how many fills it found.
+func (g *Group) Invalidate(prefix string) int {
+	g.mu.Lock()
+	var found []*Fill
+	for k, f := range g.fills {
+		if strings.HasPrefix(k, prefix) {
+			found = append(found, f)
+			delete(g.fills, k)
+		}
+	}
+	g.mu.Unlock()
+	for _, f := range found {
+		f.mu.Lock() // waits for a Store in progress: its effects come first
+		f.invalidated = true
+		f.mu.Unlock()
+	}
+	return len(found)
 }
 
 // remove forgets f, unless key already names a newer fill (after Forget and
@@ -148,6 +175,7 @@ type Fill struct {
 
 	readers       map[*Reader]struct{}
 	writerWaiting bool
+	invalidated   bool // by Group.Invalidate: Store and Complete keep nothing
 }
 
 type chunk struct {
@@ -352,6 +380,10 @@ func (f *Fill) reserve() ([]byte, error) {
 	if f.ended {
 		return nil, ErrClosed
 	}
+	if !f.retaining && len(f.readers) == 0 && f.base() > 0 {
+		// Nobody reads, and nobody can start to: the start is gone.
+		return nil, ErrAbandoned
+	}
 	if len(f.chunks) == 0 || full(f.chunks[len(f.chunks)-1].b) {
 		size := streamChunk
 		if f.retaining {
@@ -503,19 +535,34 @@ func (f *Fill) Body() (body []byte, ok bool) {
 // the end of the body and before the Group forgets the fill, so whatever
 // keep stores is in place before a viewer of this fill can send its next
 // request: with Close then Store, that request could miss and fetch again.
-// keep must not call the Fill.
+// keep runs as Store runs it.
 func (f *Fill) Complete(keep func(body []byte)) {
 	f.mu.Lock()
+	ok := !f.ended && !f.invalidated && f.headSet && (f.head.ContentLength < 0 || f.written == f.head.ContentLength)
 	var body []byte
-	ok := !f.ended && f.headSet && (f.head.ContentLength < 0 || f.written == f.head.ContentLength)
 	if ok {
 		body, ok = f.joinedLocked()
 	}
-	f.mu.Unlock()
 	if ok && keep != nil {
 		keep(body)
 	}
+	f.mu.Unlock()
 	f.end(nil)
+}
+
+// Store runs fn, which stores what this fill brought, unless the fill was
+// invalidated, and reports whether it ran. fn runs with the fill locked, so
+// Group.Invalidate either comes first (and fn does not run) or waits for fn
+// (and whatever the invalidation deletes next includes what fn stored). fn
+// must not call the Fill.
+func (f *Fill) Store(fn func()) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.invalidated {
+		return false
+	}
+	fn()
+	return true
 }
 
 // joinedLocked returns the retained body as one slice. f.mu is held and the

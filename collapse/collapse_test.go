@@ -579,3 +579,92 @@ func TestCompleteKeepsBeforeReadersSeeTheEnd(t *testing.T) {
 	f2.Write([]byte("hi"))
 	f2.Complete(func([]byte) { t.Error("keep called for a truncated body") })
 }
+
+// TestInvalidateForgetsAndStopsStoring: fills in flight under a prefix are
+// forgotten (the next Join leads a new fetch) and store nothing; their
+// readers still get the body; other keys are untouched.
+func TestInvalidateForgetsAndStopsStoring(t *testing.T) {
+	var g Group
+	a, _ := g.Join("d\x00/a\x00")
+	b, _ := g.Join("d\x00/b\x00")
+	a.Publish(Head{Status: 200, ContentLength: 3, Shareable: true})
+	r, _ := a.NewReader(0)
+	if n := g.Invalidate("d\x00/a\x00"); n != 1 {
+		t.Fatalf("Invalidate found %d fills, want 1", n)
+	}
+	if _, leader := g.Join("d\x00/a\x00"); !leader {
+		t.Error("an invalidated fill is still joined")
+	}
+	if _, leader := g.Join("d\x00/b\x00"); leader {
+		t.Error("a fill outside the prefix was forgotten")
+	}
+	a.Write([]byte("old"))
+	a.Complete(func([]byte) { t.Error("an invalidated fill stored its body") })
+	if got, err := io.ReadAll(r); err != nil || string(got) != "old" {
+		t.Errorf("reader of the invalidated fill: %q %v", got, err)
+	}
+	if a.Store(func() { t.Error("Store ran for an invalidated fill") }) {
+		t.Error("Store reported it ran")
+	}
+	ran := false
+	if !b.Store(func() { ran = true }) || !ran {
+		t.Error("Store did not run for a valid fill")
+	}
+}
+
+// TestInvalidateWaitsForStoreInProgress: an invalidation that arrives while
+// a fill stores comes after it, so the invalidation's deletes see what was
+// stored.
+func TestInvalidateWaitsForStoreInProgress(t *testing.T) {
+	var g Group
+	f, _ := g.Join("k")
+	storing := make(chan struct{})
+	var stored atomic.Bool
+	go f.Store(func() {
+		close(storing)
+		time.Sleep(30 * time.Millisecond)
+		stored.Store(true)
+	})
+	<-storing
+	g.Invalidate("k")
+	if !stored.Load() {
+		t.Error("Invalidate returned while a Store was still running")
+	}
+}
+
+// TestAbandonedLargeFillStops: a body beyond the retain limit that every
+// reader has left stops the writer, instead of fetching the rest for no one.
+func TestAbandonedLargeFillStops(t *testing.T) {
+	g := Group{RetainLimit: 1 << 10, Window: 64 << 10}
+	f, _ := g.Join("big")
+	f.Publish(Head{Status: 200, ContentLength: 32 << 20, Shareable: true})
+	r, _ := f.NewReader(0)
+	buf := make([]byte, 1024)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(f, io.LimitReader(neverEnding('x'), 32<<20))
+		errc <- err
+	}()
+	io.ReadFull(r, buf)
+	r.Close() // the only viewer leaves after 1 KiB
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ErrAbandoned) {
+			t.Fatalf("writer ended with %v, want ErrAbandoned", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the writer went on with no reader")
+	}
+	if w := f.written; w >= 32<<20 {
+		t.Errorf("wrote all %d bytes for nobody", w)
+	}
+}
+
+type neverEnding byte
+
+func (b neverEnding) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(b)
+	}
+	return len(p), nil
+}

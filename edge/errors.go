@@ -188,7 +188,7 @@ func (s *Server) errorResponse(x *exchange, status int, er *errorResponse) {
 	for k := range h {
 		delete(h, k)
 	}
-	for _, k := range []string{"Content-Type", "Cache-Control", "Expires", "Last-Modified", "Etag"} {
+	for _, k := range []string{"Content-Type", "Content-Encoding", "Vary", "Cache-Control", "Expires", "Last-Modified", "Etag"} {
 		if v, ok := page.header[k]; ok {
 			h[k] = v
 		}

@@ -33,7 +33,8 @@ type fillResult struct {
 	errTok string
 	err    error
 
-	initialAge time.Duration
+	initialAge   time.Duration
+	responseTime time.Time // with initialAge: Age for viewers who join late (RFC 9111 §4.2.3)
 	// variantKey is the key the response is stored under when it varies;
 	// a viewer whose request selects another variant fetches on its own.
 	varyFields []string
@@ -47,9 +48,15 @@ type fillJob struct {
 	b     *behavior
 	key   string
 	req   *origin.Request
-	facts cache.RequestFacts
-	stale *cache.Object
+	facts cache.RequestFacts // the viewer's request: variants are keyed on it
+	// storeFacts is what storability sees: facts less an Authorization
+	// header that was not forwarded.
+	storeFacts cache.RequestFacts
+	stale      *cache.Object
 }
+
+// fillOnlyEdge are the viewer fields a fill never forwards.
+var fillOnlyEdge = [...]string{"Range", "If-Range", "If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since"}
 
 func (s *Server) newFillJob(x *exchange, stale *cache.Object) *fillJob {
 	method := http.MethodGet // HEAD misses fetch the whole object, so it can be stored
@@ -63,6 +70,21 @@ func (s *Server) newFillJob(x *exchange, stale *cache.Object) *fillJob {
 		req:   s.originRequest(x, method),
 		facts: cache.RequestFacts{Method: method, Header: viewerFacts(x.r.Header)},
 		stale: stale,
+	}
+	// A fill fetches the whole object for everyone waiting on it: no one
+	// viewer's range or validators go out on it (the edge answers those
+	// itself), only the edge's own validators for its stale copy.
+	for _, k := range fillOnlyEdge {
+		delete(j.req.Header, k)
+	}
+	// RFC 9111 §3.5 is about the request the cache forwarded: an
+	// Authorization header the policies keep from the origin cannot shape
+	// the response, so it does not stop it from being stored.
+	if _, sent := j.req.Header["Authorization"]; !sent {
+		j.storeFacts = cache.RequestFacts{Method: method, Header: cache.Header(http.Header(j.facts.Header).Clone())}
+		delete(j.storeFacts.Header, "Authorization")
+	} else {
+		j.storeFacts = j.facts
 	}
 	if stale != nil {
 		// RFC 9111 §4.3.1: ask the origin whether the stored response is
@@ -253,7 +275,7 @@ func (s *Server) runFill(f *collapse.Fill, j *fillJob) {
 		case resp.StatusCode == http.StatusNotModified:
 			// RFC 9111 §4.3.4: the stored response, freshened by the 304.
 			merged := cache.UpdatedHeader(j.stale.Header, h)
-			fr := cache.Evaluate(j.facts, j.stale.Status, merged, j.b.ttl, resp.ResponseTime)
+			fr := cache.Evaluate(j.storeFacts, j.stale.Status, merged, j.b.ttl, resp.ResponseTime)
 			obj := cache.Updated(j.stale, h, resp.RequestTime, resp.ResponseTime, fr)
 			if obj == nil {
 				// The 304 does not select the stored response (§4.3.4):
@@ -263,8 +285,16 @@ func (s *Server) runFill(f *collapse.Fill, j *fillJob) {
 				return
 			}
 			vary, _ := cache.VaryFields(obj.Header)
-			s.storeObject(j, obj, vary)
-			f.Publish(collapse.Head{Status: obj.Status, Shareable: true, Meta: s.objectResult(j, obj, resultRefreshHit)})
+			f.Store(func() {
+				if fr.Storable {
+					s.storeObject(j, obj, vary)
+				} else {
+					// The 304 made the response unstorable (no-store,
+					// private): it must not stay to be served stale.
+					s.deleteObject(j, vary)
+				}
+			})
+			f.Publish(collapse.Head{Status: obj.Status, Shareable: fr.Storable, Meta: s.objectResult(j, obj, resultRefreshHit)})
 			f.Close(nil)
 			return
 		case resp.StatusCode >= 500 && staleOnError(j.stale, time.Now(), resp.StatusCode):
@@ -274,7 +304,7 @@ func (s *Server) runFill(f *collapse.Fill, j *fillJob) {
 		}
 	}
 
-	fr := cache.Evaluate(j.facts, resp.StatusCode, h, j.b.ttl, resp.ResponseTime)
+	fr := cache.Evaluate(j.storeFacts, resp.StatusCode, h, j.b.ttl, resp.ResponseTime)
 	if resp.StatusCode == http.StatusPartialContent || resp.StatusCode == http.StatusNotModified {
 		fr.Storable, fr.Reason = false, "status"
 	}
@@ -291,7 +321,7 @@ func (s *Server) runFill(f *collapse.Fill, j *fillJob) {
 	// every hit: it is never written again.
 	clipHeader(h)
 
-	res := &fillResult{result: resultMiss, initialAge: cache.InitialAge(h, resp.RequestTime, resp.ResponseTime)}
+	res := &fillResult{result: resultMiss, initialAge: cache.InitialAge(h, resp.RequestTime, resp.ResponseTime), responseTime: resp.ResponseTime}
 	vary, star := cache.VaryFields(h)
 	if star {
 		fr.Storable, fr.Reason = false, "vary *"
@@ -310,8 +340,16 @@ func (s *Server) runFill(f *collapse.Fill, j *fillJob) {
 	// end of the body, so their next requests find it (Fill.Complete).
 	if !fr.Storable {
 		// The new response replaces the stored one, and may not be stored
-		// itself: leave a hit-for-pass marker in its place.
-		s.store.Set(j.key, &cache.Object{ResponseTime: resp.ResponseTime, Freshness: cache.Freshness{Lifetime: s.passMarkerTTL, Reason: fr.Reason}})
+		// itself: leave a hit-for-pass marker in its place (under the
+		// variant, when the key's responses vary, so the others stay).
+		f.Store(func() {
+			marker := &cache.Object{ResponseTime: resp.ResponseTime, Freshness: cache.Freshness{Lifetime: s.passMarkerTTL, Reason: fr.Reason}}
+			if old, ok := s.store.Get(j.key); ok && old.Vary != nil {
+				s.store.Set(string(cache.AppendVariantKey(nil, j.key, old.Vary, j.facts.Header)), marker)
+			} else {
+				s.store.Set(j.key, marker)
+			}
+		})
 		f.Close(nil)
 		return
 	}
@@ -326,6 +364,15 @@ func (s *Server) runFill(f *collapse.Fill, j *fillJob) {
 			Freshness:    fr,
 		}, vary)
 	})
+}
+
+// deleteObject removes the job's object: its variant when it varies.
+func (s *Server) deleteObject(j *fillJob, vary []string) {
+	if len(vary) == 0 {
+		s.store.Delete(j.key)
+		return
+	}
+	s.store.Delete(string(cache.AppendVariantKey(nil, j.key, vary, j.facts.Header)))
 }
 
 // storeObject puts obj under the job's key, or under its variant key with a
@@ -417,7 +464,7 @@ func (s *Server) respondFill(x *exchange, f *collapse.Fill, head collapse.Head, 
 	for k, v := range head.Header {
 		h[k] = v
 	}
-	h["Age"] = ageValue(res.initialAge)
+	h["Age"] = ageValue(res.initialAge + time.Since(res.responseTime))
 	markOriginError(x, head.Status)
 	s.decorate(x, h)
 	r := x.r

@@ -17,6 +17,14 @@ func (s *Server) pass(x *exchange) {
 	if r.Body != nil && r.Body != http.NoBody {
 		req.Body, req.ContentLength = r.Body, r.ContentLength
 	}
+	// The response goes to this viewer alone: its preconditions and range
+	// go to the origin (If-Match on a PUT is what keeps two writers from
+	// losing each other's update).
+	for _, k := range fillOnlyEdge {
+		if v, ok := r.Header[k]; ok {
+			req.Header[k] = v
+		}
+	}
 	req.OnEarlyHints = x.earlyHints()
 	resp, err := s.client.Do(r.Context(), x.behavior.target, req)
 	if err != nil {
@@ -68,10 +76,23 @@ func isSafe(method string) bool {
 // for Location / Content-Location on the same host (RFC 9111 §4.4): after a
 // successful POST, PUT, PATCH or DELETE, the next GET goes to the origin.
 func (s *Server) invalidateAfterUnsafe(x *exchange, status int, h cache.Header) {
-	target := &url.URL{Scheme: "http", Host: x.r.Host, Path: x.r.URL.Path, RawPath: x.r.URL.RawPath}
-	for _, p := range cache.InvalidationTargets(x.r.Method, target, status, h) {
-		s.store.DeletePrefix(cache.InvalidationPrefix(x.dist.id, p))
+	// x.path, not the request's: "/" is stored as the default root object.
+	target := &url.URL{Scheme: "http", Host: x.r.Host, Path: x.r.URL.Path, RawPath: x.path}
+	if p, err := url.PathUnescape(x.path); err == nil {
+		target.Path = p
 	}
+	for _, p := range cache.InvalidationTargets(x.r.Method, target, status, h) {
+		s.invalidate(cache.InvalidationPrefix(x.dist.id, p))
+	}
+}
+
+// invalidate drops everything stored under prefix and every fetch in flight
+// for it: a fetch that started before the invalidation stores nothing, and
+// later requests start a new one. The fills go first, so a store racing
+// with the invalidation lands before the deletes (collapse.Fill.Store).
+func (s *Server) invalidate(prefix string) {
+	s.fills.Invalidate(prefix)
+	s.store.DeletePrefix(prefix)
 }
 
 // tunnel passes a WebSocket upgrade through to the origin.

@@ -42,7 +42,7 @@ func newReviewServer(t *testing.T, o *httptest.Server, body string) *Server {
 // the origin (CloudFront strips it unless the cache policy names it), so
 // the response cannot depend on it. One viewer sending it must not make
 // the URL uncacheable for everyone.
-func TestReviewAuthorizationNotForwardedStillCached(t *testing.T) {
+func TestAuthorizationNotForwardedStillCached(t *testing.T) {
 	var fetches atomic.Int64
 	var sawAuth atomic.Bool
 	o := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -73,7 +73,7 @@ func TestReviewAuthorizationNotForwardedStillCached(t *testing.T) {
 // forwards all viewer headers (Managed-AllViewer), a miss that starts with
 // a Range request must still fetch (and cache) the whole object: the fill
 // is shared by every viewer and is what gets stored.
-func TestReviewRangeNotForwardedOnFill(t *testing.T) {
+func TestRangeNotForwardedOnFill(t *testing.T) {
 	var fetches atomic.Int64
 	var sawRange atomic.Bool
 	content := strings.Repeat("0123456789", 100)
@@ -106,7 +106,7 @@ func TestReviewRangeNotForwardedOnFill(t *testing.T) {
 
 // TestReviewOptionsCached: a behavior with cached_methods [GET, HEAD,
 // OPTIONS] caches OPTIONS responses (CloudFront: CORS preflights).
-func TestReviewOptionsCached(t *testing.T) {
+func TestOptionsCached(t *testing.T) {
 	var fetches atomic.Int64
 	o := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodOptions {
@@ -137,7 +137,7 @@ func TestReviewOptionsCached(t *testing.T) {
 // TestReviewCustomErrorPageKeepsContentEncoding: the custom error page is
 // fetched through the cache with the viewer's (normalised) Accept-Encoding,
 // so it may come back compressed. The viewer must be told.
-func TestReviewCustomErrorPageKeepsContentEncoding(t *testing.T) {
+func TestCustomErrorPageKeepsContentEncoding(t *testing.T) {
 	const page = "<h1>not here</h1>"
 	o := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/404.html" {
@@ -181,7 +181,7 @@ func TestReviewCustomErrorPageKeepsContentEncoding(t *testing.T) {
 // stored, and every viewer reads the old content for its whole TTL after
 // a successful write. Viewers arriving after the PUT must not be served
 // the old fill either.
-func TestReviewUnsafeMethodInvalidatesFillInFlight(t *testing.T) {
+func TestUnsafeMethodInvalidatesFillInFlight(t *testing.T) {
 	var version atomic.Value
 	version.Store("v1")
 	gate := make(chan struct{})
@@ -224,5 +224,82 @@ func TestReviewUnsafeMethodInvalidatesFillInFlight(t *testing.T) {
 	}
 	if got := reviewDo(s, "GET", "rev.test", "/doc").Body.String(); got != "v2" {
 		t.Errorf("GET after the PUT and the in-flight fill finished got %q from cache, want v2", got)
+	}
+}
+
+// TestReviewUnsafePreconditionsReachOrigin: a PUT with If-Match (optimistic
+// concurrency, RFC 9110 §13.1.1) passes through the edge, which does not
+// evaluate preconditions for unsafe methods. If the edge drops If-Match,
+// the origin applies the write unconditionally: a lost update. Here the
+// behavior even forwards every viewer header (Managed-AllViewer).
+func TestUnsafePreconditionsReachOrigin(t *testing.T) {
+	var got atomic.Value
+	got.Store("")
+	o := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut {
+			got.Store(r.Header.Get("If-Match") + "|" + r.Header.Get("If-Unmodified-Since"))
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer o.Close()
+	s := newReviewServer(t, o, `    default_cache_behavior:
+      target_origin_id: o
+      allowed_methods: [GET, HEAD, OPTIONS, PUT, POST, PATCH, DELETE]
+      origin_request_policy: Managed-AllViewer
+`)
+	reviewDo(s, "PUT", "rev.test", "/doc", "If-Match", `"v1"`, "If-Unmodified-Since", "Wed, 21 Oct 2015 07:28:00 GMT")
+	if g := got.Load().(string); g != `"v1"|Wed, 21 Oct 2015 07:28:00 GMT` {
+		t.Errorf("origin saw If-Match|If-Unmodified-Since = %q on a PUT: the precondition was dropped, the write is unconditional", g)
+	}
+}
+
+// TestReviewAbandonedLargeFillStops: a body too large to retain is never
+// stored; its fill exists only to feed the viewers attached to it. When the
+// only viewer hangs up, the edge should stop pulling the body from the
+// origin instead of downloading all of it for nobody (a client can make
+// the edge pull any number of huge objects at one byte each).
+func TestAbandonedLargeFillStops(t *testing.T) {
+	const size = 32 << 20
+	const step = 256 << 10
+	var sent atomic.Int64
+	done := make(chan struct{})
+	o := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(done)
+		w.Header().Set("Cache-Control", "public, max-age=600")
+		w.Header().Set("Content-Length", "33554432")
+		buf := make([]byte, step)
+		for sent.Load() < size {
+			if _, err := w.Write(buf); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			sent.Add(step)
+			time.Sleep(10 * time.Millisecond)
+		}
+	}))
+	defer o.Close()
+	s := newTestServer(t, o.URL, "")
+	s.fills.RetainLimit = 1 << 20 // as if max_object_size were 1 MiB
+	s.fills.Window = 1 << 20
+	edgeSrv := httptest.NewServer(s)
+	defer edgeSrv.Close()
+
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Get(edgeSrv.URL + "/huge.iso")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadFull(resp.Body, make([]byte, 1024))
+	resp.Body.Close() // the viewer hangs up
+	tr.CloseIdleConnections()
+
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("origin handler still running after 5s")
+	}
+	if n := sent.Load(); n >= size {
+		t.Errorf("the viewer left after 1 KiB of an unretained %d MiB object, yet the edge pulled all %d MiB from the origin", size>>20, n>>20)
 	}
 }
