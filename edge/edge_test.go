@@ -167,3 +167,38 @@ func TestHostOnly(t *testing.T) {
 		}
 	}
 }
+
+func TestNormalizePath(t *testing.T) {
+	for in, want := range map[string]string{
+		"/plain/path":   "/plain/path",
+		"/%61dmin/x":    "/admin/x",
+		"/%7euser":      "/~user",
+		"/a%2fb":        "/a%2Fb", // reserved: stays escaped, upper-cased
+		"/a%20b":        "/a%20b",
+		"/bad%zz%4":     "/bad%zz%4",
+		"/%41%42%2D%5f": "/AB-_",
+	} {
+		if got := normalizePath(in); got != want {
+			t.Errorf("normalizePath(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { normalizePath("/no/escapes/here") }); n != 0 {
+		t.Errorf("%v allocations for a path without escapes", n)
+	}
+}
+
+// TestEncodedPathCannotSkipBehavior: a percent-encoded spelling of a path
+// is matched by the behavior its decoded form matches.
+func TestEncodedPathCannotSkipBehavior(t *testing.T) {
+	s := newTestServer(t, "http://127.0.0.1:1", "")
+	d := s.routes.Load().exact["www.example.com"]
+	admin := *d.behaviors[0]
+	admin.pattern, admin.viewerProtocol = "/admin/*", "https-only"
+	d.behaviors = append([]*behavior{&admin}, d.behaviors...)
+	req := httptest.NewRequest("GET", "http://www.example.com/%61dmin/secret", nil)
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, req)
+	if rec.Code != http.StatusForbidden || rec.Header().Get(HeaderError) != "https-only" {
+		t.Errorf("/%%61dmin/secret over HTTP: %d %q, want the /admin/* behavior's 403", rec.Code, rec.Header().Get(HeaderError))
+	}
+}

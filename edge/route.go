@@ -301,6 +301,62 @@ func hostOnly(host string) string {
 	return host
 }
 
+// normalizePath applies RFC 3986 §6.2.2.2 to an escaped path: percent-
+// encoded unreserved characters are decoded and other escapes upper-cased.
+// Behaviors match, keys form and origins receive this one spelling, so
+// "/%61dmin/x" cannot slip past an "/admin/*" behavior that the origin
+// would serve it from. A path without '%' is returned as it is.
+func normalizePath(p string) string {
+	i := strings.IndexByte(p, '%')
+	if i < 0 {
+		return p
+	}
+	b := make([]byte, 0, len(p))
+	b = append(b, p[:i]...)
+	for ; i < len(p); i++ {
+		c := p[i]
+		if c != '%' || i+2 >= len(p) || !isHex(p[i+1]) || !isHex(p[i+2]) {
+			b = append(b, c)
+			continue
+		}
+		v := unhex(p[i+1])<<4 | unhex(p[i+2])
+		if isUnreserved(v) {
+			b = append(b, v)
+		} else {
+			b = append(b, '%', upperHex(p[i+1]), upperHex(p[i+2]))
+		}
+		i += 2
+	}
+	return string(b)
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c >= 'a':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
+}
+
+func upperHex(c byte) byte {
+	if 'a' <= c && c <= 'f' {
+		return c - 'a' + 'A'
+	}
+	return c
+}
+
+// isUnreserved reports RFC 3986 §2.3 unreserved characters.
+func isUnreserved(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		c == '-' || c == '.' || c == '_' || c == '~'
+}
+
 // behaviorFor returns the first behavior whose pattern matches path; the
 // default behavior is last and matches everything.
 func (d *distribution) behaviorFor(path string) *behavior {

@@ -142,7 +142,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	x.dist = d
-	path := r.URL.EscapedPath()
+	path := normalizePath(r.URL.EscapedPath())
 	if path == "/" && d.defaultRootObject != "" {
 		path = d.defaultRootObject
 	}
