@@ -2,6 +2,7 @@ package cache
 
 import (
 	"net/textproto"
+	"os"
 	"time"
 )
 
@@ -20,8 +21,12 @@ type Object struct {
 	// Header is the stored response header, with hop-by-hop fields and the
 	// fields named by private="..." already removed.
 	Header Header
-	// Body is the complete response body. It is nil for a vary marker.
+	// Body is the complete response body, when it is held in memory. It is
+	// nil for a vary marker and for an object a disk tier holds (File).
 	Body []byte
+	// File, when set, holds the body in a disk tier instead of Body, so
+	// that hits can be served from the file without copying (sendfile).
+	File FileBody
 
 	// RequestTime and ResponseTime are when the request that produced this
 	// response was sent and when its head arrived (RFC 9111 §4.2.3).
@@ -40,10 +45,34 @@ type Object struct {
 	Vary []string
 }
 
+// FileBody is a body held in a file by a disk tier.
+type FileBody interface {
+	// Len is the body's length in bytes.
+	Len() int64
+	// Open returns the file and the offset at which the body starts in it.
+	// The caller closes the file. A body may be served with sendfile from
+	// it once Verify has passed for the bytes served.
+	Open() (f *os.File, offset int64, err error)
+	// Verify checks the checksums of the stored bytes in [off, off+n) of
+	// the body (rounded out to the slices that hold them). A tier may verify
+	// each slice once per process and remember it. An error means the
+	// object is corrupt: the tier has dropped it, and the caller fetches it
+	// again.
+	Verify(off, n int64) error
+}
+
+// BodyLen is the length of the body, wherever it is held.
+func (o *Object) BodyLen() int64 {
+	if o.File != nil {
+		return o.File.Len()
+	}
+	return int64(len(o.Body))
+}
+
 // Size is what the object weighs in a storage tier, in bytes: body, header
 // and a fixed overhead for the struct itself.
 func (o *Object) Size() int64 {
-	n := int64(len(o.Body)) + 256
+	n := o.BodyLen() + 256
 	for k, vs := range o.Header {
 		n += int64(len(k))
 		for _, v := range vs {

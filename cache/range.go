@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -245,21 +246,29 @@ func appendPartHeader(b []byte, i int, r ByteRange, contentType, boundary string
 // response's Content-Type is "multipart/byteranges; boundary=" + boundary.
 // Every range must lie within body (ParseRange guarantees it).
 func WriteMultipart(w io.Writer, body []byte, ranges []ByteRange, contentType, boundary string) (int64, error) {
-	size := int64(len(body))
+	return WriteMultipartFrom(w, bytes.NewReader(body), int64(len(body)), ranges, contentType, boundary)
+}
+
+// WriteMultipartFrom is WriteMultipart for a body of size bytes read from
+// r (a file of a disk tier, say).
+func WriteMultipartFrom(w io.Writer, r io.ReaderAt, size int64, ranges []ByteRange, contentType, boundary string) (int64, error) {
 	var total int64
 	buf := make([]byte, 0, 128+len(boundary)+len(contentType))
-	for i, r := range ranges {
-		if r.Start < 0 || r.End >= size || r.Start > r.End {
-			return total, fmt.Errorf("write multipart part %d: range %d-%d outside body of %d bytes", i, r.Start, r.End, size)
+	for i, rg := range ranges {
+		if rg.Start < 0 || rg.End >= size || rg.Start > rg.End {
+			return total, fmt.Errorf("write multipart part %d: range %d-%d outside body of %d bytes", i, rg.Start, rg.End, size)
 		}
-		buf = appendPartHeader(buf[:0], i, r, contentType, boundary, size)
+		buf = appendPartHeader(buf[:0], i, rg, contentType, boundary, size)
 		n, err := w.Write(buf)
 		total += int64(n)
 		if err != nil {
 			return total, fmt.Errorf("write multipart part %d header: %w", i, err)
 		}
-		n, err = w.Write(body[r.Start : r.End+1])
-		total += int64(n)
+		m, err := io.Copy(w, io.NewSectionReader(r, rg.Start, rg.Length()))
+		total += m
+		if err == nil && m != rg.Length() {
+			err = io.ErrUnexpectedEOF
+		}
 		if err != nil {
 			return total, fmt.Errorf("write multipart part %d: %w", i, err)
 		}

@@ -60,7 +60,7 @@ type Edge struct {
 	AccessLog string `yaml:"access_log,omitempty"`
 }
 
-// EdgeCache sizes the in-memory cache tier.
+// EdgeCache sizes the cache tiers: memory, and optionally disks under it.
 type EdgeCache struct {
 	// Memory is the most the in-memory cache holds, e.g. "512MiB" or
 	// "2GiB". Default 512MiB.
@@ -69,6 +69,52 @@ type EdgeCache struct {
 	// responses stream through to the viewer uncached. Default 64MiB, or
 	// memory if that is smaller. Must not exceed memory.
 	MaxObjectSize ByteSize `yaml:"max_object_size"`
+	// Disk adds persistent tiers under the memory tier: one mapping
+	// ({path, size}) or a list of them, one per disk. Objects are spread
+	// over the disks by key; they survive restarts and crashes, and each is
+	// checksummed. Default: none (memory only).
+	Disk Disks `yaml:"disk,omitempty"`
+	// DiskMaxObjectSize is the largest response the disk tiers store.
+	// Default 1GiB, or the smallest disk's size if that is smaller.
+	DiskMaxObjectSize ByteSize `yaml:"disk_max_object_size,omitempty"`
+	// SliceSize is the unit in which bodies are stored on disk, each slice
+	// with its own checksum. Default 4MiB; between 64KiB and 64MiB.
+	SliceSize ByteSize `yaml:"slice_size,omitempty"`
+	// Fsync makes an object count as stored only once its data and index
+	// are on stable storage, so that it also survives power loss. Off, the
+	// disk tiers survive crashes of Tern (kill -9) but may lose the last
+	// seconds of writes to a power cut. Default false.
+	Fsync bool `yaml:"fsync,omitempty"`
+}
+
+// DiskCache is one disk tier.
+type DiskCache struct {
+	// Path is the directory the tier keeps its data and index in; it is
+	// created if missing, and no two tiers (or edges) may share one.
+	Path string `yaml:"path"`
+	// Size is the most data the tier holds, e.g. "100GiB". Required.
+	Size ByteSize `yaml:"size"`
+}
+
+// Disks is edge.cache.disk: one DiskCache, or a list of them.
+type Disks []DiskCache
+
+// UnmarshalYAML accepts one mapping or a list of mappings. It uses the
+// callback form for the reason KeySelection.UnmarshalYAML gives.
+func (d *Disks) UnmarshalYAML(unmarshal func(any) error) error {
+	n, err := captureNode(unmarshal)
+	if err != nil {
+		return err
+	}
+	if n.Kind == yaml.MappingNode {
+		var one DiskCache
+		if err := unmarshal(&one); err != nil {
+			return err
+		}
+		*d = Disks{one}
+		return nil
+	}
+	return unmarshal((*[]DiskCache)(d))
 }
 
 // AdminOff as Admin.Listen turns the admin server off.

@@ -13,6 +13,8 @@ const (
 	DefaultPOP                  = "local"
 	DefaultMemory               = 512 * MiB
 	DefaultMaxObjectSize        = 64 * MiB
+	DefaultDiskMaxObjectSize    = 1 * GiB
+	DefaultSliceSize            = 4 * MiB
 	DefaultHTTPPort             = 80
 	DefaultHTTPSPort            = 443
 	DefaultConnectionAttempts   = 3
@@ -38,6 +40,16 @@ func (c *Config) ApplyDefaults() {
 	setString(&c.Edge.POP, DefaultPOP)
 	if c.Edge.Cache.Memory == 0 {
 		c.Edge.Cache.Memory = DefaultMemory
+	}
+	if c.Edge.Cache.SliceSize == 0 {
+		c.Edge.Cache.SliceSize = DefaultSliceSize
+	}
+	if c.Edge.Cache.DiskMaxObjectSize == 0 && len(c.Edge.Cache.Disk) > 0 {
+		smallest := c.Edge.Cache.Disk[0].Size
+		for _, d := range c.Edge.Cache.Disk {
+			smallest = min(smallest, d.Size)
+		}
+		c.Edge.Cache.DiskMaxObjectSize = min(DefaultDiskMaxObjectSize, max(smallest, 1))
 	}
 	if c.Edge.Cache.MaxObjectSize == 0 {
 		c.Edge.Cache.MaxObjectSize = min(DefaultMaxObjectSize, max(c.Edge.Cache.Memory, 1))

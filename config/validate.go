@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -176,6 +177,28 @@ func (c *Config) validateEdge(p *problems) {
 		p.add("edge.cache.max_object_size", "%s is not a positive size", maxObj)
 	} else if mem > 0 && maxObj > mem {
 		p.add("edge.cache.max_object_size", "%s is larger than edge.cache.memory (%s)", maxObj, mem)
+	}
+	seenDisk := map[string]int{}
+	for i, d := range c.Edge.Cache.Disk {
+		f := fmt.Sprintf("edge.cache.disk[%d]", i)
+		if d.Path == "" {
+			p.add(f+".path", "is required")
+		} else if j, dup := seenDisk[filepath.Clean(d.Path)]; dup {
+			p.add(f+".path", "%q is also edge.cache.disk[%d].path: each disk tier needs its own directory", d.Path, j)
+		} else {
+			seenDisk[filepath.Clean(d.Path)] = i
+		}
+		if d.Size <= 0 {
+			p.add(f+".size", "%s is not a positive size", d.Size)
+		}
+	}
+	if len(c.Edge.Cache.Disk) > 0 {
+		if ss := c.Edge.Cache.SliceSize; ss < 64*KiB || ss > 64*MiB {
+			p.add("edge.cache.slice_size", "%s is not between 64KiB and 64MiB", ss)
+		}
+		if c.Edge.Cache.DiskMaxObjectSize <= 0 {
+			p.add("edge.cache.disk_max_object_size", "%s is not a positive size", c.Edge.Cache.DiskMaxObjectSize)
+		}
 	}
 	if strings.ContainsAny(c.Edge.AccessLog, "\x00\r\n") {
 		p.add("edge.access_log", "%q is not a file path", c.Edge.AccessLog)

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -200,5 +201,45 @@ func TestEncodedPathCannotSkipBehavior(t *testing.T) {
 	s.ServeHTTP(rec, req)
 	if rec.Code != http.StatusForbidden || rec.Header().Get(HeaderError) != "https-only" {
 		t.Errorf("/%%61dmin/secret over HTTP: %d %q, want the /admin/* behavior's 403", rec.Code, rec.Header().Get(HeaderError))
+	}
+}
+
+func TestPurge(t *testing.T) {
+	var fetches atomic.Int32
+	o := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		w.Header().Set("Cache-Control", "public, max-age=600")
+		io.WriteString(w, r.URL.Path)
+	}))
+	defer o.Close()
+	s := newTestServer(t, o.URL, "")
+	for _, p := range []string{"/img/a.jpg", "/img/b.jpg", "/doc%20x.txt", "/keep"} {
+		get(s, p)
+	}
+	if _, err := s.Purge("any", "/img/*"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Purge("any", "/doc x.txt"); err != nil {
+		t.Fatal(err)
+	}
+	before := fetches.Load()
+	for _, p := range []string{"/img/a.jpg", "/img/b.jpg", "/doc%20x.txt"} {
+		if rec := get(s, p); rec.Header().Get("X-Cache") != "Miss from tern" {
+			t.Errorf("%s after purge: %s", p, rec.Header().Get("X-Cache"))
+		}
+	}
+	if rec := get(s, "/keep"); rec.Header().Get("X-Cache") != "Hit from tern" {
+		t.Errorf("/keep was purged too")
+	}
+	if fetches.Load() != before+3 {
+		t.Errorf("%d fetches after the purge, want 3", fetches.Load()-before)
+	}
+	for _, bad := range []string{"", "img/*", "/a*b", "/a?x=1"} {
+		if _, err := s.Purge("any", bad); err == nil {
+			t.Errorf("Purge(%q) accepted", bad)
+		}
+	}
+	if _, err := s.Purge("nope", "/x"); err == nil {
+		t.Error("Purge of an unknown distribution accepted")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -239,6 +240,27 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	c.bytes += int64(n)
 	return n, err
 }
+
+// ReadFrom passes a body to the connection's own ReadFrom, which sends a
+// file with sendfile, and counts it.
+func (c *countingWriter) ReadFrom(r io.Reader) (int64, error) {
+	if c.status == 0 {
+		c.WriteHeader(http.StatusOK)
+	}
+	var n int64
+	var err error
+	if rf, ok := c.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(r)
+	} else {
+		n, err = io.Copy(onlyWriter{c.ResponseWriter}, r)
+	}
+	c.bytes += n
+	return n, err
+}
+
+// onlyWriter hides every method but Write, so io.Copy cannot loop back
+// into ReadFrom.
+type onlyWriter struct{ io.Writer }
 
 func (c *countingWriter) Flush() {
 	if f, ok := c.ResponseWriter.(http.Flusher); ok {

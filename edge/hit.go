@@ -2,6 +2,9 @@ package edge
 
 import (
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"sync"
@@ -104,54 +107,142 @@ func (s *Server) respondObject(x *exchange, obj *cache.Object, now time.Time) {
 	h["Age"] = ageValue(obj.CurrentAge(now))
 	markOriginError(x, obj.Status)
 	s.decorate(x, h)
-	s.respondBody(x, h, obj.Status, obj.Body)
+	if err := s.respondBody(x, h, obj.Status, bodyOf(obj)); err != nil {
+		// A disk tier found the object corrupt and dropped it: nothing was
+		// written, so fetch it again as a miss.
+		slog.Warn("stored object failed its checksum; fetching it again", "id", x.id, "error", err)
+		for k := range h {
+			delete(h, k)
+		}
+		x.result, x.detail = resultMiss, ""
+		s.store.Delete(x.joinKey())
+		s.fetch(x, nil)
+	}
 }
 
 // respondBody writes a complete body with conditional and range handling.
-// h already holds the response header.
-func (s *Server) respondBody(x *exchange, h http.Header, status int, body []byte) {
+// h already holds the response header. It returns errCorrupt, having
+// written nothing, when a disk tier's checksums refuse the bytes to send.
+func (s *Server) respondBody(x *exchange, h http.Header, status int, b storedBody) error {
 	r := x.r
 	if answerConditional(x, h, status) {
-		return
+		return nil
 	}
+	size := b.len()
 	if status == http.StatusOK && r.Method == http.MethodGet {
 		h["Accept-Ranges"] = acceptRangesBytes
 		if rv := r.Header.Get("Range"); rv != "" && (r.Header.Get("If-Range") == "" || cache.IfRangeAllows(r.Header.Get("If-Range"), cache.Header(h))) {
-			size := int64(len(body))
 			ranges, err := cache.ParseRange(rv, size)
 			switch {
 			case errors.Is(err, cache.ErrUnsatisfiable):
 				clearBodyHeaders(h)
 				h.Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
 				x.w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
-				return
+				return nil
 			case err == nil && len(ranges) == 1:
 				rg := ranges[0]
+				if err := b.verify(rg.Start, rg.Length()); err != nil {
+					return err
+				}
 				h.Set("Content-Range", cache.ContentRange(rg, size))
-				h.Set("Content-Length", strconv.FormatInt(rg.End-rg.Start+1, 10))
+				h.Set("Content-Length", strconv.FormatInt(rg.Length(), 10))
 				x.w.WriteHeader(http.StatusPartialContent)
-				x.w.Write(body[rg.Start : rg.End+1])
-				return
+				return b.write(&x.w, rg.Start, rg.Length())
 			case err == nil && len(ranges) > 1:
+				for _, rg := range ranges {
+					if err := b.verify(rg.Start, rg.Length()); err != nil {
+						return err
+					}
+				}
 				ct := h.Get("Content-Type")
 				boundary := x.id
 				h.Set("Content-Type", "multipart/byteranges; boundary="+boundary)
 				h.Set("Content-Length", strconv.FormatInt(cache.MultipartLength(ranges, ct, boundary, size), 10))
 				x.w.WriteHeader(http.StatusPartialContent)
-				cache.WriteMultipart(&x.w, body, ranges, ct, boundary)
-				return
+				return b.writeMultipart(&x.w, ranges, ct, boundary)
 			}
 			// Anything else (a syntactically invalid Range) is ignored:
 			// the whole object follows (RFC 9110 §14.2).
 		}
 	}
+	send := r.Method != http.MethodHead && bodyAllowed(status)
+	if send {
+		if err := b.verify(0, size); err != nil {
+			return err
+		}
+	}
 	if _, ok := h["Content-Length"]; !ok && bodyAllowed(status) {
-		h["Content-Length"] = []string{strconv.Itoa(len(body))}
+		h["Content-Length"] = []string{strconv.FormatInt(size, 10)}
 	}
 	x.w.WriteHeader(status)
-	if r.Method != http.MethodHead && bodyAllowed(status) {
-		x.w.Write(body)
+	if send {
+		return b.write(&x.w, 0, size)
 	}
+	return nil
+}
+
+// storedBody is the body of a stored object: bytes in memory, or a file of
+// a disk tier, sent with sendfile.
+type storedBody struct {
+	mem  []byte
+	file cache.FileBody
+}
+
+func bodyOf(o *cache.Object) storedBody { return storedBody{mem: o.Body, file: o.File} }
+
+// errCorrupt: a disk tier's checksum refused the object (and dropped it).
+var errCorrupt = errors.New("stored object failed its checksum")
+
+func (b storedBody) len() int64 {
+	if b.file != nil {
+		return b.file.Len()
+	}
+	return int64(len(b.mem))
+}
+
+func (b storedBody) verify(off, n int64) error {
+	if b.file == nil || n == 0 {
+		return nil
+	}
+	if err := b.file.Verify(off, n); err != nil {
+		return fmt.Errorf("%w: %w", errCorrupt, err)
+	}
+	return nil
+}
+
+// write sends n bytes from off. A file goes through the connection's
+// ReadFrom, which is sendfile on a plain TCP connection.
+func (b storedBody) write(w *countingWriter, off, n int64) error {
+	if b.file == nil {
+		w.Write(b.mem[off : off+n])
+		return nil
+	}
+	f, base, err := b.file.Open()
+	if err != nil {
+		panic(http.ErrAbortHandler) // the head is out: cut the connection
+	}
+	defer f.Close()
+	if _, err := f.Seek(base+off, io.SeekStart); err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	if m, _ := w.ReadFrom(&io.LimitedReader{R: f, N: n}); m != n {
+		panic(http.ErrAbortHandler) // short: never a body that looks complete
+	}
+	return nil
+}
+
+func (b storedBody) writeMultipart(w *countingWriter, ranges []cache.ByteRange, ct, boundary string) error {
+	if b.file == nil {
+		cache.WriteMultipart(w, b.mem, ranges, ct, boundary)
+		return nil
+	}
+	f, base, err := b.file.Open()
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	defer f.Close()
+	cache.WriteMultipartFrom(w, io.NewSectionReader(f, base, b.file.Len()), b.file.Len(), ranges, ct, boundary)
+	return nil
 }
 
 var acceptRangesBytes = []string{"bytes"}

@@ -332,6 +332,10 @@ func (s *Server) runFill(f *collapse.Fill, j *fillJob) {
 	}
 	f.Publish(collapse.Head{Status: resp.StatusCode, Header: http.Header(h), Shareable: fr.Storable, ContentLength: resp.ContentLength, Meta: res})
 
+	if large, marker := s.largeBody(j, resp, h, fr, res, vary); large != nil {
+		s.fillLarge(f, j, resp, large, marker)
+		return
+	}
 	if _, err := io.Copy(f, resp.Body); err != nil {
 		f.Close(err)
 		return
@@ -364,6 +368,85 @@ func (s *Server) runFill(f *collapse.Fill, j *fillJob) {
 			Freshness:    fr,
 		}, vary)
 	})
+}
+
+// largeBody starts storing a body too large for the memory tier in the
+// body store (a disk tier), or returns nil when it will not be stored. When
+// the response varies, marker is the vary marker for the primary key.
+func (s *Server) largeBody(j *fillJob, resp *origin.Response, h cache.Header, fr cache.Freshness, res *fillResult, vary []string) (w BodyWriter, marker *cache.Object) {
+	if s.bodies == nil || !fr.Storable || resp.ContentLength <= s.maxObject || resp.ContentLength > s.bodiesMax {
+		return nil, nil
+	}
+	key := j.key
+	if len(vary) > 0 {
+		key = res.variantKey
+	}
+	meta := &cache.Object{
+		Status: resp.StatusCode, Header: h, RequestTime: resp.RequestTime, ResponseTime: resp.ResponseTime,
+		InitialAge: res.initialAge, Freshness: fr,
+	}
+	w, err := s.bodies.Create(key, meta, resp.ContentLength)
+	if err != nil {
+		return nil, nil // declined: it streams through
+	}
+	if len(vary) > 0 {
+		marker = &cache.Object{Vary: vary, ResponseTime: resp.ResponseTime, InitialAge: res.initialAge, Freshness: fr}
+	}
+	return w, marker
+}
+
+// fillLarge streams a large body to the viewers of f and to the body
+// store. If every viewer leaves, the download goes on for the store: it is
+// being cached. The object becomes visible when complete, unless the fill
+// was invalidated meanwhile.
+func (s *Server) fillLarge(f *collapse.Fill, j *fillJob, resp *origin.Response, w BodyWriter, marker *cache.Object) {
+	t := &tee{f: f, w: w}
+	_, err := io.Copy(t, resp.Body)
+	if err == nil && t.fillErr == nil && t.diskErr == nil {
+		var commitErr error
+		stored := f.Store(func() {
+			if commitErr = w.Commit(); commitErr == nil && marker != nil {
+				s.store.Set(j.key, marker)
+			}
+		})
+		if !stored || commitErr != nil {
+			w.Abort()
+		}
+		f.Close(nil)
+		return
+	}
+	w.Abort()
+	if err == nil {
+		err = t.fillErr
+	}
+	if err == nil || errors.Is(err, collapse.ErrAbandoned) {
+		err = t.diskErr
+	}
+	f.Close(err)
+}
+
+// tee writes to a fill and a body store. A viewerless fill (abandoned) or
+// a failing store does not stop the other; only both do.
+type tee struct {
+	f                *collapse.Fill
+	w                BodyWriter
+	fillErr, diskErr error
+}
+
+func (t *tee) Write(p []byte) (int, error) {
+	if t.fillErr == nil {
+		_, t.fillErr = t.f.Write(p)
+		if t.fillErr != nil && !errors.Is(t.fillErr, collapse.ErrAbandoned) {
+			return 0, t.fillErr
+		}
+	}
+	if t.diskErr == nil {
+		_, t.diskErr = t.w.Write(p)
+	}
+	if t.fillErr != nil && t.diskErr != nil {
+		return 0, t.diskErr
+	}
+	return len(p), nil
 }
 
 // deleteObject removes the job's object: its variant when it varies.

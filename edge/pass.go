@@ -90,9 +90,9 @@ func (s *Server) invalidateAfterUnsafe(x *exchange, status int, h cache.Header) 
 // for it: a fetch that started before the invalidation stores nothing, and
 // later requests start a new one. The fills go first, so a store racing
 // with the invalidation lands before the deletes (collapse.Fill.Store).
-func (s *Server) invalidate(prefix string) {
+func (s *Server) invalidate(prefix string) int {
 	s.fills.Invalidate(prefix)
-	s.store.DeletePrefix(prefix)
+	return s.store.DeletePrefix(prefix)
 }
 
 // tunnel passes a WebSocket upgrade through to the origin.

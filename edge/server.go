@@ -7,6 +7,7 @@ package edge
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -40,6 +41,26 @@ type Options struct {
 	Metrics   *telemetry.Metrics
 	// Client fetches from origins; nil makes one.
 	Client *origin.Client
+	// Bodies stores responses too large for the memory tier while they
+	// stream (a disk tier); nil: they stream through uncached. BodiesMax is
+	// the largest body it takes.
+	Bodies    BodyStore
+	BodiesMax int64
+}
+
+// BodyStore keeps bodies too large for memory as they arrive.
+type BodyStore interface {
+	// Create starts storing an object with obj's metadata (Body unset)
+	// under key, of size bytes (-1: unknown). It returns an error when the
+	// store declines it (admission, size, space).
+	Create(key string, obj *cache.Object, size int64) (BodyWriter, error)
+}
+
+// BodyWriter receives a body; nothing is visible until Commit.
+type BodyWriter interface {
+	io.Writer
+	Commit() error
+	Abort()
 }
 
 // Server is one edge node. It is an http.Handler; the caller owns the
@@ -61,6 +82,8 @@ type Server struct {
 	popValue    []string
 	ids         requestIDs
 	maxObject   int64
+	bodies      BodyStore
+	bodiesMax   int64
 
 	passMarkerTTL time.Duration // hit-for-pass: passMarkerTTL, shorter in tests
 }
@@ -80,6 +103,7 @@ func New(o Options) (*Server, error) {
 		maxObject: int64(c.Edge.Cache.MaxObjectSize),
 	}
 	s.passMarkerTTL = passMarkerTTL
+	s.bodies, s.bodiesMax = o.Bodies, o.BodiesMax
 	s.via = "1.1 " + s.nodeID + " (tern)"
 	s.viaValue = []string{s.via}
 	s.popValue = []string{s.pop}

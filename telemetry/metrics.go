@@ -269,31 +269,67 @@ func (m *Metrics) ObserveOriginError(distribution, origin, kind string) {
 	c.Inc()
 }
 
-// RegisterCacheGauges registers the cache tier's size as metrics read at
-// scrape time: tern_cache_objects and tern_cache_bytes (gauges) and
-// tern_cache_evictions_total (a counter). A nil function skips its metric.
-// Pass Metrics.Registerer to get the node and pop labels.
-func RegisterCacheGauges(reg prometheus.Registerer, objects func() int, bytes func() int64, evictions func() uint64) error {
-	var cs []prometheus.Collector
-	if objects != nil {
-		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "tern_cache_objects",
-			Help: "Objects held in the cache.",
-		}, func() float64 { return float64(objects()) }))
+// TierStats is one cache tier as the metrics show it.
+type TierStats struct {
+	// Tier names it: "memory", "disk0", "disk1", ...
+	Tier                    string
+	Objects                 int
+	Bytes, Capacity         int64
+	Hits, Evictions         uint64
+	ChecksumFailures        uint64 // disk tiers
+	Admitted, Rejected      uint64 // disk tiers' admission policy
+	WriteErrors, QueueDrops uint64 // disk tiers
+}
+
+// RegisterCacheTiers reports the cache tiers that tiers returns at each
+// scrape: tern_cache_objects, tern_cache_bytes, tern_cache_capacity_bytes,
+// and the counters tern_cache_hits_total, tern_cache_evictions_total,
+// tern_cache_checksum_failures_total, tern_cache_admissions_total{decision},
+// tern_cache_write_errors_total and tern_cache_write_queue_drops_total,
+// each with a tier label.
+func RegisterCacheTiers(reg prometheus.Registerer, tiers func() []TierStats) error {
+	return register(reg, "cache", []prometheus.Collector{tierCollector(tiers)})
+}
+
+type tierCollector func() []TierStats
+
+var (
+	tierObjects   = prometheus.NewDesc("tern_cache_objects", "Objects held in a cache tier.", []string{"tier"}, nil)
+	tierBytes     = prometheus.NewDesc("tern_cache_bytes", "Bytes held in a cache tier (sum of object sizes).", []string{"tier"}, nil)
+	tierCapacity  = prometheus.NewDesc("tern_cache_capacity_bytes", "The most a cache tier holds.", []string{"tier"}, nil)
+	tierHits      = prometheus.NewDesc("tern_cache_hits_total", "Lookups answered by a cache tier.", []string{"tier"}, nil)
+	tierEvictions = prometheus.NewDesc("tern_cache_evictions_total", "Objects evicted from a cache tier to make room.", []string{"tier"}, nil)
+	tierChecksum  = prometheus.NewDesc("tern_cache_checksum_failures_total", "Stored objects dropped because their checksum did not match.", []string{"tier"}, nil)
+	tierAdmission = prometheus.NewDesc("tern_cache_admissions_total", "Admission decisions of a disk tier.", []string{"tier", "decision"}, nil)
+	tierWriteErr  = prometheus.NewDesc("tern_cache_write_errors_total", "Failed writes to a disk tier.", []string{"tier"}, nil)
+	tierDrops     = prometheus.NewDesc("tern_cache_write_queue_drops_total", "Objects not written to a disk tier because its write queue was full.", []string{"tier"}, nil)
+)
+
+func (t tierCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{tierObjects, tierBytes, tierCapacity, tierHits, tierEvictions, tierChecksum, tierAdmission, tierWriteErr, tierDrops} {
+		ch <- d
 	}
-	if bytes != nil {
-		cs = append(cs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "tern_cache_bytes",
-			Help: "Bytes held in the cache (sum of object sizes).",
-		}, func() float64 { return float64(bytes()) }))
+}
+
+func (t tierCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range t() {
+		g := func(d *prometheus.Desc, v float64, labels ...string) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, append([]string{s.Tier}, labels...)...)
+		}
+		c := func(d *prometheus.Desc, v uint64, labels ...string) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), append([]string{s.Tier}, labels...)...)
+		}
+		g(tierObjects, float64(s.Objects))
+		g(tierBytes, float64(s.Bytes))
+		g(tierCapacity, float64(s.Capacity))
+		c(tierHits, s.Hits)
+		c(tierEvictions, s.Evictions)
+		c(tierChecksum, s.ChecksumFailures)
+		c(tierAdmission, s.Admitted, "admitted")
+		c(tierAdmission, s.Rejected, "rejected")
+		c(tierWriteErr, s.WriteErrors)
+		c(tierDrops, s.QueueDrops)
 	}
-	if evictions != nil {
-		cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "tern_cache_evictions_total",
-			Help: "Objects evicted from the cache to make room.",
-		}, func() float64 { return float64(evictions()) }))
-	}
-	return register(reg, "cache", cs)
 }
 
 // RegisterAccessLogCounters registers l's drop and write error counts as

@@ -125,12 +125,12 @@ func TestMetricsCollapsed(t *testing.T) {
 	}
 }
 
-func TestRegisterCacheGaugesAndAccessLog(t *testing.T) {
+func TestRegisterCacheTiersAndAccessLog(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg, "n", "p")
-	objects, size, evictions := 3, int64(4096), uint64(7)
-	if err := RegisterCacheGauges(m.Registerer(),
-		func() int { return objects }, func() int64 { return size }, func() uint64 { return evictions }); err != nil {
+	mem := TierStats{Tier: "memory", Objects: 3, Bytes: 4096, Capacity: 1 << 20, Hits: 1, Evictions: 7}
+	disk := TierStats{Tier: "disk0", Objects: 2, ChecksumFailures: 1, Admitted: 4, Rejected: 6, QueueDrops: 2}
+	if err := RegisterCacheTiers(m.Registerer(), func() []TierStats { return []TierStats{mem, disk} }); err != nil {
 		t.Fatal(err)
 	}
 	l := NewAccessLog(discard{}, AccessLogOptions{})
@@ -139,12 +139,18 @@ func TestRegisterCacheGaugesAndAccessLog(t *testing.T) {
 	if err := RegisterAccessLogCounters(m.Registerer(), l); err != nil {
 		t.Fatal(err)
 	}
-	objects, size, evictions = 5, 8192, 9 // read at scrape time, not registration time
+	mem.Objects, mem.Bytes, mem.Evictions = 5, 8192, 9 // read at scrape time, not registration time
 	body := scrape(t, reg)
 	for _, want := range []string{
-		`tern_cache_objects{node="n",pop="p"} 5`,
-		`tern_cache_bytes{node="n",pop="p"} 8192`,
-		`tern_cache_evictions_total{node="n",pop="p"} 9`,
+		`tern_cache_objects{node="n",pop="p",tier="memory"} 5`,
+		`tern_cache_bytes{node="n",pop="p",tier="memory"} 8192`,
+		`tern_cache_capacity_bytes{node="n",pop="p",tier="memory"} 1.048576e+06`,
+		`tern_cache_evictions_total{node="n",pop="p",tier="memory"} 9`,
+		`tern_cache_hits_total{node="n",pop="p",tier="memory"} 1`,
+		`tern_cache_objects{node="n",pop="p",tier="disk0"} 2`,
+		`tern_cache_checksum_failures_total{node="n",pop="p",tier="disk0"} 1`,
+		`tern_cache_admissions_total{decision="rejected",node="n",pop="p",tier="disk0"} 6`,
+		`tern_cache_write_queue_drops_total{node="n",pop="p",tier="disk0"} 2`,
 		`tern_access_log_dropped_total{node="n",pop="p"} 1`,
 		`tern_access_log_write_errors_total{node="n",pop="p"} 0`,
 	} {
@@ -152,11 +158,8 @@ func TestRegisterCacheGaugesAndAccessLog(t *testing.T) {
 			t.Errorf("scrape lacks %s", want)
 		}
 	}
-	if err := RegisterCacheGauges(m.Registerer(), func() int { return 0 }, nil, nil); err == nil {
-		t.Error("registering the cache gauges twice succeeded")
-	}
-	if err := RegisterCacheGauges(prometheus.NewRegistry(), nil, nil, nil); err != nil {
-		t.Errorf("nil functions: %v", err)
+	if err := RegisterCacheTiers(m.Registerer(), func() []TierStats { return nil }); err == nil {
+		t.Error("registering the cache tiers twice succeeded")
 	}
 }
 

@@ -32,7 +32,7 @@ front of a built-in demo origin, and prints what to try.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), validateCmd(), demoOriginCmd(), versionCmd())
+	root.AddCommand(serveCmd(), validateCmd(), cacheCmd(), demoOriginCmd(), versionCmd())
 	return root
 }
 

@@ -22,7 +22,6 @@ import (
 	"github.com/terncdn/tern/config"
 	"github.com/terncdn/tern/demo"
 	"github.com/terncdn/tern/edge"
-	"github.com/terncdn/tern/storage/memory"
 	"github.com/terncdn/tern/telemetry"
 )
 
@@ -119,11 +118,15 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	store := memory.New(int64(c.Edge.Cache.Memory), int64(c.Edge.Cache.MaxObjectSize))
+	tiers, err := openCache(c)
+	if err != nil {
+		return fmt.Errorf("cache: %w", err)
+	}
+	defer tiers.close()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := telemetry.NewMetrics(reg, c.Edge.NodeID, c.Edge.POP)
-	if err := telemetry.RegisterCacheGauges(metrics.Registerer(), store.Len, store.Bytes, store.Evictions); err != nil {
+	if err := telemetry.RegisterCacheTiers(metrics.Registerer(), tiers.stats); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
 
@@ -138,7 +141,8 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 		}
 	}
 
-	srv, err := edge.New(edge.Options{Config: c, Storage: store, AccessLog: accessLog, Metrics: metrics})
+	srv, err := edge.New(edge.Options{Config: c, Storage: tiers.store, AccessLog: accessLog, Metrics: metrics,
+		Bodies: tiers.bodies(), BodiesMax: int64(c.Edge.Cache.DiskMaxObjectSize)})
 	if err != nil {
 		return err
 	}
@@ -179,7 +183,7 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 			return fmt.Errorf("admin listen: %w", err)
 		}
 		adminAddr = adminLn.Addr().String()
-		as := &http.Server{Handler: adminHandler(reg, c, store), ReadHeaderTimeout: 10 * time.Second}
+		as := &http.Server{Handler: adminHandler(reg, c, tiers, srv), ReadHeaderTimeout: 10 * time.Second}
 		servers = append(servers, as)
 		go func() { errc <- serveOn(as, adminLn, "admin") }()
 	}
@@ -241,8 +245,9 @@ func reload(f serveFlags, srv *edge.Server, accessLog *telemetry.AccessLog) {
 	slog.Info("configuration reloaded", "file", f.config, "distributions", len(c.Distributions))
 }
 
-func adminHandler(reg *prometheus.Registry, c *config.Config, store *memory.Store) http.Handler {
+func adminHandler(reg *prometheus.Registry, c *config.Config, tiers *cacheTiers, srv *edge.Server) http.Handler {
 	mux := http.NewServeMux()
+	adminCache(mux, srv, tiers)
 	mux.Handle("GET /metrics", telemetry.Handler(reg))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -256,7 +261,7 @@ func adminHandler(reg *prometheus.Registry, c *config.Config, store *memory.Stor
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]any{
 			"version": version, "node_id": c.Edge.NodeID, "pop": c.Edge.POP,
-			"cache":         map[string]any{"objects": store.Len(), "bytes": store.Bytes(), "capacity": int64(c.Edge.Cache.Memory)},
+			"cache":         tiers.stats(),
 			"distributions": ids,
 		})
 	})
@@ -266,7 +271,7 @@ func adminHandler(reg *prometheus.Registry, c *config.Config, store *memory.Stor
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, "Tern admin\n  /metrics       Prometheus metrics\n  /healthz       liveness\n  /status        node, cache and distributions (JSON)\n  /debug/pprof/  Go profiles\n")
+		io.WriteString(w, "Tern admin\n  /metrics        Prometheus metrics\n  /healthz        liveness\n  /status         node, cache tiers and distributions (JSON)\n  /cache/objects  stored objects: ?distribution=D&path=/prefix&limit=N (JSON)\n  /cache/purge    POST ?distribution=D&path=/a.jpg&path=/img/* removes them from every tier\n  /debug/pprof/   Go profiles\n")
 	})
 	return mux
 }

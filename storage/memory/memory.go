@@ -95,6 +95,17 @@ func (s *Store) DeletePrefix(prefix string) int {
 	return n
 }
 
+// Walk calls fn for each object whose key starts with prefix, in no
+// particular order, until fn returns false. Like DeletePrefix it visits
+// every key: it is for operators listing the cache, not for requests.
+func (s *Store) Walk(prefix string, fn func(key string, obj *cache.Object) bool) {
+	for key, obj := range s.objects.All() {
+		if strings.HasPrefix(key, prefix) && !fn(key, obj) {
+			return
+		}
+	}
+}
+
 // Len reports the number of objects held (otter's estimate: exact once
 // pending maintenance has run).
 func (s *Store) Len() int {

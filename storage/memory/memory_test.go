@@ -2,6 +2,7 @@ package memory
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -299,4 +300,25 @@ func BenchmarkSetGetParallel(b *testing.B) {
 			i++
 		}
 	})
+}
+
+func TestWalk(t *testing.T) {
+	s := New(1<<20, 1<<20)
+	for _, k := range []string{"d\x00/a\x00", "d\x00/b\x00", "e\x00/a\x00"} {
+		s.Set(k, &cache.Object{Status: 200, Body: []byte(k)})
+	}
+	var got []string
+	s.Walk("d\x00", func(key string, obj *cache.Object) bool {
+		got = append(got, key)
+		return true
+	})
+	slices.Sort(got)
+	if len(got) != 2 || got[0] != "d\x00/a\x00" || got[1] != "d\x00/b\x00" {
+		t.Errorf("Walk(d) = %q", got)
+	}
+	n := 0
+	s.Walk("", func(string, *cache.Object) bool { n++; return false })
+	if n != 1 {
+		t.Errorf("Walk went on after fn returned false: %d calls", n)
+	}
 }

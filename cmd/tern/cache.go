@@ -1,0 +1,151 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/terncdn/tern/cache"
+	"github.com/terncdn/tern/config"
+	"github.com/terncdn/tern/edge"
+	"github.com/terncdn/tern/storage/memory"
+	"github.com/terncdn/tern/storage/tiered"
+	"github.com/terncdn/tern/telemetry"
+)
+
+// cacheTiers is the edge's storage: memory over the configured disks.
+type cacheTiers struct {
+	mem   *memory.Store
+	disks []*diskTier
+	store *tiered.Store
+	close func()
+}
+
+// diskTier is one configured disk: filled in when disks are opened.
+type diskTier struct {
+	name string
+	walk func(prefix string, fn func(objectInfo) bool)
+}
+
+func openCache(c *config.Config) (*cacheTiers, error) {
+	ec := c.Edge.Cache
+	mem := memory.New(int64(ec.Memory), int64(ec.MaxObjectSize))
+	t := &cacheTiers{mem: mem}
+	t.store = tiered.New(mem, nil, tiered.Options{PromoteMax: int64(ec.MaxObjectSize)})
+	t.close = t.store.Close
+	return t, nil
+}
+
+// stats reports every tier for /metrics.
+func (t *cacheTiers) stats() []telemetry.TierStats {
+	st := t.store.Stats()
+	return []telemetry.TierStats{{
+		Tier: "memory", Objects: t.mem.Len(), Bytes: t.mem.Bytes(), Capacity: t.mem.Capacity(),
+		Hits: st.MemoryHits, Evictions: t.mem.Evictions(),
+	}}
+}
+
+// bodies is where the edge stores bodies too large for memory: nil
+// without disks.
+func (t *cacheTiers) bodies() edge.BodyStore { return nil }
+
+// objectInfo is one stored object as the admin API lists it.
+type objectInfo struct {
+	Tier         string `json:"tier"`
+	Distribution string `json:"distribution"`
+	Path         string `json:"path"`
+	// Variant is the rest of the cache key: the query string, headers and
+	// cookies the cache policy keys on, and the Vary values.
+	Variant string `json:"variant,omitempty"`
+	Status  int    `json:"status"`
+	Size    int64  `json:"size"`
+	Kind    string `json:"kind"` // object, vary-marker, pass-marker
+}
+
+// walk lists stored objects whose key starts with prefix, at most limit.
+func (t *cacheTiers) walk(prefix string, limit int) []objectInfo {
+	var out []objectInfo
+	t.mem.Walk(prefix, func(key string, obj *cache.Object) bool {
+		out = append(out, describe("memory", key, obj.Status, obj.BodyLen(), obj.Vary != nil))
+		return len(out) < limit
+	})
+	for _, d := range t.disks {
+		if len(out) >= limit {
+			break
+		}
+		d.walk(prefix, func(info objectInfo) bool {
+			out = append(out, info)
+			return len(out) < limit
+		})
+	}
+	return out
+}
+
+func describe(tier, key string, status int, size int64, varies bool) objectInfo {
+	dist, rest, _ := strings.Cut(key, "\x00")
+	path, variant, _ := strings.Cut(rest, "\x00")
+	info := objectInfo{Tier: tier, Distribution: dist, Path: path, Status: status, Size: size, Kind: "object",
+		Variant: strings.Trim(strings.ReplaceAll(variant, "\x00", " "), " ")}
+	switch {
+	case varies:
+		info.Kind = "vary-marker"
+	case status == 0:
+		info.Kind = "pass-marker"
+	}
+	return info
+}
+
+// adminCache serves the cache endpoints of the admin API:
+//
+//	GET  /cache/objects?distribution=D&path=/prefix&limit=N  stored objects (JSON)
+//	POST /cache/purge?distribution=D&path=/a.jpg&path=/img/* remove from every tier
+func adminCache(mux *http.ServeMux, srv *edge.Server, tiers *cacheTiers) {
+	mux.HandleFunc("GET /cache/objects", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		prefix := ""
+		if d := q.Get("distribution"); d != "" {
+			prefix = d + "\x00" + q.Get("path")
+		} else if q.Get("path") != "" {
+			http.Error(w, "path needs distribution", http.StatusBadRequest)
+			return
+		}
+		limit := 1000
+		if l := q.Get("limit"); l != "" {
+			n, err := strconv.Atoi(l)
+			if err != nil || n <= 0 {
+				http.Error(w, fmt.Sprintf("limit %q is not a positive number", l), http.StatusBadRequest)
+				return
+			}
+			limit = n
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(tiers.walk(prefix, limit))
+	})
+	mux.HandleFunc("POST /cache/purge", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		dist, paths := q.Get("distribution"), q["path"]
+		if dist == "" || len(paths) == 0 {
+			http.Error(w, "distribution and at least one path are required", http.StatusBadRequest)
+			return
+		}
+		purged := 0
+		for _, p := range paths {
+			if err := edge.ValidateInvalidationPath(p); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+		}
+		for _, p := range paths {
+			n, err := srv.Purge(dist, p)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusNotFound)
+				return
+			}
+			purged += n
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"distribution": dist, "paths": paths, "memory_objects": purged})
+	})
+}

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+func cacheCmd() *cobra.Command {
+	var admin string
+	cmd := &cobra.Command{
+		Use:   "cache",
+		Short: "Show and remove what a running edge has cached",
+		Long: `Cache talks to a running edge's admin listener: "ls" lists stored objects,
+"stat" shows each cache tier, "purge" removes paths from every tier.`,
+	}
+	cmd.PersistentFlags().StringVar(&admin, "admin", "127.0.0.1:9090", "the edge's admin address")
+
+	var dist string
+	var limit int
+	ls := &cobra.Command{
+		Use:   "ls [PATH-PREFIX]",
+		Short: "List stored objects (of a distribution, under a path prefix)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			q := url.Values{"limit": {fmt.Sprint(limit)}}
+			if dist != "" {
+				q.Set("distribution", dist)
+			}
+			if len(args) == 1 {
+				if dist == "" {
+					return fmt.Errorf("cache ls %s: --distribution is required with a path", args[0])
+				}
+				q.Set("path", args[0])
+			}
+			var objs []objectInfo
+			if err := adminCall(http.MethodGet, admin, "/cache/objects?"+q.Encode(), &objs); err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "TIER\tSTATUS\tSIZE\tDISTRIBUTION\tPATH\tVARIANT\tKIND")
+			for _, o := range objs {
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\n", o.Tier, o.Status, o.Size, o.Distribution, o.Path, o.Variant, o.Kind)
+			}
+			return tw.Flush()
+		},
+	}
+	ls.Flags().StringVarP(&dist, "distribution", "d", "", "distribution id")
+	ls.Flags().IntVar(&limit, "limit", 1000, "list at most this many objects")
+
+	stat := &cobra.Command{
+		Use:   "stat",
+		Short: "Show objects, bytes, hits and evictions per cache tier",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var st struct {
+				Cache []map[string]any `json:"cache"`
+			}
+			if err := adminCall(http.MethodGet, admin, "/status", &st); err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "TIER\tOBJECTS\tBYTES\tCAPACITY\tHITS\tEVICTIONS\tCHECKSUM-FAILURES")
+			for _, t := range st.Cache {
+				fmt.Fprintf(tw, "%v\t%v\t%v\t%v\t%v\t%v\t%v\n", t["Tier"], t["Objects"], t["Bytes"], t["Capacity"], t["Hits"], t["Evictions"], t["ChecksumFailures"])
+			}
+			return tw.Flush()
+		},
+	}
+
+	var purgeDist string
+	purge := &cobra.Command{
+		Use:   "purge --distribution D PATH...",
+		Short: `Remove paths from every tier ("/a.jpg", "/images/*", "/*")`,
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if purgeDist == "" {
+				return fmt.Errorf("cache purge: --distribution is required")
+			}
+			q := url.Values{"distribution": {purgeDist}, "path": args}
+			var res map[string]any
+			if err := adminCall(http.MethodPost, admin, "/cache/purge?"+q.Encode(), &res); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "purged %s from %s (%v objects in memory)\n", strings.Join(args, " "), purgeDist, res["memory_objects"])
+			return nil
+		},
+	}
+	purge.Flags().StringVarP(&purgeDist, "distribution", "d", "", "distribution id (required)")
+
+	cmd.AddCommand(ls, stat, purge)
+	return cmd
+}
+
+// adminCall does one admin API request and decodes its JSON answer; an
+// error answer comes back as an error with the edge's text.
+func adminCall(method, admin, path string, out any) error {
+	req, err := http.NewRequest(method, "http://"+admin+path, nil)
+	if err != nil {
+		return err
+	}
+	client := &http.Client{Timeout: 30 * time.Second}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("admin %s: %w (is tern serve running with its admin listener there?)", admin, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("admin %s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(b)))
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
