@@ -53,12 +53,13 @@ func freeAddr(t *testing.T) string {
 
 // node is one running tern process.
 type node struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	Edge   string // host:port
-	Admin  string
-	Dir    string
-	output *lockedBuffer
+	t       *testing.T
+	cmd     *exec.Cmd
+	Edge    string // host:port
+	Admin   string
+	Dir     string
+	output  *lockedBuffer
+	started bool // the cleanup that stops it is registered
 }
 
 type lockedBuffer struct {
@@ -100,6 +101,11 @@ func (n *node) start(args ...string) {
 	if err := n.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	if n.started {
+		n.waitHealthy()
+		return
+	}
+	n.started = true
 	t.Cleanup(func() {
 		n.cmd.Process.Signal(os.Interrupt)
 		done := make(chan struct{})
@@ -122,6 +128,13 @@ func (n *node) start(args ...string) {
 			}
 		}
 	})
+	n.waitHealthy()
+}
+
+// waitHealthy waits for the running process's admin /healthz.
+func (n *node) waitHealthy() {
+	t := n.t
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		if resp, err := http.Get("http://" + n.Admin + "/healthz"); err == nil {

@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"github.com/terncdn/tern/storage/disk"
 	"net/http"
 	"strconv"
 	"strings"
@@ -23,33 +25,12 @@ type cacheTiers struct {
 	close func()
 }
 
-// diskTier is one configured disk: filled in when disks are opened.
+// diskTier is one configured disk.
 type diskTier struct {
-	name string
-	walk func(prefix string, fn func(objectInfo) bool)
+	name  string
+	store *disk.Store
+	walk  func(prefix string, fn func(objectInfo) bool)
 }
-
-func openCache(c *config.Config) (*cacheTiers, error) {
-	ec := c.Edge.Cache
-	mem := memory.New(int64(ec.Memory), int64(ec.MaxObjectSize))
-	t := &cacheTiers{mem: mem}
-	t.store = tiered.New(mem, nil, tiered.Options{PromoteMax: int64(ec.MaxObjectSize)})
-	t.close = t.store.Close
-	return t, nil
-}
-
-// stats reports every tier for /metrics.
-func (t *cacheTiers) stats() []telemetry.TierStats {
-	st := t.store.Stats()
-	return []telemetry.TierStats{{
-		Tier: "memory", Objects: t.mem.Len(), Bytes: t.mem.Bytes(), Capacity: t.mem.Capacity(),
-		Hits: st.MemoryHits, Evictions: t.mem.Evictions(),
-	}}
-}
-
-// bodies is where the edge stores bodies too large for memory: nil
-// without disks.
-func (t *cacheTiers) bodies() edge.BodyStore { return nil }
 
 // objectInfo is one stored object as the admin API lists it.
 type objectInfo struct {
@@ -148,4 +129,82 @@ func adminCache(mux *http.ServeMux, srv *edge.Server, tiers *cacheTiers) {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]any{"distribution": dist, "paths": paths, "memory_objects": purged})
 	})
+}
+
+// promoteMax is the largest disk hit copied into memory: small objects
+// gain most from memory; larger ones go out with sendfile from the page
+// cache just as well.
+const promoteMax = 1 << 20
+
+func openCache(c *config.Config) (*cacheTiers, error) {
+	ec := c.Edge.Cache
+	mem := memory.New(int64(ec.Memory), int64(ec.MaxObjectSize))
+	t := &cacheTiers{mem: mem}
+	var stores []*disk.Store
+	var disks []tiered.Disk
+	for i, dc := range ec.Disk {
+		d, err := disk.Open(disk.Options{Path: dc.Path, Size: int64(dc.Size), SliceSize: int64(ec.SliceSize), Fsync: ec.Fsync})
+		if err != nil {
+			for _, s := range stores {
+				s.Close()
+			}
+			return nil, fmt.Errorf("edge.cache.disk[%d] %s: %w", i, dc.Path, err)
+		}
+		stores = append(stores, d)
+		disks = append(disks, d)
+		name := fmt.Sprintf("disk%d", i)
+		t.disks = append(t.disks, &diskTier{name: name, store: d, walk: func(prefix string, fn func(objectInfo) bool) {
+			d.Walk(prefix, func(info disk.Info) bool {
+				return fn(describe(name, info.Key, info.Status, info.Size, false))
+			})
+		}})
+	}
+	t.store = tiered.New(mem, disks, tiered.Options{PromoteMax: min(int64(ec.MaxObjectSize), promoteMax), DiskMax: int64(ec.DiskMaxObjectSize)})
+	t.close = func() {
+		t.store.Close() // applies the queued disk writes first
+		for _, s := range stores {
+			s.Close()
+		}
+	}
+	return t, nil
+}
+
+// stats reports every tier for /metrics.
+func (t *cacheTiers) stats() []telemetry.TierStats {
+	st := t.store.Stats()
+	out := []telemetry.TierStats{{
+		Tier: "memory", Objects: t.mem.Len(), Bytes: t.mem.Bytes(), Capacity: t.mem.Capacity(),
+		Hits: st.MemoryHits, Evictions: t.mem.Evictions(),
+	}}
+	for _, d := range t.disks {
+		ds := d.store.Stats()
+		out = append(out, telemetry.TierStats{
+			Tier: d.name, Objects: ds.Objects, Bytes: ds.Bytes, Capacity: ds.Capacity,
+			Hits: ds.Hits, Evictions: ds.Evictions, ChecksumFailures: ds.ChecksumFailures,
+			Admitted: ds.Admitted, Rejected: ds.Rejected, WriteErrors: ds.WriteErrors,
+			QueueDrops: st.DiskQueueDrops,
+		})
+	}
+	return out
+}
+
+// bodies is where the edge stores bodies too large for memory: the disk
+// tier of their key, if it admits them. nil without disks.
+func (t *cacheTiers) bodies() edge.BodyStore {
+	if len(t.disks) == 0 {
+		return nil
+	}
+	return diskBodies{t.store}
+}
+
+type diskBodies struct{ store *tiered.Store }
+
+var errNotAdmitted = errors.New("not admitted to the disk tier")
+
+func (b diskBodies) Create(key string, obj *cache.Object, size int64) (edge.BodyWriter, error) {
+	d, ok := b.store.DiskFor(key).(*disk.Store)
+	if !ok || !d.Admit(key) {
+		return nil, errNotAdmitted
+	}
+	return d.Create(key, obj, size)
 }
