@@ -277,3 +277,38 @@ func TestDiskCrashCycles(t *testing.T) {
 	}
 	t.Logf("after %d kills: %v objects on disk, %v checksum failures caught", cycles, n.diskObjects(), n.metric("tern_cache_checksum_failures_total"))
 }
+
+// TestDiskRevalidationPersists: a large object on disk that a 304 refreshed
+// keeps its new freshness across a restart (its metadata is rewritten over
+// the same body) instead of going back to the origin again.
+func TestDiskRevalidationPersists(t *testing.T) {
+	body := bytes.Repeat([]byte("0123456789abcdef"), 6000000/16) // above max_object_size
+	o := startOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("ETag", `"big-v1"`)
+		if r.Header.Get("If-None-Match") == `"big-v1"` {
+			w.Header().Set("Cache-Control", "max-age=600")
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		w.Header().Set("Cache-Control", "max-age=1")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.Write(body)
+	})
+	cfg := strings.Replace(diskConfig(o, filepath.Join(t.TempDir(), "cache")), defaultBehavior, originControlled, 1)
+	n := startTern(t, cfg)
+	n.get("/big")
+	waitFor(t, func() bool { return n.diskObjects() >= 1 })
+	time.Sleep(1100 * time.Millisecond)
+	if resp, b := n.get("/big"); resp.Header.Get("X-Cache") != "RefreshHit from tern" || b != string(body) {
+		t.Fatalf("after expiry: %s, %d bytes", resp.Header.Get("X-Cache"), len(b))
+	}
+	n.restart(os.Interrupt)
+	before := o.total.Load()
+	resp, b := n.get("/big")
+	if resp.Header.Get("X-Cache") != "Hit from tern" || b != string(body) {
+		t.Errorf("after restart: %s, %d bytes: the refreshed freshness was not kept", resp.Header.Get("X-Cache"), len(b))
+	}
+	if o.total.Load() != before {
+		t.Errorf("the origin was asked again after the restart")
+	}
+}

@@ -303,9 +303,22 @@ func (s *Store) Set(key string, obj *cache.Object) {
 		s.Delete(key)
 		return
 	}
+	if fb, ok := obj.File.(*fileBody); ok && fb.s == s {
+		// The same body with new metadata (a revalidation, RFC 9111
+		// §4.3.4): rewrite the record over the same data file.
+		switch err := s.recommit(key, fb, obj); {
+		case errors.Is(err, errReplaced):
+			// A newer body is stored: it stays.
+		case err != nil:
+			s.writeErrors.Add(1)
+			slog.Warn("disk store: metadata update failed", "path", s.opts.Path, "err", err)
+			s.Delete(key)
+		}
+		return
+	}
 	if obj.File != nil {
-		// A body held by a tier's file (this one's or another's) is not
-		// copied here: the streaming Writer is for that.
+		// A body held by another tier's file is not copied here: the
+		// streaming Writer is for that.
 		s.Delete(key)
 		return
 	}
@@ -325,6 +338,27 @@ func (s *Store) Set(key string, obj *cache.Object) {
 		}
 		s.Delete(key)
 	}
+}
+
+// errReplaced: the key no longer holds the body a metadata update was for.
+var errReplaced = errors.New("object replaced meanwhile")
+
+// recommit rewrites key's record with obj's metadata, keeping the data
+// file and slice checksums of fb, if key still holds fb's file.
+func (s *Store) recommit(key string, fb *fileBody, obj *cache.Object) error {
+	rec := encodeRecord(nil, fb.id, obj, fb.n, time.Now(), fb.sliceSize, fb.crcs)
+	h := hashKey(key)
+	mu := &s.stripes[h%uint64(len(s.stripes))]
+	mu.Lock()
+	defer mu.Unlock()
+	return s.update(func(tx *bolt.Tx) error {
+		objects := tx.Bucket(bucketObjects)
+		v := objects.Get(keyBytes(key))
+		if v == nil || recordID(v) != fb.id {
+			return errReplaced
+		}
+		return objects.Put([]byte(key), rec)
+	})
 }
 
 // commit makes the record rec for data file id visible under key, then

@@ -698,3 +698,49 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 	})
 }
+
+// TestSetNewMetadataKeepsBody: Set of an object whose File is this store's
+// (a disk object refreshed by a 304) rewrites its metadata over the same
+// body, durably; for a body replaced meanwhile it changes nothing.
+func TestSetNewMetadataKeepsBody(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, Options{Path: dir, Size: 64 << 20, SliceSize: 64 << 10})
+	body := content("k", 1, 200<<10)
+	s.Set("k", &cache.Object{Status: 200, Header: cache.Header{"Etag": {`"v1"`}}, Body: body,
+		Freshness: cache.Freshness{Storable: true, Lifetime: time.Second}})
+	old, ok := s.Get("k")
+	if !ok || old.File == nil {
+		t.Fatal("not stored")
+	}
+	refreshed := *old
+	refreshed.Header = cache.Header{"Etag": {`"v1"`}, "X-Refreshed": {"yes"}}
+	refreshed.Freshness.Lifetime = time.Hour
+	s.Set("k", &refreshed)
+	s.Close()
+
+	s = open(t, Options{Path: dir, Size: 64 << 20, SliceSize: 64 << 10})
+	defer s.Close()
+	got, ok := s.Get("k")
+	if !ok || got.Header.Get("X-Refreshed") != "yes" || got.Freshness.Lifetime != time.Hour {
+		t.Fatalf("after reopen: %+v", got)
+	}
+	if b, err := readBody(t, got); err != nil || !bytes.Equal(b, body) {
+		t.Fatalf("body after the metadata update: %d bytes, %v", len(b), err)
+	}
+
+	// A metadata update for a body that was replaced since is refused.
+	stale := *got
+	s.Set("k", &cache.Object{Status: 200, Body: content("k", 2, 1000), Freshness: cache.Freshness{Storable: true}})
+	stale.Header = cache.Header{"X-Stale-Update": {"yes"}}
+	s.Set("k", &stale)
+	now, ok := s.Get("k")
+	if !ok {
+		t.Fatal("a metadata update for a replaced body removed the new one")
+	}
+	if now.Header.Get("X-Stale-Update") != "" {
+		t.Error("a metadata update for a replaced body was applied over the new one")
+	}
+	if b, _ := readBody(t, now); !bytes.Equal(b, content("k", 2, 1000)) {
+		t.Error("the new body was changed")
+	}
+}

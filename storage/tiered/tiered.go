@@ -240,7 +240,10 @@ func (s *Store) Set(key string, obj *cache.Object) {
 		q.enqueueDelete(key, false)
 		return
 	}
-	if obj.BodyLen() > s.o.DiskMax || obj.File != nil || !q.disk.Admit(key) {
+	// An object whose body is already in a file (a disk object refreshed by
+	// a 304) goes back to its disk with its new metadata; others are
+	// written if the disk admits them.
+	if obj.File == nil && (obj.BodyLen() > s.o.DiskMax || !q.disk.Admit(key)) {
 		return
 	}
 	select {
