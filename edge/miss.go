@@ -34,6 +34,7 @@ type fillResult struct {
 	err    error
 
 	initialAge   time.Duration
+	growing      *growing // a large body's file as it is written, for late joiners
 	responseTime time.Time // with initialAge: Age for viewers who join late (RFC 9111 §4.2.3)
 	// variantKey is the key the response is stored under when it varies;
 	// a viewer whose request selects another variant fetches on its own.
@@ -330,10 +331,17 @@ func (s *Server) runFill(f *collapse.Fill, j *fillJob) {
 		res.varyFields = vary
 		res.variantKey = string(cache.AppendVariantKey(nil, j.key, vary, j.facts.Header))
 	}
+	// A body too large for memory goes to disk as it streams; viewers who
+	// join after its start left the fill's window read the file as it grows.
+	large, marker := s.largeBody(j, resp, h, fr, res, vary)
+	if large != nil {
+		if p, ok := large.(interface{ Path() string }); ok {
+			res.growing = newGrowing(p.Path())
+		}
+	}
 	f.Publish(collapse.Head{Status: resp.StatusCode, Header: http.Header(h), Shareable: fr.Storable, ContentLength: resp.ContentLength, Meta: res})
-
-	if large, marker := s.largeBody(j, resp, h, fr, res, vary); large != nil {
-		s.fillLarge(f, j, resp, large, marker)
+	if large != nil {
+		s.fillLarge(f, j, resp, large, marker, res.growing)
 		return
 	}
 	if _, err := io.Copy(f, resp.Body); err != nil {
@@ -399,8 +407,8 @@ func (s *Server) largeBody(j *fillJob, resp *origin.Response, h cache.Header, fr
 // store. If every viewer leaves, the download goes on for the store: it is
 // being cached. The object becomes visible when complete, unless the fill
 // was invalidated meanwhile.
-func (s *Server) fillLarge(f *collapse.Fill, j *fillJob, resp *origin.Response, w BodyWriter, marker *cache.Object) {
-	t := &tee{f: f, w: w}
+func (s *Server) fillLarge(f *collapse.Fill, j *fillJob, resp *origin.Response, w BodyWriter, marker *cache.Object, g *growing) {
+	t := &tee{f: f, w: w, g: g}
 	_, err := io.Copy(t, resp.Body)
 	if err == nil && t.fillErr == nil && t.diskErr == nil {
 		var commitErr error
@@ -412,9 +420,11 @@ func (s *Server) fillLarge(f *collapse.Fill, j *fillJob, resp *origin.Response, 
 		if !stored || commitErr != nil {
 			w.Abort()
 		}
+		g.finish(nil) // the file was complete before Commit, whatever became of it
 		f.Close(nil)
 		return
 	}
+	g.finish(errors.Join(err, t.diskErr, io.ErrUnexpectedEOF))
 	w.Abort()
 	if err == nil {
 		err = t.fillErr
@@ -430,6 +440,7 @@ func (s *Server) fillLarge(f *collapse.Fill, j *fillJob, resp *origin.Response, 
 type tee struct {
 	f                *collapse.Fill
 	w                BodyWriter
+	g                *growing // nil without a file to follow
 	fillErr, diskErr error
 }
 
@@ -441,7 +452,12 @@ func (t *tee) Write(p []byte) (int, error) {
 		}
 	}
 	if t.diskErr == nil {
-		_, t.diskErr = t.w.Write(p)
+		var n int
+		n, t.diskErr = t.w.Write(p)
+		t.g.wrote(int64(n))
+		if t.diskErr != nil {
+			t.g.finish(t.diskErr)
+		}
 	}
 	if t.fillErr != nil && t.diskErr != nil {
 		return 0, t.diskErr
@@ -590,6 +606,22 @@ func (s *Server) respondFill(x *exchange, f *collapse.Fill, head collapse.Head, 
 	if *early != nil {
 		(*early).Close() // a range served from a reader of its own
 		*early = nil
+	}
+	if errors.Is(err, collapse.ErrNotRetained) && res.growing != nil {
+		// A large object already streaming past the start of the fill's
+		// window, into a disk tier: follow its file as it grows.
+		x.w.WriteHeader(status)
+		rd := res.growing.reader(offset)
+		defer rd.Close()
+		var src io.Reader = rd
+		if limit >= 0 {
+			src = io.LimitReader(rd, limit)
+		}
+		if err := streamTo(&x.w, src); err != nil {
+			x.result, x.err, x.errTok = resultError, err, errorToken(err)
+			panic(http.ErrAbortHandler)
+		}
+		return
 	}
 	if errors.Is(err, collapse.ErrNotRetained) {
 		// A large object already streaming past the start: fetch our own.

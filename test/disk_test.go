@@ -312,3 +312,64 @@ func TestDiskRevalidationPersists(t *testing.T) {
 		t.Errorf("the origin was asked again after the restart")
 	}
 }
+
+// TestLateJoinerFollowsDiskFile: a viewer who joins a large download after
+// its start has left the fill's window reads it from the disk tier's file
+// as it fills, instead of making a second origin fetch.
+func TestLateJoinerFollowsDiskFile(t *testing.T) {
+	const size = 24 << 20 // three times the fill window
+	body := make([]byte, size)
+	for i := range body {
+		body[i] = byte(i * 7)
+	}
+	release := make(chan struct{})
+	o := startOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=600")
+		w.Header().Set("Content-Length", strconv.Itoa(size))
+		w.Write(body[:size/2])
+		w.(http.Flusher).Flush()
+		<-release
+		w.Write(body[size/2:])
+	})
+	n := startTern(t, diskConfig(o, filepath.Join(t.TempDir(), "cache")))
+	first := make(chan error, 1)
+	go func() {
+		resp, err := http.Get("http://" + n.Edge + "/huge")
+		if err != nil {
+			first <- err
+			return
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err == nil && !bytes.Equal(b, body) {
+			err = fmt.Errorf("first viewer got %d bytes that differ", len(b))
+		}
+		first <- err
+	}()
+	// The first viewer has read past the window: the start is gone from it.
+	time.Sleep(1500 * time.Millisecond)
+	second := make(chan error, 1)
+	go func() {
+		resp, err := http.Get("http://" + n.Edge + "/huge")
+		if err != nil {
+			second <- err
+			return
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err == nil && !bytes.Equal(b, body) {
+			err = fmt.Errorf("late viewer got %d bytes that differ", len(b))
+		}
+		second <- err
+	}()
+	time.Sleep(300 * time.Millisecond)
+	close(release)
+	for _, ch := range []chan error{first, second} {
+		if err := <-ch; err != nil {
+			t.Error(err)
+		}
+	}
+	if c := o.count("/huge"); c != 1 {
+		t.Errorf("origin fetched %d times, want 1: the late viewer did not follow the disk file", c)
+	}
+}

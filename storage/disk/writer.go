@@ -48,6 +48,12 @@ func (s *Store) Create(key string, meta *cache.Object, size int64) (*Writer, err
 	return w, nil
 }
 
+// Path is the data file the body is written to, from its first byte on.
+// Bytes Write has returned for can be read from it at once (by a viewer
+// who joins a download in progress); the file is complete at Commit, and
+// removed by Abort.
+func (w *Writer) Path() string { return w.s.dataPath(w.id) }
+
 // open creates the data file on the first byte of body: empty bodies and
 // markers have no file.
 func (w *Writer) open() error {
