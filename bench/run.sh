@@ -4,11 +4,16 @@
 #   bench/run.sh                 # 3 rounds of 10 s runs, about 5 minutes
 #   QUICK=1 bench/run.sh         # 1 round of 3 s runs, about 1 minute
 #   TARGETS=nginx bench/run.sh   # one target only
+#   DISK=1 bench/run.sh          # disk-tier hits (also: bench/run.sh disk)
 #
 # Starts an origin, nginx (proxy_cache) and tern, each in front of the
 # origin, measures cache-hit throughput per object size with wrk and a
 # 200-viewer miss storm, prints a table of medians and writes everything
 # to $WORK/results.txt. See bench/README.md for the method.
+#
+# Disk mode instead gives tern a small memory tier and a disk tier beside
+# nginx's cache, spreads the requests over an object set larger than the
+# memory tier, and reports tern's hits per tier (no storm).
 #
 # Environment (defaults):
 #   ROUNDS=3 DURATION=10 (seconds per wrk run)   QUICK=1: ROUNDS=1 DURATION=3
@@ -22,6 +27,11 @@
 #                     Before each run, wait up to QUIET_WAIT=30 seconds for
 #                     other work to fall below it.
 #   WORK=<mktemp -d -t tern-bench.XXXXXX>  configs, logs, raw output, results
+#   Disk mode (DISK=1): SIZES="64k 1m" OBJECTS="64k:512 1m:256" (objects per
+#     size; other sizes: 32 MiB worth, at least 64) DISK_MEMORY=16MiB
+#     DISK_MAX_OBJECT=256KiB (tern's memory tier) DISK_SIZE=2GiB
+#     TERN_ADMIN_PORT=28191 (tern's /metrics) DISK_WAIT=60 (seconds to wait
+#     for tern's disk tier to hold the whole set)
 #
 # Only 127.0.0.1 is used. Only processes this script started are signalled,
 # by PID, on exit.
@@ -31,6 +41,20 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 export PATH=$PATH:/usr/sbin:/sbin:/usr/local/go/bin
 
+case ${1:-} in
+'') ;;
+disk) DISK=1 ;;
+*)
+	echo "usage: [VAR=value ...] $0 [disk]  (see the comment at the top)" >&2
+	exit 2
+	;;
+esac
+: "${DISK:=0}"
+if [ "$DISK" = 1 ]; then
+	: "${SIZES:=64k 1m}" "${OBJECTS:=64k:512 1m:256}"
+	: "${DISK_MEMORY:=16MiB}" "${DISK_MAX_OBJECT:=256KiB}" "${DISK_SIZE:=2GiB}"
+	: "${TERN_ADMIN_PORT:=28191}" "${DISK_WAIT:=60}"
+fi
 if [ "${QUICK:-0}" = 1 ]; then
 	: "${ROUNDS:=1}" "${DURATION:=3}" "${WARM_DURATION:=1}"
 fi
@@ -118,6 +142,22 @@ port_of() {
 	case $1 in nginx) echo "$NGINX_PORT" ;; tern) echo "$TERN_PORT" ;; esac
 }
 
+objects_of() { # disk mode: how many objects of a size the set holds
+	local kv
+	for kv in $OBJECTS; do
+		if [ "${kv%%:*}" = "$1" ]; then
+			echo "${kv#*:}"
+			return 0
+		fi
+	done
+	echo $(((32 * 1048576 / $(size_bytes "$1")) > 64 ? 32 * 1048576 / $(size_bytes "$1") : 64))
+}
+
+tern_metric() { # tern_metric 'name{labels}': one sample from tern's /metrics, as an integer
+	curl -fs --max-time 5 "http://127.0.0.1:$TERN_ADMIN_PORT/metrics" |
+		awk -v m="$1" '$1 == m {printf "%.0f\n", $2; found = 1; exit} END {if (!found) print 0}'
+}
+
 port_free() {
 	if ss -Hltn "sport = :$1" | grep -q .; then
 		die "port $1 is in use (set ${2}_PORT to another)"
@@ -194,18 +234,31 @@ CLK=$(getconf CLK_TCK)
 
 # ------------------------------------------------------------------ configs
 write_tern_config() {
+	local cache admin
 	mkdir -p "$WORK/tern"
+	if [ "$DISK" = 1 ]; then
+		mkdir -p "$WORK/tern/disk"
+		# The disk directory is on the same filesystem as nginx's cache.
+		cache="memory: $DISK_MEMORY
+    max_object_size: $DISK_MAX_OBJECT
+    disk: {path: $WORK/tern/disk, size: $DISK_SIZE}"
+		admin=127.0.0.1:$TERN_ADMIN_PORT
+	else
+		cache="memory: 1GiB
+    max_object_size: 64MiB"
+		admin=off
+	fi
 	cat >"$WORK/tern/tern.yaml" <<EOF
 # Written by bench/run.sh: one distribution for any host, in front of the
-# benchmark origin, memory cache, no access log, no admin server.
+# benchmark origin, no access log; the admin server (metrics) only in disk
+# mode.
 edge:
   listen: 127.0.0.1:$TERN_PORT
   node_id: bench
   cache:
-    memory: 1GiB
-    max_object_size: 64MiB
+    $cache
 admin:
-  listen: "off"
+  listen: "$admin"
 distributions:
   - id: bench
     aliases: ["*"]
@@ -307,6 +360,7 @@ start_nginx() {
 
 start_tern() {
 	port_free "$TERN_PORT" TERN
+	if [ "$DISK" = 1 ]; then port_free "$TERN_ADMIN_PORT" TERN_ADMIN; fi
 	write_tern_config
 	taskset -c "$SERVER_CPU" "$WORK/bin/tern" serve --config "$WORK/tern/tern.yaml" \
 		>"$WORK/tern/tern.log" 2>&1 &
@@ -337,18 +391,70 @@ check_target() {
 	log "$name /obj/$s/1: $(tr -d '\r' <"$h" | grep -iE '^(x-cache|x-cache-status|via|age):' | tr '\n' ' ')"
 }
 
+# warm_set name size pass: disk mode, GET every object of the set once, in
+# one curl on one connection. Fails unless every answer is 200 and whole;
+# logs how many requests reached the origin.
+warm_set() {
+	local name=$1 s=$2 pass=$3 n hp i cfg out bad o0 o1
+	n=$(objects_of "$s")
+	hp=127.0.0.1:$(port_of "$name")
+	cfg=$WORK/raw/warm-$name-$s.curl
+	for i in $(seq 1 "$n"); do
+		printf 'url = "http://%s/obj/%s/%d"\noutput = "/dev/null"\n' "$hp" "$s" "$i"
+	done >"$cfg"
+	o0=$(origin_total)
+	out=$(taskset -c "$CLIENT_CPU" curl -s --max-time 30 -w '%{http_code} %{size_download}\n' -K "$cfg") || true
+	o1=$(origin_total)
+	bad=$(awk -v n="$n" -v w="$(size_bytes "$s")" '$1 != 200 || $2 != w {b++} END {print b + (n - NR > 0 ? n - NR : 0)}' <<<"$out")
+	log "$name warm pass $pass: $n x $s, $bad not 200 and whole, $((o1 - o0)) origin requests"
+	[ "$bad" = 0 ]
+}
+
+# wait_disk objects: disk mode, wait up to DISK_WAIT seconds for tern's disk
+# tier to hold that many objects (its writes run behind the requests).
+wait_disk() {
+	local want=$1 got=0 i
+	for i in $(seq 1 $((DISK_WAIT * 5))); do
+		got=$(tern_metric 'tern_cache_objects{tier="disk0"}')
+		if [ "$got" -ge "$want" ]; then
+			log "tern disk0 holds $got objects (want $want) after $((i / 5)).$((i % 5 * 2))s"
+			return 0
+		fi
+		sleep 0.2
+	done
+	log "WARNING: after ${DISK_WAIT}s tern's disk0 holds $got objects, not $want; tiers:"
+	curl -fs --max-time 5 "http://127.0.0.1:$TERN_ADMIN_PORT/metrics" | grep '^tern_cache_' | sed 's/^/    /' >&2 || true
+	return 1
+}
+
+# tern_hits: "memory disk0" hits so far (disk mode), "- -" otherwise.
+tern_hits() {
+	if [ "$DISK" = 1 ] && [ "$1" = tern ]; then
+		echo "$(tern_metric 'tern_cache_hits_total{tier="memory"}') $(tern_metric 'tern_cache_hits_total{tier="disk0"}')"
+	else
+		echo "- -"
+	fi
+}
+
 # ------------------------------------------------------------------ measure
 RUNS=$WORK/runs.tsv
 STORMS=$WORK/storms.tsv
-printf 'round\tsize\ttarget\tattempt\tused\treq_s\tmb_s\tp50_ms\tp99_ms\terrors\torigin_reqs\tserver_cpu\twrk_cpu\tforeign_cpu\n' >"$RUNS"
+printf 'round\tsize\ttarget\tattempt\tused\treq_s\tmb_s\tp50_ms\tp99_ms\terrors\torigin_reqs\tserver_cpu\twrk_cpu\tforeign_cpu\tmem_hits\tdisk_hits\n' >"$RUNS"
 printf 'round\ttarget\tok\tfail\tbytes_bad\tall_ms\tp50_ms\tmax_ms\torigin_uri\torigin_all\tfollowup\tfollowup_cache\tcache_labels\n' >"$STORMS"
 
 LAST_FOREIGN=0
 run_wrk() { # run_wrk round size target attempt
-	local r=$1 s=$2 name=$3 a=$4 port raw pids c0 c1 o0 o1 res wrkcpu ft
+	local r=$1 s=$2 name=$3 a=$4 port raw pids c0 c1 o0 o1 res wrkcpu ft hits
+	local -a load h0 h1
 	port=$(port_of "$name")
 	raw=$WORK/raw/r$r-$s-$name-a$a.txt
 	pids=$(server_pids "$port")
+	if [ "$DISK" = 1 ]; then
+		load=(-s "$HERE/spread.lua" "http://127.0.0.1:$port/" -- "/obj/$s/" "$(objects_of "$s")")
+	else
+		load=(-s "$HERE/report.lua" "http://127.0.0.1:$port/obj/$s/1")
+	fi
+	read -r -a h0 < <(tern_hits "$name")
 	o0=$(origin_total)
 	# shellcheck disable=SC2086
 	c0=$(cpu_ticks $pids)
@@ -356,17 +462,23 @@ run_wrk() { # run_wrk round size target attempt
 	local TIMEFORMAT='%U %S' t0 t1
 	t0=$(date +%s%N)
 	{ time timeout $((DURATION + 30)) taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" \
-		--latency -s "$HERE/report.lua" "http://127.0.0.1:$port/obj/$s/1" >"$raw" 2>&1; } 2>"$raw.time" || true
+		--latency "${load[@]}" >"$raw" 2>&1; } 2>"$raw.time" || true
 	proc_snapshot >"$WORK/.post"
 	t1=$(date +%s%N)
 	# shellcheck disable=SC2086
 	c1=$(cpu_ticks $pids)
 	o1=$(origin_total)
+	read -r -a h1 < <(tern_hits "$name")
+	if [ "${h0[0]}" = - ]; then
+		hits="-	-"
+	else
+		hits="$((h1[0] - h0[0]))	$((h1[1] - h0[1]))"
+	fi
 	ft=$(foreign_ticks "$WORK/.pre" "$WORK/.post" "$pids")
 	res=$(grep '^RESULT ' "$raw" | head -1) || true
 	if [ -z "$res" ]; then
 		log "r$r $s $name: wrk failed (see $raw)"
-		printf '%s\t%s\t%s\t%s\t1\t0\t0\t-\t-\t-\t%s\t-\t-\t0\n' "$r" "$s" "$name" "$a" "$((o1 - o0))" >>"$RUNS"
+		printf '%s\t%s\t%s\t%s\t1\t0\t0\t-\t-\t-\t%s\t-\t-\t0\t%s\n' "$r" "$s" "$name" "$a" "$((o1 - o0))" "$hits" >>"$RUNS"
 		LAST_FOREIGN=0
 		return 0
 	fi
@@ -374,15 +486,15 @@ run_wrk() { # run_wrk round size target attempt
 	# RESULT requests= bytes= duration_us= p50_us= p99_us= max_us= errors=
 	local line
 	line=$(echo "${res#RESULT }" | awk -v r="$r" -v s="$s" -v n="$name" -v a="$a" -v o="$((o1 - o0))" \
-		-v c="$((c1 - c0))" -v ft="$ft" -v k="$CLK" -v w="$wrkcpu" -v win="$(((t1 - t0) / 1000))" '{
+		-v c="$((c1 - c0))" -v ft="$ft" -v k="$CLK" -v w="$wrkcpu" -v win="$(((t1 - t0) / 1000))" -v h="$hits" '{
 		for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
 		d = v["duration_us"] / 1e6
-		printf "%s\t%s\t%s\t%s\t1\t%.0f\t%.1f\t%.2f\t%.2f\t%d\t%d\t%.2f\t%.2f\t%.2f\n",
+		printf "%s\t%s\t%s\t%s\t1\t%.0f\t%.1f\t%.2f\t%.2f\t%d\t%d\t%.2f\t%.2f\t%.2f\t%s\n",
 			r, s, n, a, v["requests"] / d, v["bytes"] / d / 1e6, v["p50_us"] / 1000, v["p99_us"] / 1000,
-			v["errors"], o, c / k / d, w / d, ft / k / (win / 1e6) }')
+			v["errors"], o, c / k / d, w / d, ft / k / (win / 1e6), h }')
 	echo "$line" >>"$RUNS"
 	LAST_FOREIGN=$(cut -f14 <<<"$line")
-	log "r$r $s $name: $(cut -f6 <<<"$line") req/s $(cut -f7 <<<"$line") MB/s p99 $(cut -f9 <<<"$line") ms errors $(cut -f10 <<<"$line") origin $(cut -f11 <<<"$line") server_cpu $(cut -f12 <<<"$line") foreign_cpu $LAST_FOREIGN"
+	log "r$r $s $name: $(cut -f6 <<<"$line") req/s $(cut -f7 <<<"$line") MB/s p99 $(cut -f9 <<<"$line") ms errors $(cut -f10 <<<"$line") origin $(cut -f11 <<<"$line") server_cpu $(cut -f12 <<<"$line") foreign_cpu $LAST_FOREIGN$([ "${h0[0]}" = - ] || echo " hits memory $(cut -f15 <<<"$line") disk0 $(cut -f16 <<<"$line")")"
 }
 
 # use_least_disturbed round size target: of the attempts at one run, only
@@ -426,7 +538,13 @@ run_storm() { # run_storm round target
 # ------------------------------------------------------------------ report
 print_table() {
 	echo "Hit throughput: medians of $ROUNDS round(s); wrk -t1 -c$CONNS -d${DURATION}s on CPU $CLIENT_CPU, server on CPU $SERVER_CPU"
-	awk -F'\t' -v sizes="$SIZES" -v targets="$TARGETS" '
+	if [ "$DISK" = 1 ]; then
+		local s set=""
+		for s in $SIZES; do set="$set $(objects_of "$s") x $s,"; done
+		echo "Disk mode: requests round robin over${set%,}; tern memory $DISK_MEMORY (max_object_size $DISK_MAX_OBJECT), disk0 $DISK_SIZE;"
+		echo "hits mem/disk0: tern's tern_cache_hits_total per tier during the runs, summed"
+	fi
+	awk -F'\t' -v sizes="$SIZES" -v targets="$TARGETS" -v disk="$DISK" '
 		function median(key, f,    n, i, j, x, v) {
 			n = cnt[key]
 			if (n == 0) return ""
@@ -446,10 +564,16 @@ print_table() {
 			val[k, 1, i] = $6; val[k, 2, i] = $7; val[k, 3, i] = $8; val[k, 4, i] = $9
 			val[k, 5, i] = $12; val[k, 6, i] = ($12 > 0) ? $6 / $12 : 0
 			errs[k] += $10; orig[k] += $11
+			if ($15 != "" && $15 != "-") { mh[k] += $15; dh[k] += $16; hk[k] = 1 }
+		}
+		function hits(k) {
+			if (!(k in hk)) return "-"
+			return sprintf("%d/%d", mh[k], dh[k])
 		}
 		END {
 			fmt = "%-5s %-11s %5s %10s %9s %8s %8s %8s %11s %6s %7s\n"
-			printf fmt, "size", "target", "runs", "req/s", "MB/s", "p50 ms", "p99 ms", "srv cpu", "req/s/core", "errors", "origin"
+			if (disk == 1) fmt = "%-5s %-11s %5s %10s %9s %8s %8s %8s %11s %6s %7s %17s\n"
+			printf fmt, "size", "target", "runs", "req/s", "MB/s", "p50 ms", "p99 ms", "srv cpu", "req/s/core", "errors", "origin", "hits mem/disk0"
 			ns = split(sizes, S, " "); nt = split(targets, T, " ")
 			for (i = 1; i <= ns; i++) {
 				for (j = 1; j <= nt; j++) {
@@ -457,15 +581,22 @@ print_table() {
 					for (f = 1; f <= 6; f++) m[T[j], f] = median(k, f)
 					printf fmt, S[i], T[j], cnt[k] + 0, sprintf("%.0f", m[T[j], 1]), sprintf("%.1f", m[T[j], 2]),
 						sprintf("%.2f", m[T[j], 3]), sprintf("%.2f", m[T[j], 4]), sprintf("%.2f", m[T[j], 5]),
-						sprintf("%.0f", m[T[j], 6]), errs[k] + 0, orig[k] + 0
+						sprintf("%.0f", m[T[j], 6]), errs[k] + 0, orig[k] + 0, hits(k)
 				}
 				if (index(" " targets " ", " tern ") && index(" " targets " ", " nginx ")) {
 					printf fmt, S[i], "tern/nginx", "", ratio(m["tern", 1], m["nginx", 1]), ratio(m["tern", 2], m["nginx", 2]),
 						ratio(m["tern", 3], m["nginx", 3]), ratio(m["tern", 4], m["nginx", 4]),
-						ratio(m["tern", 5], m["nginx", 5]), ratio(m["tern", 6], m["nginx", 6]), "", ""
+						ratio(m["tern", 5], m["nginx", 5]), ratio(m["tern", 6], m["nginx", 6]), "", "", ""
 				}
 			}
 		}' "$RUNS"
+	if [ "$DISK" = 1 ]; then
+		if has_target tern; then
+			echo
+			echo "tern's tiers after the runs: $(grep -E '^tern_cache_(objects|bytes)\{' "$WORK/raw/tern-metrics-end.txt" | tr '\n' ' ')"
+		fi
+		return 0
+	fi
 	echo
 	echo "Miss storm: $STORM_N connections, one GET each at once for a new /obj/1k/storm-<unique>?delay=${STORM_DELAY}ms (origin waits ${STORM_DELAY} ms)"
 	printf '%-5s %-7s %9s %6s %14s %10s %8s %8s %-10s %s\n' round target answered failed 'origin fetches' 'all ms' 'p50 ms' 'max ms' follow-up 'answers by cache label'
@@ -481,6 +612,10 @@ print_table() {
 	echo "targets: $TARGETS; rounds $ROUNDS; sizes $SIZES; wrk -t1 -c$CONNS -d${DURATION}s"
 	echo "nginx: $(nginx -v 2>&1 | sed 's/^nginx version: //'); tern: $(cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo unknown)"
 	echo "work: $WORK"
+	if [ "$DISK" = 1 ]; then
+		echo "mode: disk; objects: $(for s in $SIZES; do printf '%s x %s ' "$(objects_of "$s")" "$s"; done)"
+		echo "disk: $(df -PT "$WORK" | awk 'NR == 2 {print $1, $2}') holds nginx's cache and tern's disk0 under $WORK"
+	fi
 } | tee "$WORK/meta.txt" >&2
 
 log "starting origin on $ORIGIN (CPU $ORIGIN_CPU)"
@@ -490,15 +625,36 @@ for t in $TARGETS; do
 	"start_$t"
 done
 
-log "warming: 3 GETs and a ${WARM_DURATION}s wrk per target and size"
-for t in $TARGETS; do
-	for s in $SIZES; do
-		for i in 1 2 3; do curl -s -o /dev/null --max-time 10 "http://127.0.0.1:$(port_of "$t")/obj/$s/1" || true; done
-		check_target "$t" "$s" || die "$t does not serve /obj/$s/1 correctly"
-		timeout $((WARM_DURATION + 30)) taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${WARM_DURATION}s" \
-			"http://127.0.0.1:$(port_of "$t")/obj/$s/1" >/dev/null 2>&1 || true
+if [ "$DISK" = 1 ]; then
+	log "warming: every object of the set twice, then a ${WARM_DURATION}s wrk, per target and size"
+	total=0
+	for s in $SIZES; do total=$((total + $(objects_of "$s"))); done
+	for t in $TARGETS; do
+		for s in $SIZES; do
+			warm_set "$t" "$s" 1 || die "$t does not serve every /obj/$s/<n> whole (see $WORK/raw/warm-$t-$s.curl)"
+			warm_set "$t" "$s" 2 || die "$t does not serve every /obj/$s/<n> whole on the second pass"
+		done
+		case $t in
+		tern) wait_disk "$total" || log "measuring anyway: some tern hits may come from memory or miss" ;;
+		nginx) log "nginx cache holds $(find "$WORK/nginx/cache" -type f | wc -l) files (want $total)" ;;
+		esac
+		for s in $SIZES; do
+			check_target "$t" "$s" || die "$t does not serve /obj/$s/1 correctly"
+			timeout $((WARM_DURATION + 30)) taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${WARM_DURATION}s" \
+				-s "$HERE/spread.lua" "http://127.0.0.1:$(port_of "$t")/" -- "/obj/$s/" "$(objects_of "$s")" >/dev/null 2>&1 || true
+		done
 	done
-done
+else
+	log "warming: 3 GETs and a ${WARM_DURATION}s wrk per target and size"
+	for t in $TARGETS; do
+		for s in $SIZES; do
+			for i in 1 2 3; do curl -s -o /dev/null --max-time 10 "http://127.0.0.1:$(port_of "$t")/obj/$s/1" || true; done
+			check_target "$t" "$s" || die "$t does not serve /obj/$s/1 correctly"
+			timeout $((WARM_DURATION + 30)) taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${WARM_DURATION}s" \
+				"http://127.0.0.1:$(port_of "$t")/obj/$s/1" >/dev/null 2>&1 || true
+		done
+	done
+fi
 
 for r in $(seq 1 "$ROUNDS"); do
 	log "round $r/$ROUNDS; load: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -514,11 +670,15 @@ for r in $(seq 1 "$ROUNDS"); do
 			use_least_disturbed "$r" "$s" "$t"
 		done
 	done
+	[ "$DISK" = 1 ] && continue # the storm measures collapsing, not the disk
 	for t in $TARGETS; do
 		wait_quiet
 		run_storm "$r" "$t"
 	done
 done
+if [ "$DISK" = 1 ] && has_target tern; then
+	curl -fs --max-time 5 "http://127.0.0.1:$TERN_ADMIN_PORT/metrics" >"$WORK/raw/tern-metrics-end.txt" || true
+fi
 
 TABLE=$(print_table)
 {
@@ -526,9 +686,15 @@ TABLE=$(print_table)
 	echo
 	echo "== runs (used=0: a more disturbed attempt at the same run; cpu columns in cores)"
 	cat "$RUNS"
-	echo
-	echo "== storms"
-	cat "$STORMS"
+	if [ "$DISK" = 1 ]; then
+		echo
+		echo "== tern's cache metrics after the runs"
+		grep '^tern_cache_' "$WORK/raw/tern-metrics-end.txt" 2>/dev/null || echo "(none)"
+	else
+		echo
+		echo "== storms"
+		cat "$STORMS"
+	fi
 	echo
 	echo "== summary"
 	echo "$TABLE"

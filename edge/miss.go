@@ -34,7 +34,7 @@ type fillResult struct {
 	err    error
 
 	initialAge   time.Duration
-	growing      *growing // a large body's file as it is written, for late joiners
+	growing      *growing  // a large body's file as it is written, for late joiners
 	responseTime time.Time // with initialAge: Age for viewers who join late (RFC 9111 §4.2.3)
 	// variantKey is the key the response is stored under when it varies;
 	// a viewer whose request selects another variant fetches on its own.
