@@ -153,9 +153,23 @@ objects_of() { # disk mode: how many objects of a size the set holds
 	echo $(((32 * 1048576 / $(size_bytes "$1")) > 64 ? 32 * 1048576 / $(size_bytes "$1") : 64))
 }
 
-tern_metric() { # tern_metric 'name{labels}': one sample from tern's /metrics, as an integer
+tern_metric() { # tern_metric name tier: one sample from tern's /metrics, as an integer
 	curl -fs --max-time 5 "http://127.0.0.1:$TERN_ADMIN_PORT/metrics" |
-		awk -v m="$1" '$1 == m {printf "%.0f\n", $2; found = 1; exit} END {if (!found) print 0}'
+		awk -v m="$1{" -v t="tier=\"$2\"" 'index($1, m) == 1 && index($1, t) {
+			printf "%.0f\n", $2; found = 1; exit
+		} END {if (!found) print 0}'
+}
+
+tier_summary() { # tier_summary metrics-file: objects and MiB per tern cache tier
+	awk '/^tern_cache_(objects|bytes)\{/ {
+			match($1, /tier="[^"]*"/); t = substr($1, RSTART + 6, RLENGTH - 7)
+			if (!(t in seen)) { seen[t] = 1; order[++n] = t }
+			if ($1 ~ /^tern_cache_objects/) o[t] = $2; else b[t] = $2
+		}
+		END {
+			for (i = 1; i <= n; i++) printf "%s%s %.0f objects, %.1f MiB", (i > 1 ? "; " : ""), order[i], o[order[i]], b[order[i]] / 1048576
+			print ""
+		}' "$1"
 }
 
 port_free() {
@@ -415,7 +429,7 @@ warm_set() {
 wait_disk() {
 	local want=$1 got=0 i
 	for i in $(seq 1 $((DISK_WAIT * 5))); do
-		got=$(tern_metric 'tern_cache_objects{tier="disk0"}')
+		got=$(tern_metric tern_cache_objects disk0)
 		if [ "$got" -ge "$want" ]; then
 			log "tern disk0 holds $got objects (want $want) after $((i / 5)).$((i % 5 * 2))s"
 			return 0
@@ -427,10 +441,47 @@ wait_disk() {
 	return 1
 }
 
+# fetch_set host:port size dir: disk mode, every object of the set into
+# dir/<n>, in one curl.
+fetch_set() {
+	local i n
+	n=$(objects_of "$2")
+	mkdir -p "$3"
+	for i in $(seq 1 "$n"); do
+		printf 'url = "http://%s/obj/%s/%d"\noutput = "%s/%d"\n' "$1" "$2" "$i" "$3" "$i"
+	done >"$3.curl"
+	taskset -c "$CLIENT_CPU" curl -s --max-time 30 -K "$3.curl" || true
+}
+
+# verify_bodies: disk mode, after the runs: is every object each target
+# serves byte for byte the origin's? (Sizes alone do not show a cache
+# answering one key with another key's object.) Appends to $WORK/verify.txt.
+verify_bodies() {
+	local s t i n bad ex d=$WORK/verify
+	: >"$WORK/verify.txt"
+	for s in $SIZES; do
+		n=$(objects_of "$s")
+		fetch_set "$ORIGIN" "$s" "$d/origin-$s"
+		for t in $TARGETS; do
+			fetch_set "127.0.0.1:$(port_of "$t")" "$s" "$d/$t-$s"
+			bad=0 ex=""
+			for i in $(seq 1 "$n"); do
+				if ! cmp -s "$d/origin-$s/$i" "$d/$t-$s/$i"; then
+					bad=$((bad + 1))
+					if [ "$bad" -le 5 ]; then ex="$ex /obj/$s/$i"; fi
+				fi
+			done
+			echo "$t $s: $bad of $n objects differ from the origin's${ex:+ (e.g.$ex)}" | tee -a "$WORK/verify.txt" >&2
+			rm -rf "${d:?}/$t-$s"
+		done
+		rm -rf "${d:?}/origin-$s"
+	done
+}
+
 # tern_hits: "memory disk0" hits so far (disk mode), "- -" otherwise.
 tern_hits() {
 	if [ "$DISK" = 1 ] && [ "$1" = tern ]; then
-		echo "$(tern_metric 'tern_cache_hits_total{tier="memory"}') $(tern_metric 'tern_cache_hits_total{tier="disk0"}')"
+		echo "$(tern_metric tern_cache_hits_total memory) $(tern_metric tern_cache_hits_total disk0)"
 	else
 		echo "- -"
 	fi
@@ -593,8 +644,10 @@ print_table() {
 	if [ "$DISK" = 1 ]; then
 		if has_target tern; then
 			echo
-			echo "tern's tiers after the runs: $(grep -E '^tern_cache_(objects|bytes)\{' "$WORK/raw/tern-metrics-end.txt" | tr '\n' ' ')"
+			echo "tern's tiers after the runs: $(tier_summary "$WORK/raw/tern-metrics-end.txt")"
 		fi
+		echo "bodies after the runs, compared with the origin's:"
+		sed 's/^/  /' "$WORK/verify.txt"
 		return 0
 	fi
 	echo
@@ -676,8 +729,12 @@ for r in $(seq 1 "$ROUNDS"); do
 		run_storm "$r" "$t"
 	done
 done
-if [ "$DISK" = 1 ] && has_target tern; then
-	curl -fs --max-time 5 "http://127.0.0.1:$TERN_ADMIN_PORT/metrics" >"$WORK/raw/tern-metrics-end.txt" || true
+if [ "$DISK" = 1 ]; then
+	if has_target tern; then
+		curl -fs --max-time 5 "http://127.0.0.1:$TERN_ADMIN_PORT/metrics" >"$WORK/raw/tern-metrics-end.txt" || true
+	fi
+	log "checking every object's body against the origin's"
+	verify_bodies
 fi
 
 TABLE=$(print_table)

@@ -203,7 +203,9 @@ func (s *Store) promote(key string, obj *cache.Object, epoch uint64) bool {
 	if s.epoch.Load() != epoch {
 		return false
 	}
-	s.mem.Set(key, obj)
+	// Get's key may be a view of the caller's reused buffer (the edge's
+	// lookups are): what is kept needs a copy of its own.
+	s.mem.Set(strings.Clone(key), obj)
 	return true
 }
 

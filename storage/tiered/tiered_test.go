@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"unsafe"
 
 	"github.com/terncdn/tern/cache"
 	"github.com/terncdn/tern/storage/memory"
@@ -143,5 +144,31 @@ func TestSmallDiskHitsArePromoted(t *testing.T) {
 	}
 	if _, ok := s.Get("bad"); ok {
 		t.Error("an object that failed verification was served")
+	}
+}
+
+// TestGetDoesNotKeepTheKey: callers look up with a view of a buffer they
+// reuse (the edge does, to keep hits allocation-free); a promotion must
+// store a copy of the key, or the memory tier's key changes under it.
+func TestGetDoesNotKeepTheKey(t *testing.T) {
+	s, mem, disk := newStore(t)
+	dir := t.TempDir()
+	for _, k := range []string{"key-1", "key-2"} {
+		p := filepath.Join(dir, k)
+		os.WriteFile(p, []byte("body of "+k), 0o644)
+		disk.files[k] = &cache.Object{Status: 200, File: &fileBody{path: p, n: int64(len("body of " + k))}}
+	}
+	buf := []byte("key-1")
+	if o, ok := s.Get(unsafe.String(&buf[0], len(buf))); !ok || string(o.Body) != "body of key-1" {
+		t.Fatalf("Get: %v %v", o, ok)
+	}
+	copy(buf, "key-2") // the caller reuses its buffer for the next request
+	if o, ok := mem.Get("key-1"); !ok || string(o.Body) != "body of key-1" {
+		t.Errorf("the promoted object is no longer found under its key: the store kept the caller's buffer")
+	}
+	var keys []string
+	mem.Walk("", func(k string, _ *cache.Object) bool { keys = append(keys, k); return true })
+	if len(keys) != 1 || keys[0] != "key-1" {
+		t.Errorf("memory keys %q, want [key-1]", keys)
 	}
 }
