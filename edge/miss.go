@@ -602,36 +602,27 @@ func (s *Server) respondFill(x *exchange, f *collapse.Fill, head collapse.Head, 
 		x.w.WriteHeader(status)
 		return
 	}
-	body, err := s.readerAt(f, offset, early)
+	fillReader, err := s.readerAt(f, offset, early)
 	if *early != nil {
 		(*early).Close() // a range served from a reader of its own
 		*early = nil
 	}
-	if errors.Is(err, collapse.ErrNotRetained) && res.growing != nil {
+	var body io.ReadCloser
+	switch {
+	case err == nil:
+		body = fillReader
+	case errors.Is(err, collapse.ErrNotRetained) && res.growing != nil:
 		// A large object already streaming past the start of the fill's
 		// window, into a disk tier: follow its file as it grows.
-		x.w.WriteHeader(status)
-		rd := res.growing.reader(offset)
-		defer rd.Close()
-		var src io.Reader = rd
-		if limit >= 0 {
-			src = io.LimitReader(rd, limit)
-		}
-		if err := streamTo(&x.w, src); err != nil {
-			x.result, x.err, x.errTok = resultError, err, errorToken(err)
-			panic(http.ErrAbortHandler)
-		}
-		return
-	}
-	if errors.Is(err, collapse.ErrNotRetained) {
+		body = res.growing.reader(offset)
+	case errors.Is(err, collapse.ErrNotRetained):
 		// A large object already streaming past the start: fetch our own.
 		for k := range h {
 			delete(h, k)
 		}
 		s.pass(x)
 		return
-	}
-	if err != nil {
+	default:
 		s.failOrigin(x, err)
 		return
 	}
