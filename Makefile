@@ -1,5 +1,6 @@
 # The one test command: every test, with the race detector. .ci/run calls it.
 GO ?= go
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: test build vet bench fuzz
 
@@ -10,6 +11,7 @@ vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
 
 build:
 	$(GO) build -o bin/tern ./cmd/tern
