@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/terncdn/tern/config"
+	"github.com/terncdn/tern/telemetry"
 )
 
 func cacheCmd() *cobra.Command {
@@ -61,7 +63,7 @@ func cacheCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var st struct {
-				Cache []map[string]any `json:"cache"`
+				Cache []telemetry.TierStats `json:"cache"`
 			}
 			if err := adminCall(http.MethodGet, admin, "/status", &st); err != nil {
 				return err
@@ -69,7 +71,7 @@ func cacheCmd() *cobra.Command {
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "TIER\tOBJECTS\tBYTES\tCAPACITY\tHITS\tEVICTIONS\tCHECKSUM-FAILURES")
 			for _, t := range st.Cache {
-				fmt.Fprintf(tw, "%v\t%v\t%v\t%v\t%v\t%v\t%v\n", t["Tier"], t["Objects"], t["Bytes"], t["Capacity"], t["Hits"], t["Evictions"], t["ChecksumFailures"])
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%d\t%d\n", t.Tier, t.Objects, config.ByteSize(t.Bytes), config.ByteSize(t.Capacity), t.Hits, t.Evictions, t.ChecksumFailures)
 			}
 			return tw.Flush()
 		},

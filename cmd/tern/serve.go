@@ -283,6 +283,11 @@ func printBanner(out io.Writer, c *config.Config, edgeAddr, adminAddr string, f 
 	if adminAddr != "" {
 		fmt.Fprintf(&b, "  admin:   http://%s/metrics  /healthz  /status\n", adminAddr)
 	}
+	fmt.Fprintf(&b, "  cache:   memory %s", c.Edge.Cache.Memory)
+	for i, d := range c.Edge.Cache.Disk {
+		fmt.Fprintf(&b, ", disk%d %s at %s", i, d.Size, d.Path)
+	}
+	b.WriteString("\n")
 	if c.Edge.AccessLog != "" {
 		fmt.Fprintf(&b, "  access log: %s\n", c.Edge.AccessLog)
 	}
