@@ -1,5 +1,7 @@
 package cache
 
+import "io"
+
 // Storage is a tier that holds objects by key. Implementations are safe for
 // concurrent use; Get on a hit is the hot path and must not allocate.
 type Storage interface {
@@ -18,4 +20,20 @@ type Storage interface {
 	// Len and Bytes report the number of objects and their total Size.
 	Len() int
 	Bytes() int64
+}
+
+// BodyStore keeps bodies too large for the memory tier as they stream from
+// the origin (a disk tier).
+type BodyStore interface {
+	// Create starts storing an object with obj's metadata (Body unset)
+	// under key, of size bytes (-1: unknown). It returns an error when the
+	// store declines it (admission, size, space).
+	Create(key string, obj *Object, size int64) (BodyWriter, error)
+}
+
+// BodyWriter receives one body; nothing of it is visible until Commit.
+type BodyWriter interface {
+	io.Writer
+	Commit() error
+	Abort()
 }

@@ -335,7 +335,7 @@ func (s *Server) runFill(f *collapse.Fill, j *fillJob) {
 	// join after its start left the fill's window read the file as it grows.
 	large, marker := s.largeBody(j, resp, h, fr, res, vary)
 	if large != nil {
-		if p, ok := large.(interface{ Path() string }); ok {
+		if p, ok := large.(interface{ Path() string }); ok && p.Path() != "" {
 			res.growing = newGrowing(p.Path())
 		}
 	}
@@ -381,7 +381,7 @@ func (s *Server) runFill(f *collapse.Fill, j *fillJob) {
 // largeBody starts storing a body too large for the memory tier in the
 // body store (a disk tier), or returns nil when it will not be stored. When
 // the response varies, marker is the vary marker for the primary key.
-func (s *Server) largeBody(j *fillJob, resp *origin.Response, h cache.Header, fr cache.Freshness, res *fillResult, vary []string) (w BodyWriter, marker *cache.Object) {
+func (s *Server) largeBody(j *fillJob, resp *origin.Response, h cache.Header, fr cache.Freshness, res *fillResult, vary []string) (w cache.BodyWriter, marker *cache.Object) {
 	if s.bodies == nil || !fr.Storable || resp.ContentLength <= s.maxObject || resp.ContentLength > s.bodiesMax {
 		return nil, nil
 	}
@@ -407,10 +407,12 @@ func (s *Server) largeBody(j *fillJob, resp *origin.Response, h cache.Header, fr
 // store. If every viewer leaves, the download goes on for the store: it is
 // being cached. The object becomes visible when complete, unless the fill
 // was invalidated meanwhile.
-func (s *Server) fillLarge(f *collapse.Fill, j *fillJob, resp *origin.Response, w BodyWriter, marker *cache.Object, g *growing) {
+func (s *Server) fillLarge(f *collapse.Fill, j *fillJob, resp *origin.Response, w cache.BodyWriter, marker *cache.Object, g *growing) {
 	t := &tee{f: f, w: w, g: g}
 	_, err := io.Copy(t, resp.Body)
-	if err == nil && t.fillErr == nil && t.diskErr == nil {
+	// Viewers leaving (ErrAbandoned) is no failure for the store.
+	viewersOK := t.fillErr == nil || errors.Is(t.fillErr, collapse.ErrAbandoned)
+	if err == nil && viewersOK && t.diskErr == nil {
 		var commitErr error
 		stored := f.Store(func() {
 			if commitErr = w.Commit(); commitErr == nil && marker != nil {
@@ -439,7 +441,7 @@ func (s *Server) fillLarge(f *collapse.Fill, j *fillJob, resp *origin.Response, 
 // a failing store does not stop the other; only both do.
 type tee struct {
 	f                *collapse.Fill
-	w                BodyWriter
+	w                cache.BodyWriter
 	g                *growing // nil without a file to follow
 	fillErr, diskErr error
 }

@@ -7,7 +7,6 @@ package edge
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -44,23 +43,8 @@ type Options struct {
 	// Bodies stores responses too large for the memory tier while they
 	// stream (a disk tier); nil: they stream through uncached. BodiesMax is
 	// the largest body it takes.
-	Bodies    BodyStore
+	Bodies    cache.BodyStore
 	BodiesMax int64
-}
-
-// BodyStore keeps bodies too large for memory as they arrive.
-type BodyStore interface {
-	// Create starts storing an object with obj's metadata (Body unset)
-	// under key, of size bytes (-1: unknown). It returns an error when the
-	// store declines it (admission, size, space).
-	Create(key string, obj *cache.Object, size int64) (BodyWriter, error)
-}
-
-// BodyWriter receives a body; nothing is visible until Commit.
-type BodyWriter interface {
-	io.Writer
-	Commit() error
-	Abort()
 }
 
 // Server is one edge node. It is an http.Handler; the caller owns the
@@ -82,7 +66,7 @@ type Server struct {
 	popValue    []string
 	ids         requestIDs
 	maxObject   int64
-	bodies      BodyStore
+	bodies      cache.BodyStore
 	bodiesMax   int64
 
 	passMarkerTTL time.Duration // hit-for-pass: passMarkerTTL, shorter in tests

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"github.com/terncdn/tern/storage/disk"
 	"net/http"
@@ -190,23 +189,11 @@ func (t *cacheTiers) stats() []telemetry.TierStats {
 	return out
 }
 
-// bodies is where the edge stores bodies too large for memory: the disk
-// tier of their key, if it admits them. nil without disks.
-func (t *cacheTiers) bodies() edge.BodyStore {
+// bodies is where the edge stores bodies too large for memory: the tiered
+// store (the key's disk), or nil without disks.
+func (t *cacheTiers) bodies() cache.BodyStore {
 	if len(t.disks) == 0 {
 		return nil
 	}
-	return diskBodies{t.store}
-}
-
-type diskBodies struct{ store *tiered.Store }
-
-var errNotAdmitted = errors.New("not admitted to the disk tier")
-
-func (b diskBodies) Create(key string, obj *cache.Object, size int64) (edge.BodyWriter, error) {
-	d, ok := b.store.DiskFor(key).(*disk.Store)
-	if !ok || !d.Admit(key) {
-		return nil, errNotAdmitted
-	}
-	return d.Create(key, obj, size)
+	return t.store
 }

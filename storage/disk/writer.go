@@ -54,6 +54,15 @@ func (s *Store) Create(key string, meta *cache.Object, size int64) (*Writer, err
 // removed by Abort.
 func (w *Writer) Path() string { return w.s.dataPath(w.id) }
 
+// Stream is Create as a cache.BodyStore sees it.
+func (s *Store) Stream(key string, meta *cache.Object, size int64) (cache.BodyWriter, error) {
+	w, err := s.Create(key, meta, size)
+	if err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
 // open creates the data file on the first byte of body: empty bodies and
 // markers have no file.
 func (w *Writer) open() error {

@@ -26,6 +26,8 @@ type Disk interface {
 	// Admit records a request for key and reports whether the object is
 	// worth storing on this disk (its admission policy).
 	Admit(key string) bool
+	// Stream starts storing a body straight to this disk as it arrives.
+	Stream(key string, obj *cache.Object, size int64) (cache.BodyWriter, error)
 }
 
 // Options configure a Store.
@@ -47,10 +49,15 @@ type Store struct {
 	seed  maphash.Seed
 	o     Options
 
-	// epoch counts deletes: a promotion of what was read from disk before
-	// a delete must not put it back in memory after it.
+	// epoch counts changes (deletes, stores): a promotion of what was read
+	// from disk before a change must not put it in memory after it.
 	epoch    atomic.Uint64
 	deleting sync.RWMutex
+
+	// closeMu guards sends on the disk queues against Close: fills that
+	// outlive the servers (background refreshes) may still store.
+	closeMu sync.RWMutex
+	closed  bool
 
 	memHits, diskHits, misses, promotions, drops atomic.Uint64
 }
@@ -141,15 +148,44 @@ func (q *diskQueue) deleted(key string) bool {
 	return false
 }
 
-// enqueueDelete queues a delete; it waits for room rather than drop it: a
-// lost invalidation would serve what was purged.
-func (q *diskQueue) enqueueDelete(key string, prefix bool) {
-	op := diskOp{key: key, prefix: prefix, del: true}
+// registerDelete records a delete as pending, before anything else of it
+// happens: from then on Get treats the keys it covers as missing on this
+// disk, so no promotion can read what the delete is about to remove.
+func (q *diskQueue) registerDelete(key string, prefix bool) *diskOp {
+	op := &diskOp{key: key, prefix: prefix, del: true}
 	q.mu.Lock()
-	q.pending = append(q.pending, &op)
+	q.pending = append(q.pending, op)
 	q.npending.Store(int32(len(q.pending)))
 	q.mu.Unlock()
+	return op
+}
+
+// send queues op for the disk, waiting for room rather than drop a delete
+// (a lost invalidation would serve what was purged). After Close it drops
+// op: the disk is closed, and what it held is what it keeps.
+func (s *Store) send(q *diskQueue, op diskOp) bool {
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed {
+		return false
+	}
 	q.ops <- op
+	return true
+}
+
+// trySend queues op unless the disk is behind or closed.
+func (s *Store) trySend(q *diskQueue, op diskOp) bool {
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed {
+		return false
+	}
+	select {
+	case q.ops <- op:
+		return true
+	default:
+		return false
+	}
 }
 
 func (s *Store) diskFor(key string) *diskQueue {
@@ -233,35 +269,43 @@ func load(obj *cache.Object) (*cache.Object, error) {
 // the request. A hit-for-pass marker (Status 0) stays in memory and removes
 // what the disk held for the key.
 func (s *Store) Set(key string, obj *cache.Object) {
-	s.mem.Set(key, obj)
 	q := s.diskFor(key)
 	if q == nil {
+		s.mem.Set(key, obj)
 		return
 	}
 	if obj.Status == 0 && obj.Vary == nil {
-		q.enqueueDelete(key, false)
+		op := q.registerDelete(key, false)
+		s.bump()
+		s.mem.Set(key, obj)
+		s.send(q, *op)
 		return
 	}
+	s.bump() // a promotion of an older version read before this must not land
+	s.mem.Set(key, obj)
 	// An object whose body is already in a file (a disk object refreshed by
 	// a 304) goes back to its disk with its new metadata; others are
 	// written if the disk admits them.
 	if obj.File == nil && (obj.BodyLen() > s.o.DiskMax || !q.disk.Admit(key)) {
 		return
 	}
-	select {
-	case q.ops <- diskOp{key: key, obj: obj}:
-	default:
-		s.drops.Add(1) // the disk is behind: memory still has it
+	if !s.trySend(q, diskOp{key: key, obj: obj}) {
+		s.drops.Add(1) // the disk is behind (or closed): memory still has it
 	}
 }
 
 // Delete removes key from every tier; on disk in order with the writes
 // queued before it.
 func (s *Store) Delete(key string) bool {
+	q := s.diskFor(key)
+	var op *diskOp
+	if q != nil {
+		op = q.registerDelete(key, false)
+	}
 	s.bump()
 	ok := s.mem.Delete(key)
-	if q := s.diskFor(key); q != nil {
-		q.enqueueDelete(key, false)
+	if q != nil {
+		s.send(q, *op)
 	}
 	return ok
 }
@@ -270,17 +314,21 @@ func (s *Store) Delete(key string) bool {
 // how many the memory tier held; the disks catch up behind, while Get
 // already treats their keys as missing.
 func (s *Store) DeletePrefix(prefix string) int {
+	ops := make([]*diskOp, len(s.disks))
+	for i, q := range s.disks {
+		ops[i] = q.registerDelete(prefix, true)
+	}
 	s.bump()
 	n := s.mem.DeletePrefix(prefix)
-	for _, q := range s.disks {
-		q.enqueueDelete(prefix, true)
+	for i, q := range s.disks {
+		s.send(q, *ops[i])
 	}
 	return n
 }
 
-// bump starts a delete: promotions that began before it are dropped. The
-// write lock waits for a promotion in progress, which then lands before the
-// delete removes it.
+// bump starts a change (a delete or a store): promotions that began before
+// it are dropped. The write lock waits for a promotion in progress, which
+// then lands before the change.
 func (s *Store) bump() {
 	s.deleting.Lock()
 	s.epoch.Add(1)
@@ -294,17 +342,85 @@ func (s *Store) Bytes() int64 { return s.mem.Bytes() }
 // Flush waits until every disk has applied what was queued before it.
 func (s *Store) Flush() {
 	for _, q := range s.disks {
-		op := diskOp{flush: make(chan struct{})}
-		q.ops <- op
+		s.flush(q)
+	}
+}
+
+func (s *Store) flush(q *diskQueue) {
+	op := diskOp{flush: make(chan struct{})}
+	if s.send(q, op) {
 		<-op.flush
 	}
 }
 
-// Close applies what is queued and stops the disk writers. The disks
-// themselves are the caller's to close.
+// Replace runs commit, which makes a body written straight to key's disk
+// visible (a large object streamed there), after every write and delete
+// queued for that disk before it, and then drops what memory holds for key
+// and any promotion in flight, so an older version cannot shadow it.
+func (s *Store) Replace(key string, commit func() error) error {
+	q := s.diskFor(key)
+	if q == nil {
+		return commit()
+	}
+	s.flush(q)
+	if err := commit(); err != nil {
+		return err
+	}
+	s.bump()
+	s.mem.Delete(key)
+	return nil
+}
+
+// ErrNotAdmitted: the key's disk declined a body (admission policy, size).
+var ErrNotAdmitted = errors.New("not admitted to the disk tier")
+
+// Create makes the Store a cache.BodyStore: a body too large for memory is
+// written straight to its key's disk, if that disk admits it, and committed
+// with Replace, in order with what is queued for the disk.
+func (s *Store) Create(key string, obj *cache.Object, size int64) (cache.BodyWriter, error) {
+	q := s.diskFor(key)
+	if q == nil || size > s.o.DiskMax || !q.disk.Admit(key) {
+		return nil, ErrNotAdmitted
+	}
+	w, err := q.disk.Stream(key, obj, size)
+	if err != nil {
+		return nil, err
+	}
+	return &bodyWriter{BodyWriter: w, s: s, key: key}, nil
+}
+
+// bodyWriter commits through Replace. It keeps the disk writer's Path, for
+// viewers who follow the file as it fills.
+type bodyWriter struct {
+	cache.BodyWriter
+	s   *Store
+	key string
+}
+
+func (w *bodyWriter) Commit() error { return w.s.Replace(w.key, w.BodyWriter.Commit) }
+
+// Path is the data file the disk writes the body to, if it says.
+func (w *bodyWriter) Path() string {
+	if p, ok := w.BodyWriter.(interface{ Path() string }); ok {
+		return p.Path()
+	}
+	return ""
+}
+
+// Close applies what is queued and stops the disk writers; later stores
+// reach memory only. The disks themselves are the caller's to close.
 func (s *Store) Close() {
+	s.closeMu.Lock()
+	if s.closed {
+		s.closeMu.Unlock()
+		return
+	}
+	s.closed = true
 	for _, q := range s.disks {
 		close(q.ops)
+	}
+	s.closeMu.Unlock()
+	for _, q := range s.disks {
 		<-q.done
 	}
 }

@@ -1,6 +1,7 @@
 package tiered
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"sync"
@@ -20,6 +21,10 @@ type gatedDisk struct {
 }
 
 func (d *gatedDisk) Admit(string) bool { return true }
+
+func (d *gatedDisk) Stream(string, *cache.Object, int64) (cache.BodyWriter, error) {
+	return nil, errors.New("gatedDisk does not stream")
+}
 
 func (d *gatedDisk) Set(key string, obj *cache.Object) {
 	d.gate.RLock()
