@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"context"
 	"io"
 	"os"
 	"sync"
@@ -49,20 +50,36 @@ func (g *growing) finish(err error) {
 	g.more.Broadcast()
 }
 
-// reader reads the body from off, waiting for bytes not written yet.
-func (g *growing) reader(off int64) io.ReadCloser { return &growingReader{g: g, pos: off} }
+// reader reads the body from off, waiting for bytes not written yet, until
+// ctx (the viewer's request) ends.
+func (g *growing) reader(ctx context.Context, off int64) io.ReadCloser {
+	r := &growingReader{g: g, ctx: ctx, pos: off}
+	// A viewer who leaves must not wait for the next bytes to notice.
+	r.stop = context.AfterFunc(ctx, func() {
+		g.mu.Lock()
+		g.mu.Unlock()
+		g.more.Broadcast()
+	})
+	return r
+}
 
 type growingReader struct {
-	g   *growing
-	f   *os.File
-	pos int64
+	g    *growing
+	ctx  context.Context
+	stop func() bool
+	f    *os.File
+	pos  int64
 }
 
 func (r *growingReader) Read(p []byte) (int, error) {
 	g := r.g
 	g.mu.Lock()
-	for r.pos >= g.n && !g.done {
+	for r.pos >= g.n && !g.done && r.ctx.Err() == nil {
 		g.more.Wait()
+	}
+	if err := r.ctx.Err(); err != nil && r.pos >= g.n && !g.done {
+		g.mu.Unlock()
+		return 0, err
 	}
 	n, done, err := g.n, g.done, g.err
 	g.mu.Unlock()
@@ -91,6 +108,7 @@ func (r *growingReader) Read(p []byte) (int, error) {
 }
 
 func (r *growingReader) Close() error {
+	r.stop()
 	if r.f != nil {
 		return r.f.Close()
 	}

@@ -616,7 +616,7 @@ func (s *Server) respondFill(x *exchange, f *collapse.Fill, head collapse.Head, 
 	case errors.Is(err, collapse.ErrNotRetained) && res.growing != nil:
 		// A large object already streaming past the start of the fill's
 		// window, into a disk tier: follow its file as it grows.
-		body = res.growing.reader(offset)
+		body = res.growing.reader(r.Context(), offset)
 	case errors.Is(err, collapse.ErrNotRetained):
 		// A large object already streaming past the start: fetch our own.
 		for k := range h {
