@@ -56,9 +56,11 @@ func (g *growing) reader(ctx context.Context, off int64) io.ReadCloser {
 	r := &growingReader{g: g, ctx: ctx, pos: off}
 	// A viewer who leaves must not wait for the next bytes to notice.
 	r.stop = context.AfterFunc(ctx, func() {
+		// Under the lock: a reader between its ctx check and Wait cannot
+		// miss the wake-up.
 		g.mu.Lock()
-		g.mu.Unlock()
 		g.more.Broadcast()
+		g.mu.Unlock()
 	})
 	return r
 }
