@@ -105,7 +105,9 @@ func (x *index) put(hash, id uint64, weight int64, old uint64) (displaced uint64
 	var s *slot
 	if n, ok := x.byHash[hash]; ok {
 		s = x.slot(n)
-		if s.id != old {
+		// The loader may already have put this very record (it read it
+		// between the bbolt commit and this call): that is no displacement.
+		if s.id != old && s.id != id {
 			displaced = s.id
 		}
 		x.bytes -= s.weight
