@@ -353,23 +353,3 @@ func trimRightOWS(s string) string {
 	}
 	return s
 }
-
-// RequestDirectives parses a viewer request's cache directives for
-// Usability: Cache-Control (RFC 9111 §5.2.1) or, when the request has
-// none, Pragma: no-cache read as Cache-Control: no-cache (§5.4).
-func RequestDirectives(req Header) Directives {
-	if v := req["Cache-Control"]; len(v) > 0 {
-		return ParseCacheControl(v)
-	}
-	d := emptyDirectives
-	for _, v := range req["Pragma"] {
-		for v != "" {
-			var elem string
-			elem, v, _ = strings.Cut(v, ",")
-			if strings.EqualFold(trimRightOWS(trimLeftOWS(elem)), "no-cache") {
-				d.NoCache = true
-			}
-		}
-	}
-	return d
-}

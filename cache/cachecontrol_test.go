@@ -175,21 +175,3 @@ func TestParseCacheControlDoesNotAllocate(t *testing.T) {
 		t.Errorf("ParseCacheControl allocates %v times per call, want 0", n)
 	}
 }
-
-func TestRequestDirectives(t *testing.T) {
-	tests := []struct {
-		name string
-		req  Header
-		want Directives
-	}{
-		{"none", hdr(), emptyDirectives},
-		{"Cache-Control §5.2.1", hdr("Cache-Control", "max-age=0"), dirs(func(d *Directives) { d.MaxAge = 0 })},
-		{"Pragma no-cache §5.4", hdr("Pragma", "foo, No-Cache"), dirs(func(d *Directives) { d.NoCache = true })},
-		{"Pragma ignored with Cache-Control §5.4", hdr("Pragma", "no-cache", "Cache-Control", "max-stale"), dirs(func(d *Directives) { d.MaxStaleAny = true })},
-	}
-	for _, tt := range tests {
-		if got := RequestDirectives(tt.req); !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("%s: RequestDirectives = %+v, want %+v", tt.name, got, tt.want)
-		}
-	}
-}

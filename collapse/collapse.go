@@ -82,15 +82,6 @@ func (g *Group) Join(key string) (f *Fill, leader bool) {
 	return f, true
 }
 
-// Forget drops the fill in flight for key, so that the next Join starts a
-// new one (after an invalidation, say). The fill itself goes on: its
-// writer and readers are not disturbed.
-func (g *Group) Forget(key string) {
-	g.mu.Lock()
-	delete(g.fills, key)
-	g.mu.Unlock()
-}
-
 // Invalidate forgets every fill in flight whose key starts with prefix and
 // makes each store nothing (Store and Complete skip their functions): the
 // bytes they bring were asked for before the invalidation. Their readers
@@ -113,8 +104,8 @@ func (g *Group) Invalidate(prefix string) int {
 	return len(found)
 }
 
-// remove forgets f, unless key already names a newer fill (after Forget and
-// a new Join, the old fill's Close must not drop the new one).
+// remove forgets f, unless key already names a newer fill (after Invalidate
+// and a new Join, the old fill's Close must not drop the new one).
 func (g *Group) remove(key string, f *Fill) {
 	g.mu.Lock()
 	if g.fills[key] == f {

@@ -412,27 +412,6 @@ func TestSlowReaderNotDetached(t *testing.T) {
 	}
 }
 
-func TestForget(t *testing.T) {
-	var g Group
-	old, _ := g.Join("k")
-	r, _ := old.NewReader(0)
-	old.Publish(Head{Status: 200, ContentLength: -1})
-	old.Write([]byte("old "))
-	g.Forget("k")
-	fresh, leader := g.Join("k")
-	if !leader || fresh == old {
-		t.Fatal("Join after Forget joined the forgotten fill")
-	}
-	old.Write([]byte("body"))
-	old.Close(nil) // must not drop the fresh fill
-	if again, leader := g.Join("k"); leader || again != fresh {
-		t.Fatal("closing a forgotten fill dropped the newer fill for its key")
-	}
-	if got, err := io.ReadAll(r); err != nil || string(got) != "old body" {
-		t.Fatalf("reader of the forgotten fill got %q, %v; want %q", got, err, "old body")
-	}
-}
-
 func TestNewReaderOffset(t *testing.T) {
 	want := body(50_000)
 	for _, off := range []int64{0, 1, 4095, 4096, 30_000, 49_999, 50_000} {
@@ -592,7 +571,8 @@ func TestInvalidateForgetsAndStopsStoring(t *testing.T) {
 	if n := g.Invalidate("d\x00/a\x00"); n != 1 {
 		t.Fatalf("Invalidate found %d fills, want 1", n)
 	}
-	if _, leader := g.Join("d\x00/a\x00"); !leader {
+	a2, leader := g.Join("d\x00/a\x00")
+	if !leader {
 		t.Error("an invalidated fill is still joined")
 	}
 	if _, leader := g.Join("d\x00/b\x00"); leader {
@@ -600,6 +580,10 @@ func TestInvalidateForgetsAndStopsStoring(t *testing.T) {
 	}
 	a.Write([]byte("old"))
 	a.Complete(func([]byte) { t.Error("an invalidated fill stored its body") })
+	// The old fill's end must not make the Group forget the new one.
+	if f, leader := g.Join("d\x00/a\x00"); leader || f != a2 {
+		t.Error("the invalidated fill's end dropped the newer fill for its key")
+	}
 	if got, err := io.ReadAll(r); err != nil || string(got) != "old" {
 		t.Errorf("reader of the invalidated fill: %q %v", got, err)
 	}

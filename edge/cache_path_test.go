@@ -11,8 +11,9 @@ import (
 	"time"
 )
 
-func get(s *Server, path string, hdr ...string) *httptest.ResponseRecorder {
-	req := httptest.NewRequest("GET", "http://t.test"+path, nil)
+// serve runs one request through s and returns what it answered.
+func serve(s *Server, method, host, path string, hdr ...string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, "http://"+host+path, nil)
 	req.RemoteAddr = "127.0.0.1:5000"
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
@@ -20,6 +21,10 @@ func get(s *Server, path string, hdr ...string) *httptest.ResponseRecorder {
 	rec := httptest.NewRecorder()
 	s.ServeHTTP(rec, req)
 	return rec
+}
+
+func get(s *Server, path string, hdr ...string) *httptest.ResponseRecorder {
+	return serve(s, "GET", "t.test", path, hdr...)
 }
 
 // TestPassMarkerExpires: a key once found uncacheable is tried again once

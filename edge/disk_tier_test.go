@@ -17,7 +17,7 @@ import (
 	"github.com/terncdn/tern/storage/tiered"
 )
 
-func newReview2DiskServer(t *testing.T, originURL string) (*Server, *tiered.Store, *disk.Store) {
+func newDiskTierServer(t *testing.T, originURL string) (*Server, *tiered.Store, *disk.Store) {
 	t.Helper()
 	u, _ := url.Parse(originURL)
 	yaml := `
@@ -74,20 +74,12 @@ func TestAbandonedLargeFillIsKept(t *testing.T) {
 		}
 	}))
 	defer o.Close()
-	s, _, d := newReview2DiskServer(t, o.URL)
+	s, _, d := newDiskTierServer(t, o.URL)
 	s.fills.Window = 1 << 20
 	edgeSrv := httptest.NewServer(s)
 	defer edgeSrv.Close()
 
-	tr := &http.Transport{}
-	defer tr.CloseIdleConnections()
-	resp, err := (&http.Client{Transport: tr}).Get(edgeSrv.URL + "/big.iso")
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.ReadFull(resp.Body, make([]byte, 1024))
-	resp.Body.Close() // the viewer hangs up
-	tr.CloseIdleConnections()
+	hangUpAfter1KiB(t, edgeSrv.URL+"/big.iso")
 
 	select {
 	case <-done:
@@ -140,7 +132,7 @@ func TestLargeCommitReplacesTheMemoryCopy(t *testing.T) {
 		w.Write(big)
 	}))
 	defer o.Close()
-	s, ts, d := newReview2DiskServer(t, o.URL)
+	s, ts, d := newDiskTierServer(t, o.URL)
 
 	if rec := get(s, "/f"); rec.Body.String() != "small v1" {
 		t.Fatalf("first: %q", rec.Body.String())

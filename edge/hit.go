@@ -136,7 +136,7 @@ func (s *Server) respondBody(x *exchange, h http.Header, status int, b storedBod
 			switch {
 			case errors.Is(err, cache.ErrUnsatisfiable):
 				clearBodyHeaders(h)
-				h.Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
+				h.Set("Content-Range", cache.UnsatisfiedRange(size))
 				x.w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
 				return nil
 			case err == nil && len(ranges) == 1:
@@ -288,15 +288,19 @@ func bodyAllowed(status int) bool {
 	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
 }
 
-// notModified trims a response header to what a 304 carries (RFC 9110 §15.4.5).
+// notModified trims a response header to what a 304 carries: the fields
+// RFC 9110 §15.4.5 names (cache.NotModifiedHeader) and the edge's own.
 func notModified(h http.Header) {
-	for k := range h {
-		switch k {
-		case "Cache-Control", "Content-Location", "Date", "Etag", "Expires", "Vary", "Last-Modified", "Age",
-			"Via", HeaderCache, HeaderRequestID, HeaderPOP:
-		default:
-			delete(h, k)
+	keep := make(http.Header, 12)
+	cache.NotModifiedHeader(cache.Header(h), cache.Header(keep))
+	for _, k := range [...]string{"Age", "Via", HeaderCache, HeaderRequestID, HeaderPOP, HeaderError} {
+		if v, ok := h[k]; ok {
+			keep[k] = v
 		}
+	}
+	clear(h)
+	for k, v := range keep {
+		h[k] = v
 	}
 }
 

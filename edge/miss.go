@@ -81,11 +81,11 @@ func (s *Server) newFillJob(x *exchange, stale *cache.Object) *fillJob {
 	// RFC 9111 §3.5 is about the request the cache forwarded: an
 	// Authorization header the policies keep from the origin cannot shape
 	// the response, so it does not stop it from being stored.
-	if _, sent := j.req.Header["Authorization"]; !sent {
-		j.storeFacts = cache.RequestFacts{Method: method, Header: cache.Header(http.Header(j.facts.Header).Clone())}
+	j.storeFacts = j.facts
+	_, viewerAuth := j.facts.Header["Authorization"]
+	if _, sent := j.req.Header["Authorization"]; viewerAuth && !sent {
+		j.storeFacts.Header = cache.Header(http.Header(j.facts.Header).Clone())
 		delete(j.storeFacts.Header, "Authorization")
-	} else {
-		j.storeFacts = j.facts
 	}
 	if stale != nil {
 		// RFC 9111 §4.3.1: ask the origin whether the stored response is
@@ -329,7 +329,7 @@ func (s *Server) runFill(f *collapse.Fill, j *fillJob) {
 	}
 	if len(vary) > 0 {
 		res.varyFields = vary
-		res.variantKey = string(cache.AppendVariantKey(nil, j.key, vary, j.facts.Header))
+		res.variantKey = cache.VariantKey(j.key, vary, j.facts.Header)
 	}
 	// A body too large for memory goes to disk as it streams; viewers who
 	// join after its start left the fill's window read the file as it grows.
@@ -357,7 +357,7 @@ func (s *Server) runFill(f *collapse.Fill, j *fillJob) {
 		f.Store(func() {
 			marker := &cache.Object{ResponseTime: resp.ResponseTime, Freshness: cache.Freshness{Lifetime: s.passMarkerTTL, Reason: fr.Reason}}
 			if old, ok := s.store.Get(j.key); ok && old.Vary != nil {
-				s.store.Set(string(cache.AppendVariantKey(nil, j.key, old.Vary, j.facts.Header)), marker)
+				s.store.Set(cache.VariantKey(j.key, old.Vary, j.facts.Header), marker)
 			} else {
 				s.store.Set(j.key, marker)
 			}
@@ -473,7 +473,7 @@ func (s *Server) deleteObject(j *fillJob, vary []string) {
 		s.store.Delete(j.key)
 		return
 	}
-	s.store.Delete(string(cache.AppendVariantKey(nil, j.key, vary, j.facts.Header)))
+	s.store.Delete(cache.VariantKey(j.key, vary, j.facts.Header))
 }
 
 // storeObject puts obj under the job's key, or under its variant key with a
@@ -485,7 +485,7 @@ func (s *Server) storeObject(j *fillJob, obj *cache.Object, vary []string) {
 	}
 	marker := &cache.Object{Vary: vary, ResponseTime: obj.ResponseTime, InitialAge: obj.InitialAge, Freshness: obj.Freshness}
 	s.store.Set(j.key, marker)
-	s.store.Set(string(cache.AppendVariantKey(nil, j.key, vary, j.facts.Header)), obj)
+	s.store.Set(cache.VariantKey(j.key, vary, j.facts.Header), obj)
 }
 
 func (s *Server) publishStale(f *collapse.Fill, j *fillJob, cause error) {
@@ -501,7 +501,7 @@ func (s *Server) objectResult(j *fillJob, obj *cache.Object, r result) *fillResu
 	res := &fillResult{obj: obj, result: r}
 	if vary, _ := cache.VaryFields(obj.Header); len(vary) > 0 {
 		res.varyFields = vary
-		res.variantKey = string(cache.AppendVariantKey(nil, j.key, vary, j.facts.Header))
+		res.variantKey = cache.VariantKey(j.key, vary, j.facts.Header)
 	}
 	return res
 }
@@ -584,7 +584,7 @@ func (s *Server) respondFill(x *exchange, f *collapse.Fill, head collapse.Head, 
 		switch {
 		case errors.Is(err, cache.ErrUnsatisfiable):
 			clearBodyHeaders(h)
-			h.Set("Content-Range", "bytes */"+strconv.FormatInt(head.ContentLength, 10))
+			h.Set("Content-Range", cache.UnsatisfiedRange(head.ContentLength))
 			x.w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
 			return
 		case err == nil && len(ranges) == 1:

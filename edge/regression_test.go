@@ -12,21 +12,9 @@ import (
 	"time"
 )
 
-// reviewDo runs one request through s and returns the recorder.
-func reviewDo(s *Server, method, host, path string, hdr ...string) *httptest.ResponseRecorder {
-	req := httptest.NewRequest(method, "http://"+host+path, nil)
-	req.RemoteAddr = "127.0.0.1:5000"
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	rec := httptest.NewRecorder()
-	s.ServeHTTP(rec, req)
-	return rec
-}
-
-// newReviewServer is newTestServer plus one distribution "rev" for host
+// newServerWithRev is newTestServer plus one distribution "rev" for host
 // rev.test whose body (indented 4 spaces, after origins) is given.
-func newReviewServer(t *testing.T, o *httptest.Server, body string) *Server {
+func newServerWithRev(t *testing.T, o *httptest.Server, body string) *Server {
 	t.Helper()
 	hp := strings.TrimPrefix(o.URL, "http://")
 	host, port, _ := strings.Cut(hp, ":")
@@ -37,7 +25,7 @@ func newReviewServer(t *testing.T, o *httptest.Server, body string) *Server {
 	return newTestServer(t, o.URL, extra)
 }
 
-// TestReviewAuthorizationNotForwardedStillCached: under
+// TestAuthorizationNotForwardedStillCached: under
 // Managed-CachingOptimized the viewer's Authorization is not forwarded to
 // the origin (CloudFront strips it unless the cache policy names it), so
 // the response cannot depend on it. One viewer sending it must not make
@@ -56,20 +44,20 @@ func TestAuthorizationNotForwardedStillCached(t *testing.T) {
 	defer o.Close()
 	s := newTestServer(t, o.URL, "")
 
-	reviewDo(s, "GET", "x.test", "/logo.png", "Authorization", "Bearer whatever")
+	serve(s, "GET", "x.test", "/logo.png", "Authorization", "Bearer whatever")
 	if sawAuth.Load() {
 		t.Fatal("Authorization reached the origin; the test assumes it is not forwarded")
 	}
-	reviewDo(s, "GET", "x.test", "/logo.png")
+	serve(s, "GET", "x.test", "/logo.png")
 	before := fetches.Load()
-	rec := reviewDo(s, "GET", "x.test", "/logo.png")
+	rec := serve(s, "GET", "x.test", "/logo.png")
 	if rec.Header().Get("X-Cache") != "Hit from tern" || fetches.Load() != before {
 		t.Errorf("after one viewer sent an (unforwarded) Authorization header, plain GETs still go to the origin: X-Cache %q, origin fetches %d (want a hit, 1 fetch)",
 			rec.Header().Get("X-Cache"), fetches.Load())
 	}
 }
 
-// TestReviewRangeNotForwardedOnFill: with an origin request policy that
+// TestRangeNotForwardedOnFill: with an origin request policy that
 // forwards all viewer headers (Managed-AllViewer), a miss that starts with
 // a Range request must still fetch (and cache) the whole object: the fill
 // is shared by every viewer and is what gets stored.
@@ -87,24 +75,24 @@ func TestRangeNotForwardedOnFill(t *testing.T) {
 		http.ServeContent(w, r, "v.bin", time.Time{}, strings.NewReader(content))
 	}))
 	defer o.Close()
-	s := newReviewServer(t, o, `    default_cache_behavior:
+	s := newServerWithRev(t, o, `    default_cache_behavior:
       target_origin_id: o
       origin_request_policy: Managed-AllViewer
 `)
 
-	rec := reviewDo(s, "GET", "rev.test", "/video.mp4", "Range", "bytes=0-9")
+	rec := serve(s, "GET", "rev.test", "/video.mp4", "Range", "bytes=0-9")
 	if rec.Code != http.StatusPartialContent || rec.Body.String() != "0123456789" {
 		t.Fatalf("range miss: %d %q", rec.Code, rec.Body.String())
 	}
-	reviewDo(s, "GET", "rev.test", "/video.mp4")
-	rec = reviewDo(s, "GET", "rev.test", "/video.mp4")
+	serve(s, "GET", "rev.test", "/video.mp4")
+	rec = serve(s, "GET", "rev.test", "/video.mp4")
 	if rec.Header().Get("X-Cache") != "Hit from tern" || fetches.Load() != 1 {
 		t.Errorf("after a Range miss the object is not cached: X-Cache %q, origin fetches %d (want Hit, 1); origin saw Range: %v",
 			rec.Header().Get("X-Cache"), fetches.Load(), sawRange.Load())
 	}
 }
 
-// TestReviewOptionsCached: a behavior with cached_methods [GET, HEAD,
+// TestOptionsCached: a behavior with cached_methods [GET, HEAD,
 // OPTIONS] caches OPTIONS responses (CloudFront: CORS preflights).
 func TestOptionsCached(t *testing.T) {
 	var fetches atomic.Int64
@@ -118,13 +106,13 @@ func TestOptionsCached(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer o.Close()
-	s := newReviewServer(t, o, `    default_cache_behavior:
+	s := newServerWithRev(t, o, `    default_cache_behavior:
       target_origin_id: o
       allowed_methods: [GET, HEAD, OPTIONS]
       cached_methods: [GET, HEAD, OPTIONS]
 `)
 	for i := 0; i < 3; i++ {
-		rec := reviewDo(s, "OPTIONS", "rev.test", "/api/x")
+		rec := serve(s, "OPTIONS", "rev.test", "/api/x")
 		if rec.Code != http.StatusNoContent {
 			t.Fatalf("OPTIONS %d: status %d", i, rec.Code)
 		}
@@ -134,7 +122,7 @@ func TestOptionsCached(t *testing.T) {
 	}
 }
 
-// TestReviewCustomErrorPageKeepsContentEncoding: the custom error page is
+// TestCustomErrorPageKeepsContentEncoding: the custom error page is
 // fetched through the cache with the viewer's (normalised) Accept-Encoding,
 // so it may come back compressed. The viewer must be told.
 func TestCustomErrorPageKeepsContentEncoding(t *testing.T) {
@@ -157,11 +145,11 @@ func TestCustomErrorPageKeepsContentEncoding(t *testing.T) {
 		io.WriteString(w, page)
 	}))
 	defer o.Close()
-	s := newReviewServer(t, o, `    default_cache_behavior: {target_origin_id: o}
+	s := newServerWithRev(t, o, `    default_cache_behavior: {target_origin_id: o}
     custom_error_responses:
       - {error_code: 404, response_page_path: /404.html, response_code: 404}
 `)
-	rec := reviewDo(s, "GET", "rev.test", "/missing", "Accept-Encoding", "gzip")
+	rec := serve(s, "GET", "rev.test", "/missing", "Accept-Encoding", "gzip")
 	if rec.Code != 404 {
 		t.Fatalf("status %d", rec.Code)
 	}
@@ -175,7 +163,7 @@ func TestCustomErrorPageKeepsContentEncoding(t *testing.T) {
 	}
 }
 
-// TestReviewUnsafeMethodInvalidatesFillInFlight: RFC 9111 §4.4. A GET miss
+// TestUnsafeMethodInvalidatesFillInFlight: RFC 9111 §4.4. A GET miss
 // is in flight when a PUT to the same URI succeeds. The PUT's invalidation
 // finds nothing stored yet; then the GET's (pre-PUT) response lands and is
 // stored, and every viewer reads the old content for its whole TTL after
@@ -201,33 +189,33 @@ func TestUnsafeMethodInvalidatesFillInFlight(t *testing.T) {
 		}
 	}))
 	defer o.Close()
-	s := newReviewServer(t, o, `    default_cache_behavior:
+	s := newServerWithRev(t, o, `    default_cache_behavior:
       target_origin_id: o
       allowed_methods: [GET, HEAD, OPTIONS, PUT, POST, PATCH, DELETE]
 `)
 	first := make(chan string, 1)
-	go func() { first <- reviewDo(s, "GET", "rev.test", "/doc").Body.String() }()
+	go func() { first <- serve(s, "GET", "rev.test", "/doc").Body.String() }()
 	for getStarted.Load() == 0 {
 		time.Sleep(5 * time.Millisecond)
 	}
-	if rec := reviewDo(s, "PUT", "rev.test", "/doc"); rec.Code != http.StatusNoContent {
+	if rec := serve(s, "PUT", "rev.test", "/doc"); rec.Code != http.StatusNoContent {
 		t.Fatalf("PUT: %d", rec.Code)
 	}
 	// A viewer reading after its write completed.
 	after := make(chan string, 1)
-	go func() { after <- reviewDo(s, "GET", "rev.test", "/doc").Body.String() }()
+	go func() { after <- serve(s, "GET", "rev.test", "/doc").Body.String() }()
 	time.Sleep(100 * time.Millisecond)
 	close(gate)
 	<-first
 	if got := <-after; got != "v2" {
 		t.Errorf("GET issued after the PUT succeeded got %q (it joined the pre-PUT fill), want v2", got)
 	}
-	if got := reviewDo(s, "GET", "rev.test", "/doc").Body.String(); got != "v2" {
+	if got := serve(s, "GET", "rev.test", "/doc").Body.String(); got != "v2" {
 		t.Errorf("GET after the PUT and the in-flight fill finished got %q from cache, want v2", got)
 	}
 }
 
-// TestReviewUnsafePreconditionsReachOrigin: a PUT with If-Match (optimistic
+// TestUnsafePreconditionsReachOrigin: a PUT with If-Match (optimistic
 // concurrency, RFC 9110 §13.1.1) passes through the edge, which does not
 // evaluate preconditions for unsafe methods. If the edge drops If-Match,
 // the origin applies the write unconditionally: a lost update. Here the
@@ -242,18 +230,18 @@ func TestUnsafePreconditionsReachOrigin(t *testing.T) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
 	defer o.Close()
-	s := newReviewServer(t, o, `    default_cache_behavior:
+	s := newServerWithRev(t, o, `    default_cache_behavior:
       target_origin_id: o
       allowed_methods: [GET, HEAD, OPTIONS, PUT, POST, PATCH, DELETE]
       origin_request_policy: Managed-AllViewer
 `)
-	reviewDo(s, "PUT", "rev.test", "/doc", "If-Match", `"v1"`, "If-Unmodified-Since", "Wed, 21 Oct 2015 07:28:00 GMT")
+	serve(s, "PUT", "rev.test", "/doc", "If-Match", `"v1"`, "If-Unmodified-Since", "Wed, 21 Oct 2015 07:28:00 GMT")
 	if g := got.Load().(string); g != `"v1"|Wed, 21 Oct 2015 07:28:00 GMT` {
 		t.Errorf("origin saw If-Match|If-Unmodified-Since = %q on a PUT: the precondition was dropped, the write is unconditional", g)
 	}
 }
 
-// TestReviewAbandonedLargeFillStops: a body too large to retain is never
+// TestAbandonedLargeFillStops: a body too large to retain is never
 // stored; its fill exists only to feed the viewers attached to it. When the
 // only viewer hangs up, the edge should stop pulling the body from the
 // origin instead of downloading all of it for nobody (a client can make
@@ -284,15 +272,7 @@ func TestAbandonedLargeFillStops(t *testing.T) {
 	edgeSrv := httptest.NewServer(s)
 	defer edgeSrv.Close()
 
-	tr := &http.Transport{}
-	defer tr.CloseIdleConnections()
-	resp, err := (&http.Client{Transport: tr}).Get(edgeSrv.URL + "/huge.iso")
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.ReadFull(resp.Body, make([]byte, 1024))
-	resp.Body.Close() // the viewer hangs up
-	tr.CloseIdleConnections()
+	hangUpAfter1KiB(t, edgeSrv.URL+"/huge.iso")
 
 	select {
 	case <-done:
@@ -302,4 +282,18 @@ func TestAbandonedLargeFillStops(t *testing.T) {
 	if n := sent.Load(); n >= size {
 		t.Errorf("the viewer left after 1 KiB of an unretained %d MiB object, yet the edge pulled all %d MiB from the origin", size>>20, n>>20)
 	}
+}
+
+// hangUpAfter1KiB starts a download and leaves after its first KiB, as a
+// viewer who gives up does.
+func hangUpAfter1KiB(t *testing.T, url string) {
+	t.Helper()
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadFull(resp.Body, make([]byte, 1024))
+	resp.Body.Close()
 }
