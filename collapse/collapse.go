@@ -104,6 +104,13 @@ func (g *Group) Invalidate(prefix string) int {
 	return len(found)
 }
 
+// InFlight reports how many fills the Group has in flight.
+func (g *Group) InFlight() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.fills)
+}
+
 // remove forgets f, unless key already names a newer fill (after Invalidate
 // and a new Join, the old fill's Close must not drop the new one).
 func (g *Group) remove(key string, f *Fill) {

@@ -38,8 +38,8 @@ distributions:
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := tiered.New(mem, []tiered.Disk{d}, tiered.Options{PromoteMax: 16 << 10, DiskMax: 1 << 30})
-	s, err := New(Options{Config: c, Storage: ts, Bodies: ts, BodiesMax: 1 << 30})
+	ts := tiered.New(mem, []tiered.Disk{d}, tiered.Options{PromoteMax: 16 << 10, DiskMax: 1 << 40})
+	s, err := New(Options{Config: c, Storage: ts, Bodies: ts, BodiesMax: 1 << 30, Slices: ts})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,7 +36,15 @@ func (s *Server) serveCached(x *exchange) {
 	// 5. lookup
 	obj := s.lookup(x)
 	if obj == nil {
+		if s.slicing(x) {
+			s.serveSliced(x, nil) // a range of an object not cached: fetch its slices
+			return
+		}
 		s.fetch(x, nil) // 6-10 on a miss
+		return
+	}
+	if cache.Partial(obj) != nil && s.slices != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		s.serveSliced(x, obj) // some slices are stored: fetch the others as needed
 		return
 	}
 	if obj.Status == 0 {

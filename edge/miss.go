@@ -162,6 +162,18 @@ func (s *Server) fetch(x *exchange, stale *cache.Object) {
 		s.failOrigin(x, err)
 		return
 	}
+	s.answerFill(x, f, head, leader, &early)
+}
+
+// answerFill answers x from the fill it joined, once the head is in: a
+// stored object the fill settled on, or the body as it arrives.
+func (s *Server) answerFill(x *exchange, f *collapse.Fill, head collapse.Head, leader bool, early **collapse.Reader) {
+	drop := func() {
+		if *early != nil {
+			(*early).Close()
+			*early = nil
+		}
+	}
 	res := head.Meta.(*fillResult)
 	if !leader {
 		if !head.Shareable {
@@ -188,7 +200,7 @@ func (s *Server) fetch(x *exchange, stale *cache.Object) {
 	if !leader {
 		x.result = resultHit
 	}
-	s.respondFill(x, f, head, res, &early)
+	s.respondFill(x, f, head, res, early)
 }
 
 // joinKey is the key viewers collapse on: the variant when it is known
@@ -265,6 +277,12 @@ func (s *Server) runFill(f *collapse.Fill, j *fillJob) {
 		f.Fail(err)
 		return
 	}
+	s.fillFrom(f, j, resp)
+}
+
+// fillFrom is runFill once the origin has answered: it publishes resp to
+// the viewers of f, stores what may be stored, and ends f.
+func (s *Server) fillFrom(f *collapse.Fill, j *fillJob, resp *origin.Response) {
 	defer resp.Body.Close()
 	if s.metrics != nil {
 		s.metrics.ObserveOrigin(j.dist.id, resp.Origin.ID, resp.StatusCode, resp.ResponseTime.Sub(resp.RequestTime))

@@ -92,6 +92,9 @@ func (s *Server) invalidateAfterUnsafe(x *exchange, status int, h cache.Header) 
 // with the invalidation lands before the deletes (collapse.Fill.Store).
 func (s *Server) invalidate(prefix string) int {
 	s.fills.Invalidate(prefix)
+	if s.sliceFills != nil {
+		s.sliceFills.Invalidate(prefix)
+	}
 	return s.store.DeletePrefix(prefix)
 }
 

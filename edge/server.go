@@ -45,6 +45,10 @@ type Options struct {
 	// the largest body it takes.
 	Bodies    cache.BodyStore
 	BodiesMax int64
+	// Slices keeps large objects slice by slice (a disk tier): range
+	// requests then fetch and store only the slices they need. nil: a
+	// range request on a miss fetches the whole object.
+	Slices cache.SliceStore
 }
 
 // Server is one edge node. It is an http.Handler; the caller owns the
@@ -68,6 +72,9 @@ type Server struct {
 	maxObject   int64
 	bodies      cache.BodyStore
 	bodiesMax   int64
+	slices      cache.SliceStore
+	sliceSize   int64
+	sliceFills  *collapse.Group // fetches of slice spans (slice.go)
 
 	passMarkerTTL time.Duration // hit-for-pass: passMarkerTTL, shorter in tests
 }
@@ -88,6 +95,12 @@ func New(o Options) (*Server, error) {
 	}
 	s.passMarkerTTL = passMarkerTTL
 	s.bodies, s.bodiesMax = o.Bodies, o.BodiesMax
+	if o.Slices != nil && o.Slices.SliceSize() > 0 {
+		s.slices, s.sliceSize = o.Slices, o.Slices.SliceSize()
+		// Span fills hold their whole span, whatever the memory tier's
+		// object limit, so that every slice they bring can be stored.
+		s.sliceFills = &collapse.Group{RetainLimit: s.spanBytes(), Window: fillWindow, StallTimeout: fillStallTimeout}
+	}
 	s.via = "1.1 " + s.nodeID + " (tern)"
 	s.viaValue = []string{s.via}
 	s.popValue = []string{s.pop}

@@ -41,7 +41,10 @@ type objectInfo struct {
 	Variant string `json:"variant,omitempty"`
 	Status  int    `json:"status"`
 	Size    int64  `json:"size"`
-	Kind    string `json:"kind"` // object, vary-marker, pass-marker
+	Kind    string `json:"kind"` // object, partial, vary-marker, pass-marker
+	// Slices is "stored/total" for a partial object: a large object
+	// fetched slice by slice for range requests.
+	Slices string `json:"slices,omitempty"`
 }
 
 // walk lists stored objects whose key starts with prefix, at most limit.
@@ -156,7 +159,12 @@ func openCache(c *config.Config) (*cacheTiers, error) {
 		name := fmt.Sprintf("disk%d", i)
 		t.disks = append(t.disks, &diskTier{name: name, store: d, walk: func(prefix string, fn func(objectInfo) bool) {
 			d.Walk(prefix, func(info disk.Info) bool {
-				return fn(describe(name, info.Key, info.Status, info.Size, false))
+				o := describe(name, info.Key, info.Status, info.Size, info.Vary)
+				if info.Present < info.Slices {
+					o.Kind = "partial"
+					o.Slices = fmt.Sprintf("%d/%d", info.Present, info.Slices)
+				}
+				return fn(o)
 			})
 		}})
 	}
@@ -191,6 +199,15 @@ func (t *cacheTiers) stats() []telemetry.TierStats {
 
 // bodies is where the edge stores bodies too large for memory: the tiered
 // store (the key's disk), or nil without disks.
+// slices is the store large objects are kept in slice by slice, or nil
+// without disks.
+func (t *cacheTiers) slices() cache.SliceStore {
+	if len(t.disks) == 0 {
+		return nil
+	}
+	return t.store
+}
+
 func (t *cacheTiers) bodies() cache.BodyStore {
 	if len(t.disks) == 0 {
 		return nil

@@ -49,7 +49,11 @@ func cacheCmd() *cobra.Command {
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "TIER\tSTATUS\tSIZE\tDISTRIBUTION\tPATH\tVARIANT\tKIND")
 			for _, o := range objs {
-				fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\n", o.Tier, o.Status, o.Size, o.Distribution, o.Path, o.Variant, o.Kind)
+				kind := o.Kind
+				if o.Slices != "" {
+					kind += " " + o.Slices // slices stored/total
+				}
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\n", o.Tier, o.Status, o.Size, o.Distribution, o.Path, o.Variant, kind)
 			}
 			return tw.Flush()
 		},

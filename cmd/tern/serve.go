@@ -142,7 +142,8 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 	}
 
 	srv, err := edge.New(edge.Options{Config: c, Storage: tiers.store, AccessLog: accessLog, Metrics: metrics,
-		Bodies: tiers.bodies(), BodiesMax: int64(c.Edge.Cache.DiskMaxObjectSize)})
+		Bodies: tiers.bodies(), BodiesMax: int64(c.Edge.Cache.DiskMaxObjectSize),
+		Slices: tiers.slices()})
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"sync"
+
+	"github.com/terncdn/tern/cache"
 )
 
 // ErrCorrupt is returned by Verify (and Open) when the stored bytes do not
@@ -26,9 +28,23 @@ type fileBody struct {
 	sliceSize int64
 	present   []byte
 	crcs      []uint32
+	complete  bool // every slice is present
 }
 
+var _ cache.PartialBody = (*fileBody)(nil)
+
 func (b *fileBody) Len() int64 { return b.n }
+
+// SliceSize is the size of the body's slices.
+func (b *fileBody) SliceSize() int64 { return b.sliceSize }
+
+// Has reports whether slice i is stored.
+func (b *fileBody) Has(i int64) bool {
+	return i >= 0 && i < int64(len(b.crcs)) && hasBit(b.present, int(i))
+}
+
+// Complete reports whether every slice is stored.
+func (b *fileBody) Complete() bool { return b.complete }
 
 // Open opens the data file. A file that is missing or shorter than the
 // body (a record that outlived its file in a crash) drops the object.
@@ -87,7 +103,7 @@ func (b *fileBody) Verify(off, n int64) error {
 		if vs != nil && vs.has(i) {
 			continue
 		}
-		if i/8 >= len(b.present) || b.present[i/8]&(1<<(i%8)) == 0 {
+		if !hasBit(b.present, i) {
 			return fmt.Errorf("verify stored body: slice %d: %w", i, ErrMissingSlice)
 		}
 		if f == nil {

@@ -164,7 +164,7 @@ func populate(t testing.TB, dir string, n int) {
 			for end := min(n, i+50000); i < end; i++ {
 				key := fmt.Sprintf("dist-1/assets/v%d/file-%08d.js?w=%d", i%7, i, i%640)
 				id := s.nextID.Add(1) - 1
-				if err := objects.Put([]byte(key), encodeRecord(nil, id, meta, 64<<10, stored, 1<<20, crcs)); err != nil {
+				if err := objects.Put([]byte(key), encodeRecord(nil, id, meta, 64<<10, stored, 1<<20, crcs, nil)); err != nil {
 					return err
 				}
 				if err := ids.Put(binary.BigEndian.AppendUint64(nil, id), []byte(key)); err != nil {

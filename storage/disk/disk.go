@@ -286,7 +286,8 @@ func (s *Store) Get(key string) (*cache.Object, bool) {
 	obj := new(cache.Object)
 	*obj = r.obj
 	if r.bodyLen > 0 {
-		obj.File = &fileBody{s: s, hash: h, id: r.id, n: r.bodyLen, sliceSize: r.sliceSize, present: r.present, crcs: r.crcs}
+		obj.File = &fileBody{s: s, hash: h, id: r.id, n: r.bodyLen, sliceSize: r.sliceSize, present: r.present, crcs: r.crcs,
+			complete: allBits(r.present, len(r.crcs))}
 	}
 	return obj, true
 }
@@ -346,7 +347,7 @@ var errReplaced = errors.New("object replaced meanwhile")
 // recommit rewrites key's record with obj's metadata, keeping the data
 // file and slice checksums of fb, if key still holds fb's file.
 func (s *Store) recommit(key string, fb *fileBody, obj *cache.Object) error {
-	rec := encodeRecord(nil, fb.id, obj, fb.n, time.Now(), fb.sliceSize, fb.crcs)
+	rec := encodeRecord(nil, fb.id, obj, fb.n, time.Now(), fb.sliceSize, fb.crcs, fb.present)
 	h := hashKey(key)
 	mu := &s.stripes[h%uint64(len(s.stripes))]
 	mu.Lock()
@@ -356,6 +357,15 @@ func (s *Store) recommit(key string, fb *fileBody, obj *cache.Object) error {
 		v := objects.Get(keyBytes(key))
 		if v == nil || recordID(v) != fb.id {
 			return errReplaced
+		}
+		if fb.present != nil && !fb.complete {
+			// A partial object may have gained slices since fb was read:
+			// keep the ones the record holds now.
+			cur, err := decodeRecord(bytes.Clone(v))
+			if err != nil {
+				return err
+			}
+			rec = encodeRecord(nil, fb.id, obj, fb.n, time.Now(), cur.sliceSize, cur.crcs, cur.present)
 		}
 		return objects.Put([]byte(key), rec)
 	})
@@ -620,7 +630,11 @@ type Info struct {
 	// LastAccess is the last Get in this process, or Stored when there was
 	// none: access times are kept in memory only.
 	LastAccess time.Time
-	Slices     int
+	// Slices is how many slices the body has; Present how many are stored
+	// (fewer for a partial object, fetched slice by slice for ranges).
+	Slices, Present int
+	// Vary is set for a vary marker (the key's responses vary).
+	Vary bool
 }
 
 // Walk calls fn with each object whose key starts with prefix, in key
@@ -636,7 +650,12 @@ func (s *Store) Walk(prefix string, fn func(Info) bool) {
 		}
 		key := string(k)
 		info := Info{Key: key, Size: r.bodyLen, Status: r.obj.Status, Stored: r.stored,
-			LastAccess: s.idx.lastAccess(hashKey(key)), Slices: len(r.crcs)}
+			LastAccess: s.idx.lastAccess(hashKey(key)), Slices: len(r.crcs), Vary: r.obj.Vary != nil}
+		for i := range r.crcs {
+			if hasBit(r.present, i) {
+				info.Present++
+			}
+		}
 		if info.LastAccess.Before(info.Stored) {
 			info.LastAccess = info.Stored
 		}

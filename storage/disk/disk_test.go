@@ -667,7 +667,7 @@ func TestFsync(t *testing.T) {
 }
 
 func TestRecordRejectsGarbage(t *testing.T) {
-	good := encodeRecord(nil, 7, fullObject(nil), 5000, time.Now(), 1024, []uint32{1, 2, 3, 4, 5})
+	good := encodeRecord(nil, 7, fullObject(nil), 5000, time.Now(), 1024, []uint32{1, 2, 3, 4, 5}, nil)
 	if _, err := decodeRecord(good); err != nil {
 		t.Fatal(err)
 	}
@@ -686,13 +686,13 @@ func TestRecordRejectsGarbage(t *testing.T) {
 }
 
 func FuzzDecodeRecord(f *testing.F) {
-	f.Add(encodeRecord(nil, 7, fullObject(nil), 5000, time.Now(), 1024, []uint32{1, 2, 3, 4, 5}))
+	f.Add(encodeRecord(nil, 7, fullObject(nil), 5000, time.Now(), 1024, []uint32{1, 2, 3, 4, 5}, nil))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := decodeRecord(b)
 		if err != nil {
 			return
 		}
-		again := encodeRecord(nil, r.id, &r.obj, r.bodyLen, r.stored, r.sliceSize, r.crcs)
+		again := encodeRecord(nil, r.id, &r.obj, r.bodyLen, r.stored, r.sliceSize, r.crcs, r.present)
 		if _, err := decodeRecord(again); err != nil {
 			t.Fatalf("re-encoded record does not decode: %v", err)
 		}

@@ -114,9 +114,11 @@ func (x *index) put(hash, id uint64, weight int64, old uint64) (displaced uint64
 	} else {
 		s = x.slot(x.alloc(hash))
 	}
+	if s.id != id {
+		s.verified.Store(nil) // a partial object gaining a slice keeps what was verified
+	}
 	s.id, s.weight = id, weight
 	s.access.Store(x.now())
-	s.verified.Store(nil)
 	x.bytes += weight
 	return displaced
 }

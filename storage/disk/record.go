@@ -25,9 +25,10 @@ const recordFormat = 1
 //	[25:33]  stored, Unix nanoseconds
 //
 // then, varint encoded: slice size, slice count, a bitmap of the slices
-// present (all of them for the complete objects this release stores; the
-// format allows partial objects fetched slice by slice), one CRC32C per
-// slice, and the cache.Object metadata.
+// present (all of them for a complete object; a partial object, fetched
+// slice by slice for range requests, lacks some), one CRC32C per slice (0
+// for a missing one), and the cache.Object metadata. The weight of a
+// partial object counts only the slices it holds.
 const recordHead = 33
 
 var errRecord = errors.New("malformed index record")
@@ -59,16 +60,21 @@ func recordWeight(v []byte) int64 {
 }
 
 // encodeRecord appends the record for obj, stored as data file id with
-// the given slice checksums, to dst.
-func encodeRecord(dst []byte, id uint64, obj *cache.Object, bodyLen int64, stored time.Time, sliceSize int64, crcs []uint32) []byte {
+// the given slice checksums, to dst. present is the bitmap of the slices
+// held, nil for all of them.
+func encodeRecord(dst []byte, id uint64, obj *cache.Object, bodyLen int64, stored time.Time, sliceSize int64, crcs []uint32, present []byte) []byte {
 	dst = append(dst, recordFormat)
 	dst = binary.LittleEndian.AppendUint64(dst, id)
-	dst = binary.LittleEndian.AppendUint64(dst, uint64(weightOf(obj, bodyLen)))
+	dst = binary.LittleEndian.AppendUint64(dst, uint64(weightOf(obj, presentBytes(bodyLen, sliceSize, len(crcs), present))))
 	dst = binary.LittleEndian.AppendUint64(dst, uint64(bodyLen))
 	dst = binary.LittleEndian.AppendUint64(dst, uint64(stored.UnixNano()))
 	dst = binary.AppendUvarint(dst, uint64(sliceSize))
 	dst = binary.AppendUvarint(dst, uint64(len(crcs)))
 	for i := 0; i < len(crcs); i += 8 {
+		if present != nil {
+			dst = append(dst, present[i/8])
+			continue
+		}
 		var b byte
 		for j := i; j < len(crcs) && j < i+8; j++ {
 			b |= 1 << (j - i)
@@ -105,6 +111,33 @@ func encodeRecord(dst []byte, id uint64, obj *cache.Object, bodyLen int64, store
 		dst = appendStrings(dst, vs)
 	}
 	return dst
+}
+
+// presentBytes is how many of a body's bodyLen bytes the slices marked in
+// present hold (all of them when present is nil).
+func presentBytes(bodyLen, sliceSize int64, slices int, present []byte) int64 {
+	if present == nil {
+		return bodyLen
+	}
+	var n int64
+	for i := range slices {
+		if hasBit(present, i) {
+			n += min(sliceSize, bodyLen-int64(i)*sliceSize)
+		}
+	}
+	return n
+}
+
+func hasBit(bitmap []byte, i int) bool { return i/8 < len(bitmap) && bitmap[i/8]&(1<<(i%8)) != 0 }
+
+// allBits reports whether the first n bits of bitmap are set.
+func allBits(bitmap []byte, n int) bool {
+	for i := range n {
+		if !hasBit(bitmap, i) {
+			return false
+		}
+	}
+	return true
 }
 
 // weightOf is obj.Size for an object whose body (in memory or not) is

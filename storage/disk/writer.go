@@ -162,7 +162,7 @@ func (w *Writer) Commit() error {
 		}
 	}
 	w.closed = true
-	rec := encodeRecord(nil, w.id, w.meta, w.n, time.Now(), w.s.opts.SliceSize, w.crcs)
+	rec := encodeRecord(nil, w.id, w.meta, w.n, time.Now(), w.s.opts.SliceSize, w.crcs, nil)
 	if err := w.s.commit(w.key, w.id, weightOf(w.meta, w.n), rec); err != nil {
 		w.err = err
 		w.s.removeFile(w.id)

@@ -214,7 +214,7 @@ func (s *Store) Get(key string) (*cache.Object, bool) {
 		return nil, false
 	}
 	s.diskHits.Add(1)
-	if obj.File != nil && obj.File.Len() <= s.o.PromoteMax {
+	if obj.File != nil && obj.File.Len() <= s.o.PromoteMax && cache.Partial(obj) == nil {
 		if mem, err := load(obj); err == nil {
 			if s.promote(key, mem, epoch) {
 				s.promotions.Add(1)
@@ -440,4 +440,42 @@ func (s *Store) DiskFor(key string) Disk {
 		return q.disk
 	}
 	return nil
+}
+
+// SliceSize is the slice size of the disks (cache.SliceStore), or 0 when
+// no disk stores slices.
+func (s *Store) SliceSize() int64 {
+	for _, q := range s.disks {
+		if sd, ok := q.disk.(cache.SliceStore); ok {
+			return sd.SliceSize()
+		}
+	}
+	return 0
+}
+
+// SliceMax is the largest object stored in slices: Options.DiskMax, or
+// less when a disk is smaller.
+func (s *Store) SliceMax() int64 {
+	m := s.o.DiskMax
+	for _, q := range s.disks {
+		if sd, ok := q.disk.(cache.SliceStore); ok {
+			m = min(m, sd.SliceMax())
+		}
+	}
+	return m
+}
+
+// PutSlice stores a slice of a large object on its key's disk, in order
+// with what is queued for that disk, and drops what memory holds for the
+// key (see cache.SliceStore and Replace).
+func (s *Store) PutSlice(key string, meta *cache.Object, total, i int64, body []byte) error {
+	q := s.diskFor(key)
+	if q == nil || total > s.o.DiskMax {
+		return ErrNotAdmitted
+	}
+	sd, ok := q.disk.(cache.SliceStore)
+	if !ok {
+		return ErrNotAdmitted
+	}
+	return s.Replace(key, func() error { return sd.PutSlice(key, meta, total, i, body) })
 }

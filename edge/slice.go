@@ -1,0 +1,566 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/terncdn/tern/cache"
+	"github.com/terncdn/tern/collapse"
+	"github.com/terncdn/tern/origin"
+)
+
+// Large objects are kept on disk in slices (edge.cache.slice_size). A
+// range request for an object not cached, or for slices a partial object
+// lacks, asks the origin for just the aligned slices that hold the range
+// (RFC 9110 §14.2), serves them as they arrive, and stores each slice
+// under the object's key. Slices combine only when they are of the same
+// representation: the same strong entity tag, or Last-Modified without
+// one (RFC 9111 §3.4); a slice of a new one replaces the old slices.
+//
+// One origin request (a span) asks for at most maxSpanBytes, so that the
+// fill that carries it can hold the whole span for late joiners and a
+// viewer who leaves costs the origin at most one span.
+const maxSpanBytes = 16 << 20
+
+// span is the byte range one origin request for slices asks for: from-to
+// (both inclusive), or the last suffix bytes.
+type span struct{ from, to, suffix int64 }
+
+func (sp span) rangeValue() string {
+	if sp.suffix > 0 {
+		return "bytes=-" + strconv.FormatInt(sp.suffix, 10)
+	}
+	return "bytes=" + strconv.FormatInt(sp.from, 10) + "-" + strconv.FormatInt(sp.to, 10)
+}
+
+// sliceResult is the head's Meta of a fill for a span: what the origin's
+// 206 said of the whole object.
+type sliceResult struct {
+	meta  *cache.Object // Status 200: the whole response's header and freshness
+	rg    cache.ByteRange
+	total int64
+	// varyFields and variantKey: when the response varies, the slices are
+	// stored under the variant (as for any response, RFC 9111 §4.1).
+	varyFields []string
+	variantKey string
+}
+
+// slicing reports whether x, a miss, is served from slices: a GET for one
+// byte range, on an edge with a disk tier.
+func (s *Server) slicing(x *exchange) bool {
+	if s.slices == nil || x.r.Method != http.MethodGet || x.errorPage {
+		return false
+	}
+	_, ok := cache.ParseRangeSpec(x.r.Header.Get("Range"))
+	return ok
+}
+
+// spanBytes is the most one span asks for: whole slices.
+func (s *Server) spanBytes() int64 {
+	return max(maxSpanBytes/s.sliceSize, 1) * s.sliceSize
+}
+
+// firstSpan is the span that starts a sliced response whose metadata is
+// not known: for a miss, the aligned slices that hold the start of the
+// range (total is -1); for a stale partial object of total bytes, the
+// slice that holds the first byte wanted, which also revalidates it.
+func (s *Server) firstSpan(spec cache.RangeSpec, ranged bool, total int64) span {
+	ss := s.sliceSize
+	if total >= 0 {
+		start := int64(0)
+		if rg, ok := spec.Resolve(total); ranged && ok {
+			start = rg.Start
+		}
+		from := start / ss * ss
+		return span{from: from, to: from + ss - 1}
+	}
+	if spec.Suffix > 0 {
+		// Asking for S-1 bytes more than the suffix takes in every slice
+		// that holds a byte of it, whole (the last slice ends the object),
+		// without knowing where the object ends.
+		return span{suffix: min(spec.Suffix+ss-1, s.spanBytes())}
+	}
+	from := spec.First / ss * ss
+	to := from + s.spanBytes() - 1
+	if spec.Last >= 0 {
+		to = min(to, (spec.Last/ss+1)*ss-1)
+	}
+	return span{from: from, to: to}
+}
+
+// serveSliced answers x from the slices of its object: obj is the partial
+// object stored under the key, or nil on a miss.
+func (s *Server) serveSliced(x *exchange, obj *cache.Object) {
+	r := x.r
+	fresh := obj != nil && obj.Usability(x.start, noRequestDirectives) == cache.Fresh
+	if fresh && r.Method == http.MethodHead {
+		x.result = resultHit
+		s.respondObject(x, obj, x.start)
+		return
+	}
+	rv := r.Header.Get("Range")
+	spec, ranged := cache.ParseRangeSpec(rv)
+	sv := &slicedView{s: s, x: x, key: x.joinKey()}
+	defer sv.closeSegment()
+
+	var meta *cache.Object
+	var total int64
+	x.result = resultHit
+	first := s.firstSpan(spec, ranged, -1)
+	if obj != nil {
+		total = obj.File.Len()
+		first = s.firstSpan(spec, ranged, total)
+		if fresh {
+			// The stored metadata answers, unless the first slice wanted
+			// is missing: then the span fetched for it does, so that a
+			// representation changed at the origin is served whole.
+			want := cache.ByteRange{Start: 0, End: total - 1}
+			if rg, ok := spec.Resolve(total); ranged && ok {
+				want = rg
+			}
+			if i := want.Start / s.sliceSize; has(obj.File, i) {
+				meta = obj
+			} else {
+				first = s.missingSpan(obj.File, i, want.End/s.sliceSize, total)
+			}
+		}
+	}
+	if meta == nil {
+		if !sv.first(first) {
+			return // answered otherwise: an error, or the origin's own answer
+		}
+		meta, total = sv.seg.meta, sv.seg.total
+	}
+	sv.meta, sv.total = meta, total
+
+	h := x.w.Header()
+	for k, v := range meta.Header {
+		h[k] = v
+	}
+	if len(meta.Freshness.NoCacheFields) > 0 && fresh {
+		for _, f := range meta.Freshness.NoCacheFields {
+			delete(h, f) // RFC 9111 §5.2.2.4, as for any hit
+		}
+	}
+	h["Age"] = ageValue(meta.CurrentAge(time.Now()))
+	s.decorate(x, h)
+	if answerConditional(x, h, http.StatusOK) {
+		return
+	}
+	h["Accept-Ranges"] = acceptRangesBytes
+	status, want := http.StatusOK, cache.ByteRange{Start: 0, End: total - 1}
+	if rv != "" && (r.Header.Get("If-Range") == "" || cache.IfRangeAllows(r.Header.Get("If-Range"), cache.Header(h))) {
+		if _, err := cache.ParseRange(rv, total); errors.Is(err, cache.ErrUnsatisfiable) {
+			clearBodyHeaders(h)
+			h.Set("Content-Range", cache.UnsatisfiedRange(total))
+			x.w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
+			return
+		}
+		if rg, ok := spec.Resolve(total); ranged && ok {
+			// Several ranges on a partial object are answered whole
+			// (RFC 9110 §14.2 lets a server ignore Range).
+			status, want = http.StatusPartialContent, rg
+			h.Set("Content-Range", cache.ContentRange(rg, total))
+		}
+	}
+	h.Set("Content-Length", strconv.FormatInt(want.Length(), 10))
+	if r.Method == http.MethodHead {
+		x.w.WriteHeader(status)
+		return
+	}
+	if sv.seg == nil && has(obj.File, want.Start/s.sliceSize) {
+		// The response starts from a stored slice: check it before the
+		// head goes out, so that a corrupt one is fetched again rather
+		// than cutting the response.
+		start := want.Start
+		if err := obj.File.Verify(start, min((start/s.sliceSize+1)*s.sliceSize, want.End+1)-start); err != nil {
+			slog.Warn("stored slice failed its checksum; fetching it again", "id", x.id, "error", err)
+			for k := range h {
+				delete(h, k)
+			}
+			s.store.Delete(sv.key)
+			x.result = resultMiss
+			if s.slicing(x) {
+				s.serveSliced(x, nil)
+			} else {
+				s.fetch(x, nil)
+			}
+			return
+		}
+	}
+	x.w.WriteHeader(status)
+	if err := sv.stream(want); err != nil {
+		x.err, x.errTok = err, errorToken(err)
+		if x.result != resultError && r.Context().Err() == nil {
+			x.result = resultError
+			slog.Warn("sliced response cut", "id", x.id, "error", err)
+		}
+		// The head is out: cut the connection, so the viewer sees a
+		// truncated body and never a short one that looks complete.
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// slicedView is one viewer's walk over the slices of an object.
+type slicedView struct {
+	s     *Server
+	x     *exchange
+	key   string
+	meta  *cache.Object
+	total int64
+	seg   *segment // the span being read, if any
+}
+
+// segment is a span joined by a viewer.
+type segment struct {
+	f      *collapse.Fill
+	rg     cache.ByteRange
+	meta   *cache.Object
+	total  int64
+	reader *collapse.Reader
+}
+
+func (sv *slicedView) closeSegment() {
+	if sv.seg != nil && sv.seg.reader != nil {
+		sv.seg.reader.Close()
+	}
+	sv.seg = nil
+}
+
+// join joins (or starts) the fill for sp and waits for its head.
+func (sv *slicedView) join(sp span) (f *collapse.Fill, head collapse.Head, leader bool, early *collapse.Reader, err error) {
+	s, x := sv.s, sv.x
+	f, leader = s.sliceFills.Join(sv.key + "\x00" + sp.rangeValue())
+	early, _ = f.NewReader(0)
+	if leader {
+		j := s.newFillJob(x, nil)
+		j.req.Header.Set("Range", sp.rangeValue())
+		go s.runSliceFill(f, j, sp)
+		x.result = resultMiss
+	} else if s.metrics != nil {
+		s.metrics.ObserveCollapsed(x.dist.id)
+	}
+	head, err = f.Head(x.r.Context())
+	if err != nil && early != nil {
+		early.Close()
+		early = nil
+	}
+	return f, head, leader, early, err
+}
+
+// first joins the span that starts the response and reports whether it
+// brought slices; otherwise it has answered the viewer (an error, or the
+// origin's answer other than a 206, served as a miss would serve it).
+func (sv *slicedView) first(sp span) bool {
+	s, x := sv.s, sv.x
+	f, head, leader, early, err := sv.join(sp)
+	if err != nil {
+		if x.r.Context().Err() != nil {
+			x.result, x.err = resultError, err
+			return false
+		}
+		s.failOrigin(x, err)
+		return false
+	}
+	res, ok := head.Meta.(*sliceResult)
+	if !ok {
+		s.answerFill(x, f, head, leader, &early)
+		if early != nil {
+			early.Close()
+		}
+		return false
+	}
+	if !leader && (!head.Shareable || !sv.ourVariant(res)) {
+		if early != nil {
+			early.Close()
+		}
+		s.pass(x) // a response for another viewer, or another variant
+		return false
+	}
+	if res.variantKey != "" {
+		sv.key = res.variantKey // where its slices are stored
+	}
+	sv.seg = &segment{f: f, rg: res.rg, meta: res.meta, total: res.total, reader: early}
+	return true
+}
+
+// ourVariant reports whether a span's response is the variant this viewer
+// selects.
+func (sv *slicedView) ourVariant(res *sliceResult) bool {
+	x := sv.x
+	return res.variantKey == "" ||
+		string(cache.AppendVariantKey(x.vkey[:0], string(x.key), res.varyFields, cache.Header(x.r.Header))) == res.variantKey
+}
+
+// stream writes bytes want of the object to the viewer: each from the
+// slices stored, or from a span fetched for the slices missing.
+func (sv *slicedView) stream(want cache.ByteRange) error {
+	s, x := sv.s, sv.x
+	ss := s.sliceSize
+	for pos := want.Start; pos <= want.End; {
+		if err := x.r.Context().Err(); err != nil {
+			return nil // the viewer left: nothing to tell it
+		}
+		if seg := sv.seg; seg != nil {
+			if pos >= seg.rg.Start && pos <= seg.rg.End {
+				end := min(seg.rg.End, want.End)
+				if err := sv.copySegment(pos, end); err != nil {
+					return err
+				}
+				pos = end + 1
+			}
+			sv.closeSegment()
+			continue
+		}
+		body := sv.stored()
+		i := pos / ss
+		last := want.End / ss
+		if body != nil && has(body, i) {
+			j := i
+			for j < last && has(body, j+1) {
+				j++
+			}
+			end := min((j+1)*ss-1, want.End)
+			b := storedBody{file: body}
+			if err := b.verify(pos, end-pos+1); err != nil {
+				s.store.Delete(sv.key)
+				return err
+			}
+			if err := b.write(&x.w, pos, end-pos+1); err != nil {
+				return err
+			}
+			pos = end + 1
+			continue
+		}
+		if err := sv.fetchSpan(s.missingSpan(body, i, last, sv.total)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// missingSpan is the span for the run of slices missing from body (nil:
+// all of them) from slice i, up to slice last and one span, of an object
+// of total bytes.
+func (s *Server) missingSpan(body cache.FileBody, i, last, total int64) span {
+	ss := s.sliceSize
+	j := i
+	for j < last && (j-i+1)*ss < s.spanBytes() && (body == nil || !has(body, j+1)) {
+		j++
+	}
+	return span{from: i * ss, to: min((j+1)*ss, total) - 1}
+}
+
+func has(b cache.FileBody, i int64) bool {
+	if p, ok := b.(cache.PartialBody); ok {
+		return p.Has(i)
+	}
+	return true // a complete object
+}
+
+// stored is the body stored under the key if it is the representation
+// this viewer is being sent, else nil.
+func (sv *slicedView) stored() cache.FileBody {
+	obj, ok := sv.s.store.Get(sv.key)
+	if !ok || obj.File == nil || obj.File.Len() != sv.total || obj.Status != http.StatusOK ||
+		!cache.SameRepresentation(obj.Header, sv.meta.Header) {
+		return nil
+	}
+	if p, ok := obj.File.(cache.PartialBody); ok && p.SliceSize() != sv.s.sliceSize {
+		return nil
+	}
+	return obj.File
+}
+
+// fetchSpan joins the fill for sp, a span of missing slices within the
+// response, and makes it the segment to read.
+func (sv *slicedView) fetchSpan(sp span) error {
+	f, head, _, early, err := sv.join(sp)
+	if err != nil {
+		return err
+	}
+	res, ok := head.Meta.(*sliceResult)
+	if !ok || !head.Shareable || !sv.ourVariant(res) || res.total != sv.total || res.rg.Start != sp.from ||
+		!cache.SameRepresentation(res.meta.Header, sv.meta.Header) {
+		if early != nil {
+			early.Close()
+		}
+		// The object changed at the origin (or stopped answering ranges)
+		// while this viewer was being sent the old one.
+		return fmt.Errorf("origin sent another representation for bytes %d-%d: %w", sp.from, sp.to, errRepresentationChanged)
+	}
+	sv.seg = &segment{f: f, rg: res.rg, meta: res.meta, total: res.total, reader: early}
+	return nil
+}
+
+var errRepresentationChanged = errors.New("representation changed")
+
+// copySegment writes bytes [pos, end] of the object from the segment's
+// fill as they arrive.
+func (sv *slicedView) copySegment(pos, end int64) error {
+	seg := sv.seg
+	rd := seg.reader
+	seg.reader = nil
+	off := pos - seg.rg.Start
+	if rd == nil {
+		var err error
+		if rd, err = seg.f.NewReader(off); err != nil {
+			return err
+		}
+		off = 0
+	}
+	defer rd.Close()
+	if off > 0 {
+		if _, err := io.CopyN(io.Discard, rd, off); err != nil {
+			return err
+		}
+	}
+	bp := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(bp)
+	n, err := io.CopyBuffer(viewerWriter{&sv.x.w}, io.LimitReader(rd, end-pos+1), *bp)
+	if err != nil {
+		return err
+	}
+	if n != end-pos+1 {
+		return fmt.Errorf("span ended after %d of %d bytes: %w", n, end-pos+1, io.ErrUnexpectedEOF)
+	}
+	return nil
+}
+
+// viewerWriter flushes every write, so that bytes reach the viewer as they
+// arrive from the origin. It hides countingWriter's ReadFrom, which is for
+// files.
+type viewerWriter struct{ w *countingWriter }
+
+func (v viewerWriter) Write(p []byte) (int, error) {
+	n, err := v.w.Write(p)
+	if err == nil {
+		v.w.Flush()
+	}
+	return n, err
+}
+
+// runSliceFill fetches span sp for everyone joined on f. A 206 that holds
+// the span is published with the whole object's metadata and its complete
+// slices are stored; any other answer is handled as a miss handles it
+// (fillFrom), except a 416, which is passed on and not stored.
+func (s *Server) runSliceFill(f *collapse.Fill, j *fillJob, sp span) {
+	resp, err := s.client.Do(context.Background(), j.b.target, j.req)
+	if err != nil {
+		s.observeOriginError(j.dist.id, err)
+		f.Fail(err)
+		return
+	}
+	switch resp.StatusCode {
+	case http.StatusPartialContent:
+	case http.StatusRequestedRangeNotSatisfiable:
+		defer resp.Body.Close()
+		s.observeOrigin(j, resp)
+		h := cache.Header(resp.Header)
+		cache.RemoveUnstorableFields(h)
+		res := &fillResult{result: resultMiss, initialAge: cache.InitialAge(h, resp.RequestTime, resp.ResponseTime), responseTime: resp.ResponseTime}
+		f.Publish(collapse.Head{Status: resp.StatusCode, Header: http.Header(clipHeader(h)), Shareable: true, ContentLength: resp.ContentLength, Meta: res})
+		_, err := io.Copy(f, resp.Body)
+		f.Close(err)
+		return
+	default:
+		s.fillFrom(f, j, resp)
+		return
+	}
+	defer resp.Body.Close()
+	s.observeOrigin(j, resp)
+	h := cache.Header(resp.Header)
+	rg, total, err := cache.ParseContentRange(h.Get("Content-Range"))
+	switch {
+	case err != nil:
+	case sp.suffix > 0 && (rg.End != total-1 || rg.Length() != min(sp.suffix, total)):
+		err = cache.ErrContentRange
+	case sp.suffix == 0 && (rg.Start != sp.from || rg.End != min(sp.to, total-1)):
+		err = cache.ErrContentRange
+	case resp.ContentLength >= 0 && resp.ContentLength != rg.Length():
+		err = cache.ErrContentRange
+	}
+	if err != nil {
+		err = &origin.Error{Kind: origin.Protocol, Origin: resp.Origin.ID,
+			Err: fmt.Errorf("asked for %s, got a 206 with Content-Range %q (Content-Length %d): %w", sp.rangeValue(), h.Get("Content-Range"), resp.ContentLength, err)}
+		s.observeOriginError(j.dist.id, err)
+		f.Fail(err)
+		return
+	}
+
+	// The whole response, as a 200 would have said it (RFC 9111 §3.4).
+	whole := clipHeader(cache.Header(http.Header(h).Clone()))
+	delete(whole, "Content-Range")
+	whole["Content-Length"] = []string{strconv.FormatInt(total, 10)}
+	fr := cache.Evaluate(j.storeFacts, http.StatusOK, whole, j.b.ttl, resp.ResponseTime)
+	cache.RemoveUnstorableFields(whole)
+	cache.StripPrivateFields(whole, cache.EffectiveDirectives(whole))
+	delete(whole, "Surrogate-Control")
+	vary, star := cache.VaryFields(whole)
+	if star {
+		fr.Storable, fr.Reason = false, "vary *"
+	}
+	meta := &cache.Object{
+		Status: http.StatusOK, Header: whole, RequestTime: resp.RequestTime, ResponseTime: resp.ResponseTime,
+		InitialAge: cache.InitialAge(h, resp.RequestTime, resp.ResponseTime), Freshness: fr,
+	}
+	res := &sliceResult{meta: meta, rg: rg, total: total}
+	key := j.key
+	if len(vary) > 0 {
+		res.varyFields = vary
+		res.variantKey = cache.VariantKey(j.key, vary, j.facts.Header)
+		key = res.variantKey
+	}
+	f.Publish(collapse.Head{Status: http.StatusPartialContent, Header: http.Header(whole), Shareable: fr.Storable,
+		ContentLength: rg.Length(), Meta: res})
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close(err)
+		return
+	}
+	f.Complete(func(body []byte) {
+		switch {
+		case !fr.Storable:
+			// As for a whole response that may not be stored: a
+			// hit-for-pass marker replaces what the key held.
+			s.store.Set(key, &cache.Object{ResponseTime: resp.ResponseTime, Freshness: cache.Freshness{Lifetime: s.passMarkerTTL, Reason: fr.Reason}})
+		case rg.Start == 0 && rg.End == total-1 && total <= s.maxObject:
+			// The whole object came in one span: store it as any other.
+			o := *meta
+			o.Body = body
+			s.storeObject(j, &o, vary)
+		case cache.CanCombine(whole) && total <= s.slices.SliceMax():
+			if len(vary) > 0 {
+				s.store.Set(j.key, &cache.Object{Vary: vary, ResponseTime: meta.ResponseTime, InitialAge: meta.InitialAge, Freshness: fr})
+			}
+			s.storeSlices(key, meta, total, rg, body)
+		}
+	})
+}
+
+// storeSlices stores each whole slice of body, which holds bytes rg of an
+// object of total bytes.
+func (s *Server) storeSlices(key string, meta *cache.Object, total int64, rg cache.ByteRange, body []byte) {
+	ss := s.sliceSize
+	for i := (rg.Start + ss - 1) / ss; i*ss <= rg.End; i++ {
+		start, end := i*ss, min((i+1)*ss, total)-1
+		if end > rg.End {
+			break // the span ends inside this slice
+		}
+		if err := s.slices.PutSlice(key, meta, total, i, body[start-rg.Start:end+1-rg.Start]); err != nil {
+			slog.Debug("slice not stored", "key", key, "slice", i, "error", err)
+			return
+		}
+	}
+}
+
+func (s *Server) observeOrigin(j *fillJob, resp *origin.Response) {
+	if s.metrics != nil {
+		s.metrics.ObserveOrigin(j.dist.id, resp.Origin.ID, resp.StatusCode, resp.ResponseTime.Sub(resp.RequestTime))
+	}
+}
