@@ -74,11 +74,19 @@ type EdgeCache struct {
 	// over the disks by key; they survive restarts and crashes, and each is
 	// checksummed. Default: none (memory only).
 	Disk Disks `yaml:"disk,omitempty"`
-	// DiskMaxObjectSize is the largest response the disk tiers store.
+	// DiskMaxObjectSize is the largest response the disk tiers store,
+	// whole or in slices. An object fetched slice by slice for range
+	// requests counts against a disk only by the slices it holds, so this
+	// may exceed the disks' size (e.g. 50GiB for video libraries).
 	// Default 1GiB, or the smallest disk's size if that is smaller.
 	DiskMaxObjectSize ByteSize `yaml:"disk_max_object_size,omitempty"`
 	// SliceSize is the unit in which bodies are stored on disk, each slice
-	// with its own checksum. Default 4MiB; between 64KiB and 64MiB.
+	// with its own checksum. With a disk tier, a range request for an
+	// object not cached (or for slices a cached part lacks) fetches from
+	// the origin only the aligned slices that hold the range, at most
+	// 16MiB per origin request, and stores them: a 10GiB object is never
+	// fetched whole to answer one range. Default 4MiB; between 64KiB and
+	// 64MiB.
 	SliceSize ByteSize `yaml:"slice_size,omitempty"`
 	// Fsync makes an object count as stored only once its data and index
 	// are on stable storage, so that it also survives power loss. Off, the

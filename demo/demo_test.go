@@ -293,7 +293,7 @@ func TestAPINoCacheCountsEveryRequest(t *testing.T) {
 
 func TestDownloads(t *testing.T) {
 	h, _ := newTestHandler()
-	sizes := map[string]int64{"big.bin": 64 * mib, "1MiB.bin": mib, "256MiB.bin": 256 * mib, "17MiB.bin": 17 * mib}
+	sizes := map[string]int64{"big.bin": 64 * mib, "huge.bin": 10 << 30, "1MiB.bin": mib, "256MiB.bin": 256 * mib, "17MiB.bin": 17 * mib}
 	for name, size := range sizes {
 		rec := do(t, h, "HEAD", "/download/"+name)
 		if rec.Code != 200 || rec.Header().Get("Content-Length") != strconv.FormatInt(size, 10) {

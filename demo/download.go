@@ -12,6 +12,9 @@ const (
 	mib = 1 << 20
 	// bigSize is the size of /download/big.bin.
 	bigSize = 64 * mib
+	// hugeSize is the size of /download/huge.bin: a 10 GiB object for
+	// range requests (an edge with a disk tier caches it slice by slice).
+	hugeSize = 10 << 30
 	// maxDownloadMiB bounds /download/<n>MiB.bin.
 	maxDownloadMiB = 256
 )
@@ -20,11 +23,14 @@ const (
 // pure function of the offset, so they never change.
 var downloadModTime = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// downloadSize maps a file name under /download/ to its size: big.bin, or
-// <n>MiB.bin for n in 1..256 written without leading zeros.
+// downloadSize maps a file name under /download/ to its size: big.bin,
+// huge.bin, or <n>MiB.bin for n in 1..256 written without leading zeros.
 func downloadSize(name string) (int64, bool) {
-	if name == "big.bin" {
+	switch name {
+	case "big.bin":
 		return bigSize, true
+	case "huge.bin":
+		return hugeSize, true
 	}
 	num, ok := strings.CutSuffix(name, "MiB.bin")
 	if !ok {
@@ -42,6 +48,10 @@ func downloadSize(name string) (int64, bool) {
 func downloadETag(size int64) string {
 	return `"tern-demo-` + strconv.FormatInt(size, 10) + `-v1"`
 }
+
+// Download is the content of every /download/ file: the file of size n
+// is bytes [0, n) of it. Tests read it to check what an edge serves.
+func Download() io.ReaderAt { return pattern{} }
 
 // newDownload returns the size bytes of a download, generated on demand so
 // that no file is ever held in memory; http.ServeContent seeks in it to
