@@ -92,6 +92,10 @@ type Store struct {
 	stripes [256]sync.Mutex
 	dirs    [1 << 16 / 64]atomic.Uint64 // data/ab/cd directories known to exist
 
+	// writing is the bytes written by Writers not yet committed: they are
+	// on the disk, so eviction makes room for them (see Writer.reserve).
+	writing atomic.Int64
+
 	hits, misses, evictions, checksumFailures atomic.Uint64
 	admitted, rejected, writeErrors           atomic.Uint64
 
@@ -411,9 +415,9 @@ func (s *Store) commit(key string, id uint64, weight int64, rec []byte) error {
 }
 
 // evict removes objects by CLOCK until the store holds at most
-// Options.Size bytes.
+// Options.Size bytes, counting those of downloads being written.
 func (s *Store) evict() {
-	victims := s.idx.evict(s.opts.Size, nil)
+	victims := s.idx.evict(max(s.opts.Size-s.writing.Load(), 0), nil)
 	if len(victims) == 0 {
 		return
 	}
@@ -479,6 +483,12 @@ func (s *Store) Delete(key string) bool {
 	h := hashKey(key)
 	mu := &s.stripes[h%uint64(len(s.stripes))]
 	mu.Lock()
+	if s.isLoaded() && !s.idx.has(h) {
+		// Not stored (commits update the index under this lock): no
+		// write transaction for nothing.
+		mu.Unlock()
+		return false
+	}
 	var old uint64
 	err := s.update(func(tx *bolt.Tx) error {
 		objects := tx.Bucket(bucketObjects)
@@ -585,7 +595,7 @@ func (s *Store) Bytes() int64 {
 // only when key has been requested recently more often than the object it
 // would evict (TinyLFU, see admission).
 func (s *Store) Admit(key string) bool {
-	victim, full := s.idx.nextVictim(s.opts.Size)
+	victim, full := s.idx.nextVictim(max(s.opts.Size-s.writing.Load(), 0))
 	ok := s.admit.admit(hashKey(key), victim, full)
 	if ok {
 		s.admitted.Add(1)
@@ -671,6 +681,16 @@ func (s *Store) background() {
 	close(s.loaded)
 	s.sweep()
 	close(s.swept)
+}
+
+// isLoaded reports whether the eviction index holds every record.
+func (s *Store) isLoaded() bool {
+	select {
+	case <-s.loaded:
+		return true
+	default:
+		return false
+	}
 }
 
 func (s *Store) stopping() bool {

@@ -764,3 +764,43 @@ func TestLoaderSeesNewRecordFirst(t *testing.T) {
 		t.Errorf("a colliding entry was not reported: displaced %d, want 7", displaced)
 	}
 }
+
+// TestWritesInProgressCountAgainstSize: the bytes of a large download
+// being written take room on the disk before it commits, so the store
+// evicts for them as they arrive, not only at commit.
+func TestWritesInProgressCountAgainstSize(t *testing.T) {
+	const size = 1 << 20
+	s := open(t, Options{Path: t.TempDir(), Size: size, SliceSize: 64 << 10})
+	defer s.Close()
+	<-s.loaded
+	for i := range 14 { // 14 x 64 KiB: most of the store
+		s.Set(fmt.Sprintf("small-%d", i), fullObject(content("small", uint64(i), 64<<10)))
+	}
+	filled := s.Bytes()
+	w, err := s.Create("large", fullObject(nil), 600<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(content("large", 1, 600<<10)); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Bytes() + 600<<10; got > size {
+		t.Errorf("with 600 KiB written and not committed the store holds %d bytes (%d before): %d over its size",
+			s.Bytes(), filled, got-size)
+	}
+	if err := w.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if s.Bytes() > size {
+		t.Errorf("after commit: %d bytes", s.Bytes())
+	}
+	if s.writing.Load() != 0 {
+		t.Errorf("%d bytes still counted as being written", s.writing.Load())
+	}
+	w, _ = s.Create("aborted", fullObject(nil), -1)
+	w.Write(make([]byte, 100<<10))
+	w.Abort()
+	if s.writing.Load() != 0 {
+		t.Errorf("an aborted writer left %d bytes counted", s.writing.Load())
+	}
+}

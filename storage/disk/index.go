@@ -79,6 +79,15 @@ func (x *index) lookup(hash, id uint64) *slot {
 	return s
 }
 
+// has reports whether an entry holds hash. A hash not held is a key not
+// stored, once loading is done.
+func (x *index) has(hash uint64) bool {
+	x.mu.RLock()
+	_, ok := x.byHash[hash]
+	x.mu.RUnlock()
+	return ok
+}
+
 // touch records an access to hash: it sets the reference bit and the
 // access time, writing only when they change so that hits on a hot object
 // do not bounce its cache line between cores.

@@ -29,6 +29,9 @@ type Writer struct {
 	head   int64  // weight of meta without a body
 	err    error
 	closed bool
+	// reserved is what this writer counts in Store.writing: the bytes it
+	// has written, which take room on the disk before they commit.
+	reserved int64
 }
 
 // Create starts storing an object under key with meta's metadata (meta's
@@ -101,11 +104,26 @@ func (w *Writer) Write(p []byte) (int, error) {
 		}
 	}
 	written, err := w.f.Write(p)
+	before := w.n
 	w.checksum(p[:written])
+	w.reserve(int64(written))
 	if err != nil {
 		return written, w.fail(fmt.Errorf("store %q: write data file: %w", w.key, err))
 	}
+	if ss := w.s.opts.SliceSize; before/ss != w.n/ss {
+		// A slice more on disk: make room for it now, not at commit, so
+		// that large downloads in progress never take the store past its
+		// size.
+		w.s.evict()
+	}
 	return written, nil
+}
+
+// reserve counts n more bytes of this writer against the store's size
+// (n < 0 gives them back).
+func (w *Writer) reserve(n int64) {
+	w.reserved += n
+	w.s.writing.Add(n)
 }
 
 // checksum folds p, the next bytes of the body, into the slice CRCs.
@@ -158,10 +176,13 @@ func (w *Writer) Commit() error {
 		}
 		w.f = nil
 		if err != nil {
+			w.s.removeFile(w.id) // Abort no longer sees the file: it is closed
+			w.s.writeErrors.Add(1)
 			return w.fail(fmt.Errorf("store %q: flush data file: %w", w.key, err))
 		}
 	}
 	w.closed = true
+	w.reserve(-w.reserved) // from now on the index counts the body
 	rec := encodeRecord(nil, w.id, w.meta, w.n, time.Now(), w.s.opts.SliceSize, w.crcs, nil)
 	if err := w.s.commit(w.key, w.id, weightOf(w.meta, w.n), rec); err != nil {
 		w.err = err
@@ -178,6 +199,7 @@ func (w *Writer) Abort() {
 		return
 	}
 	w.closed = true
+	w.reserve(-w.reserved)
 	if w.f != nil {
 		w.f.Close()
 		w.f = nil

@@ -287,11 +287,22 @@ func (s *Store) Set(key string, obj *cache.Object) {
 	// a 304) goes back to its disk with its new metadata; others are
 	// written if the disk admits them.
 	if obj.File == nil && (obj.BodyLen() > s.o.DiskMax || !q.disk.Admit(key)) {
+		s.dropOlder(q, key)
 		return
 	}
 	if !s.trySend(q, diskOp{key: key, obj: obj}) {
 		s.drops.Add(1) // the disk is behind (or closed): memory still has it
+		s.dropOlder(q, key)
 	}
+}
+
+// dropOlder removes from q's disk what it holds for key, whose newer
+// version the disk did not take: the older one must not be served once
+// memory lets the newer one go. Get treats the key as missing on the disk
+// at once; the delete waits for room in the queue if the disk is behind.
+func (s *Store) dropOlder(q *diskQueue, key string) {
+	op := q.registerDelete(key, false)
+	s.send(q, *op)
 }
 
 // Delete removes key from every tier; on disk in order with the writes

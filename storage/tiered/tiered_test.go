@@ -16,11 +16,12 @@ import (
 // so a test can hold them in the queue.
 type gatedDisk struct {
 	*memory.Store
-	gate  sync.RWMutex
-	files map[string]*cache.Object // objects to return with a file body
+	gate   sync.RWMutex
+	files  map[string]*cache.Object // objects to return with a file body
+	refuse bool                     // Admit says no
 }
 
-func (d *gatedDisk) Admit(string) bool { return true }
+func (d *gatedDisk) Admit(string) bool { return !d.refuse }
 
 func (d *gatedDisk) Stream(string, *cache.Object, int64) (cache.BodyWriter, error) {
 	return nil, errors.New("gatedDisk does not stream")
@@ -175,5 +176,35 @@ func TestGetDoesNotKeepTheKey(t *testing.T) {
 	mem.Walk("", func(k string, _ *cache.Object) bool { keys = append(keys, k); return true })
 	if len(keys) != 1 || keys[0] != "key-1" {
 		t.Errorf("memory keys %q, want [key-1]", keys)
+	}
+}
+
+// TestRefusedNewVersionDropsOldFromDisk: when the disk does not take a
+// newer version of a key (admission, size, a full queue), the older one
+// it holds must go, or it comes back once memory lets the new one go.
+func TestRefusedNewVersionDropsOldFromDisk(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		setup func(*Store, *gatedDisk)
+		v2    *cache.Object
+	}{
+		{"admission", func(_ *Store, d *gatedDisk) { d.refuse = true }, obj("v2")},
+		{"size", func(*Store, *gatedDisk) {}, &cache.Object{Status: 200, Body: make([]byte, 2<<20)}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s, mem, disk := newStore(t)
+			s.Set("k", obj("v1"))
+			s.Flush()
+			c.setup(s, disk)
+			s.Set("k", c.v2)
+			s.Flush()
+			if got, ok := disk.Store.Get("k"); ok && string(got.Body) == "v1" {
+				t.Fatal("the disk still holds the older version")
+			}
+			mem.Delete("k") // memory let it go (eviction, restart)
+			if got, ok := s.Get("k"); ok && string(got.Body) == "v1" {
+				t.Fatal("the older version came back from disk")
+			}
+		})
 	}
 }
