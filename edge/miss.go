@@ -611,6 +611,20 @@ func (s *Server) respondFill(x *exchange, f *collapse.Fill, head collapse.Head, 
 			h.Set("Content-Length", strconv.FormatInt(limit, 10))
 		}
 	}
+	if limit >= 0 && offset > fillWindow && res.growing == nil && head.ContentLength > s.maxObject && r.Method == http.MethodGet {
+		// The body streams through uncached (too large for memory, and no
+		// disk takes it): following the fetch to a far range would download
+		// everything before it. The origin answers the range itself.
+		if *early != nil {
+			(*early).Close()
+			*early = nil
+		}
+		for k := range h {
+			delete(h, k)
+		}
+		s.pass(x)
+		return
+	}
 	status := head.Status
 	if limit >= 0 {
 		status = http.StatusPartialContent
