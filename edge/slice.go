@@ -132,10 +132,17 @@ func (s *Server) serveSliced(x *exchange, obj *cache.Object) {
 		}
 	}
 	if meta == nil {
+		if obj != nil {
+			sv.stale = obj
+		}
 		if !sv.first(first) {
 			return // answered otherwise: an error, or the origin's own answer
 		}
-		meta, total = sv.seg.meta, sv.seg.total
+		if sv.seg != nil {
+			meta, total = sv.seg.meta, sv.seg.total
+		} else {
+			meta = obj // the origin failed: the stale slices stand in (RFC 5861 §4)
+		}
 	}
 	sv.meta, sv.total = meta, total
 
@@ -215,6 +222,9 @@ type slicedView struct {
 	meta  *cache.Object
 	total int64
 	seg   *segment // the span being read, if any
+	// stale is the stored partial object being revalidated, if any: it
+	// answers when the origin fails and stale-if-error allows.
+	stale *cache.Object
 }
 
 // segment is a span joined by a viewer.
@@ -254,9 +264,11 @@ func (sv *slicedView) join(sp span) (f *collapse.Fill, head collapse.Head, leade
 	return f, head, leader, early, err
 }
 
-// first joins the span that starts the response and reports whether it
-// brought slices; otherwise it has answered the viewer (an error, or the
-// origin's answer other than a 206, served as a miss would serve it).
+// first joins the span that starts the response and reports whether the
+// response goes on: with the span's slices (sv.seg), or with the stale
+// object's when the origin failed and RFC 5861 allows (sv.seg nil).
+// Otherwise it has answered the viewer: an error, or the origin's answer
+// other than a 206, served as a miss would serve it.
 func (sv *slicedView) first(sp span) bool {
 	s, x := sv.s, sv.x
 	f, head, leader, early, err := sv.join(sp)
@@ -265,11 +277,20 @@ func (sv *slicedView) first(sp span) bool {
 			x.result, x.err = resultError, err
 			return false
 		}
+		if sv.useStale(sp, 0, err) {
+			return true
+		}
 		s.failOrigin(x, err)
 		return false
 	}
 	res, ok := head.Meta.(*sliceResult)
 	if !ok {
+		if head.Status >= 500 && sv.useStale(sp, head.Status, &originStatusError{status: head.Status}) {
+			if early != nil {
+				early.Close()
+			}
+			return true
+		}
 		s.answerFill(x, f, head, leader, &early)
 		if early != nil {
 			early.Close()
@@ -287,6 +308,19 @@ func (sv *slicedView) first(sp span) bool {
 		sv.key = res.variantKey // where its slices are stored
 	}
 	sv.seg = &segment{f: f, rg: res.rg, meta: res.meta, total: res.total, reader: early}
+	return true
+}
+
+// useStale reports whether the stale partial object answers because the
+// origin failed (status 0: could not be reached) fetching sp, and notes
+// why. It must hold the slice sp starts with.
+func (sv *slicedView) useStale(sp span, status int, cause error) bool {
+	if sv.stale == nil || sp.suffix > 0 || !has(sv.stale.File, sp.from/sv.s.sliceSize) ||
+		!staleOnError(sv.stale, time.Now(), status) {
+		return false
+	}
+	x := sv.x
+	x.result, x.detail, x.errTok, x.err = resultHit, "StaleIfErrorHit", errorToken(cause), cause
 	return true
 }
 
@@ -449,7 +483,7 @@ func (v viewerWriter) Write(p []byte) (int, error) {
 // runSliceFill fetches span sp for everyone joined on f. A 206 that holds
 // the span is published with the whole object's metadata and its complete
 // slices are stored; any other answer is handled as a miss handles it
-// (fillFrom), except a 416, which is passed on and not stored.
+// (fillFrom), except a 416 or a 5xx, which are passed on and not stored.
 func (s *Server) runSliceFill(f *collapse.Fill, j *fillJob, sp span) {
 	resp, err := s.client.Do(context.Background(), j.b.target, j.req)
 	if err != nil {
@@ -457,9 +491,12 @@ func (s *Server) runSliceFill(f *collapse.Fill, j *fillJob, sp span) {
 		f.Fail(err)
 		return
 	}
-	switch resp.StatusCode {
-	case http.StatusPartialContent:
-	case http.StatusRequestedRangeNotSatisfiable:
+	switch {
+	case resp.StatusCode == http.StatusPartialContent:
+	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable || resp.StatusCode >= 500:
+		// Passed on, not stored: a 416 is not the object, and a server
+		// error must not replace stored slices (the viewer may be served
+		// them stale instead, RFC 5861 §4).
 		defer resp.Body.Close()
 		s.observeOrigin(j, resp)
 		h := cache.Header(resp.Header)

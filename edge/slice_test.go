@@ -69,6 +69,7 @@ type sparseOrigin struct {
 	cc       string
 	noRanges bool
 	vary     string
+	status   atomic.Int32 // when set, the origin answers this instead
 	sent     atomic.Int64
 	requests atomic.Int32
 	mu       sync.Mutex
@@ -87,6 +88,10 @@ func (o *sparseOrigin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	o.mu.Lock()
 	o.ranges = append(o.ranges, r.Header.Get("Range"))
 	o.mu.Unlock()
+	if st := o.status.Load(); st != 0 {
+		http.Error(w, "origin trouble", int(st))
+		return
+	}
 	cc := o.cc
 	if cc == "" {
 		cc = "public, max-age=600"
@@ -578,4 +583,41 @@ func TestFarRangeWithoutDiskIsPassed(t *testing.T) {
 		t.Errorf("origin sent %d bytes for a 100-byte range", n)
 	}
 	t.Logf("origin sent %d bytes", o.sent.Load())
+}
+
+// TestSlicedStaleIfError: a stale partial object's slices are served when
+// the origin fails and stale-if-error allows (RFC 5861 §4), and a 5xx
+// does not replace them.
+func TestSlicedStaleIfError(t *testing.T) {
+	o := &sparseOrigin{size: 32 << 20, cc: "public, max-age=1, stale-if-error=600"}
+	origin := httptest.NewServer(o)
+	defer origin.Close()
+	s, _, _ := newDiskTierServer(t, origin.URL)
+	edgeSrv := httptest.NewServer(s)
+	defer edgeSrv.Close()
+	url := edgeSrv.URL + "/s"
+	want := sparseBytes(20000000, 100, 0)
+	if _, body, err := getSettled(t, s, url, "bytes=20000000-20000099"); err != nil || !bytes.Equal(body, want) {
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond) // stale now
+	o.status.Store(503)
+	for i := range 2 {
+		resp, body, err := getSettled(t, s, url, "bytes=20000000-20000099")
+		if err != nil || resp.StatusCode != 206 || !bytes.Equal(body, want) {
+			t.Fatalf("request %d with the origin failing: %v %+v", i, err, resp)
+		}
+		if resp.Header.Get(HeaderError) != "origin-status-503" {
+			t.Errorf("request %d: X-Tern-Error %q", i, resp.Header.Get(HeaderError))
+		}
+	}
+	// A slice the edge never had cannot be served stale: the error shows.
+	if resp, _, _ := getSettled(t, s, url, "bytes=0-99"); resp == nil || resp.StatusCode != 503 {
+		t.Errorf("a slice never stored, origin failing: %+v", resp)
+	}
+	// The origin down altogether: stale too.
+	origin.Close()
+	if resp, body, err := getSettled(t, s, url, "bytes=20000000-20000099"); err != nil || resp.StatusCode != 206 || !bytes.Equal(body, want) {
+		t.Fatalf("origin unreachable: %v %+v", err, resp)
+	}
 }
