@@ -84,9 +84,9 @@ type EdgeCache struct {
 	// with its own checksum. With a disk tier, a range request for an
 	// object not cached (or for slices a cached part lacks) fetches from
 	// the origin only the aligned slices that hold the range, at most
-	// 16MiB per origin request, and stores them: a 10GiB object is never
-	// fetched whole to answer one range. Default 4MiB; between 64KiB and
-	// 64MiB.
+	// 8MiB (or one slice) per origin request, and stores them: a 10GiB
+	// object is never fetched whole to answer one range. Default 4MiB;
+	// between 64KiB and 64MiB.
 	SliceSize ByteSize `yaml:"slice_size,omitempty"`
 	// Fsync makes an object count as stored only once its data and index
 	// are on stable storage, so that it also survives power loss. Off, the

@@ -23,10 +23,12 @@ import (
 // representation: the same strong entity tag, or Last-Modified without
 // one (RFC 9111 §3.4); a slice of a new one replaces the old slices.
 //
-// One origin request (a span) asks for at most maxSpanBytes, so that the
-// fill that carries it can hold the whole span for late joiners and a
-// viewer who leaves costs the origin at most one span.
-const maxSpanBytes = 16 << 20
+// One origin request (a span) asks for at most maxSpanBytes (or one
+// slice, if slices are larger), so that the fill that carries it can hold
+// the whole span for late joiners and a viewer who leaves costs the origin
+// at most one span. A range with no end (bytes=N-, as players send when
+// they seek) starts with one slice: most are abandoned early.
+const maxSpanBytes = 8 << 20
 
 // span is the byte range one origin request for slices asks for: from-to
 // (both inclusive), or the last suffix bytes.
@@ -87,9 +89,9 @@ func (s *Server) firstSpan(spec cache.RangeSpec, ranged bool, total int64) span 
 		return span{suffix: min(spec.Suffix+ss-1, s.spanBytes())}
 	}
 	from := spec.First / ss * ss
-	to := from + s.spanBytes() - 1
+	to := from + ss - 1
 	if spec.Last >= 0 {
-		to = min(to, (spec.Last/ss+1)*ss-1)
+		to = min(from+s.spanBytes(), (spec.Last/ss+1)*ss) - 1
 	}
 	return span{from: from, to: to}
 }
