@@ -365,8 +365,14 @@ func (sv *slicedView) stream(want cache.ByteRange) error {
 			end := min((j+1)*ss-1, want.End)
 			b := storedBody{file: body}
 			if err := b.verify(pos, end-pos+1); err != nil {
+				// The head is out, but the origin can still send these
+				// bytes: fetch them rather than cut the response.
+				slog.Warn("stored slice failed its checksum; fetching it again", "id", x.id, "error", err)
 				s.store.Delete(sv.key)
-				return err
+				if err := sv.fetchSpan(s.missingSpan(nil, i, last, sv.total)); err != nil {
+					return err
+				}
+				continue
 			}
 			if err := b.write(&x.w, pos, end-pos+1); err != nil {
 				return err
