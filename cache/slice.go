@@ -3,6 +3,7 @@ package cache
 import (
 	"errors"
 	"strings"
+	"time"
 )
 
 // SliceStore keeps large objects slice by slice (a disk tier), so that a
@@ -12,8 +13,10 @@ type SliceStore interface {
 	// SliceSize is the size of every slice but the last, which holds what
 	// remains.
 	SliceSize() int64
-	// SliceMax is the largest object stored in slices.
-	SliceMax() int64
+	// PartialMax is the most one partial object may hold: PutSlice
+	// declines slices beyond it, so a larger object is never completed
+	// slice by slice.
+	PartialMax() int64
 	// PutSlice stores slice i of the object meta describes (Status 200,
 	// the whole response's header and freshness; Body unset), whose body
 	// is total bytes long. body is the whole slice. If key holds the same
@@ -53,16 +56,25 @@ func Partial(o *Object) PartialBody {
 // SameRepresentation reports whether two responses for a key are the same
 // representation, so that byte ranges of one may be combined with those
 // of the other (RFC 9111 §3.4, RFC 9110 §13.1.5): both carry the same
-// strong entity tag, or, when neither has an entity tag, the same
-// Last-Modified date. Responses with neither validator never match: there
-// is no telling whether they are the same.
+// strong entity tag, or, when neither has an entity tag, the same strong
+// Last-Modified date. Responses with no strong validator never match:
+// there is no telling whether they are the same.
 func SameRepresentation(a, b Header) bool {
-	ea, eb := Header(a).Get("Etag"), Header(b).Get("Etag")
+	ea, eb := a.Get("Etag"), b.Get("Etag")
 	if ea != "" || eb != "" {
 		return ea == eb && strongETag(ea)
 	}
-	la, lb := Header(a).Get("Last-Modified"), Header(b).Get("Last-Modified")
-	return la != "" && la == lb
+	la, lb := a.Get("Last-Modified"), b.Get("Last-Modified")
+	return la != "" && la == lb && strongLastModified(a) && strongLastModified(b)
+}
+
+// strongLastModified reports whether h's Last-Modified is a strong
+// validator: at least 60 seconds before its Date (RFC 9110 §8.8.2.2), so
+// that a change within the same second cannot hide behind it.
+func strongLastModified(h Header) bool {
+	lm, ok1 := ParseHTTPDate(h.Get("Last-Modified"))
+	date, ok2 := singleDate(h["Date"])
+	return ok1 && ok2 && date.Sub(lm) >= time.Minute
 }
 
 // CanCombine reports whether a response carries a validator that

@@ -90,6 +90,8 @@ func TestSameRepresentation(t *testing.T) {
 		return out
 	}
 	const lm = "Thu, 01 Jan 2026 00:00:00 GMT"
+	const later = "Thu, 01 Jan 2026 00:01:00 GMT" // 60 s on: lm is strong
+	const soon = "Thu, 01 Jan 2026 00:00:59 GMT"  // 59 s on: lm is weak
 	for _, c := range []struct {
 		a, b Header
 		want bool
@@ -98,8 +100,10 @@ func TestSameRepresentation(t *testing.T) {
 		{h("Etag", `"a"`), h("Etag", `"b"`), false},
 		{h("Etag", `W/"a"`), h("Etag", `W/"a"`), false}, // weak: never combined
 		{h("Etag", `"a"`, "Last-Modified", lm), h("Etag", `"a"`), true},
-		{h("Last-Modified", lm), h("Last-Modified", lm), true},
-		{h("Last-Modified", lm), h("Last-Modified", lm, "Etag", `"a"`), false},
+		{h("Last-Modified", lm, "Date", later), h("Last-Modified", lm, "Date", later), true},
+		{h("Last-Modified", lm, "Date", soon), h("Last-Modified", lm, "Date", later), false},
+		{h("Last-Modified", lm), h("Last-Modified", lm), false}, // no Date: weak
+		{h("Last-Modified", lm, "Date", later), h("Last-Modified", lm, "Etag", `"a"`, "Date", later), false},
 		{h(), h(), false},
 	} {
 		if got := SameRepresentation(c.a, c.b); got != c.want {

@@ -74,10 +74,9 @@ type EdgeCache struct {
 	// over the disks by key; they survive restarts and crashes, and each is
 	// checksummed. Default: none (memory only).
 	Disk Disks `yaml:"disk,omitempty"`
-	// DiskMaxObjectSize is the largest response the disk tiers store,
-	// whole or in slices. An object fetched slice by slice for range
-	// requests counts against a disk only by the slices it holds, so this
-	// may exceed the disks' size (e.g. 50GiB for video libraries).
+	// DiskMaxObjectSize is the largest response the disk tiers store
+	// whole. Objects of any size are kept slice by slice for range
+	// requests; one such partial object takes at most a quarter of a disk.
 	// Default 1GiB, or the smallest disk's size if that is smaller.
 	DiskMaxObjectSize ByteSize `yaml:"disk_max_object_size,omitempty"`
 	// SliceSize is the unit in which bodies are stored on disk, each slice

@@ -43,7 +43,14 @@ func (s *Server) serveCached(x *exchange) {
 		s.fetch(x, nil) // 6-10 on a miss
 		return
 	}
-	if cache.Partial(obj) != nil && s.slices != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+	if p := cache.Partial(obj); p != nil && s.slices != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		if r.Method == http.MethodGet && r.Header.Get("Range") == "" && p.Len() > s.slices.PartialMax() &&
+			s.bodies != nil && p.Len() <= s.bodiesMax {
+			// A whole GET of an object too large to complete slice by
+			// slice: fetch and store it whole, as a miss would.
+			s.fetch(x, nil)
+			return
+		}
 		s.serveSliced(x, obj) // some slices are stored: fetch the others as needed
 		return
 	}

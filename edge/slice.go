@@ -51,7 +51,16 @@ type sliceResult struct {
 	// stored under the variant (as for any response, RFC 9111 §4.1).
 	varyFields []string
 	variantKey string
+	// combinable: the span's slices are stored and may be combined with
+	// other spans' (a strong validator); without it, a range longer than
+	// the span cannot be answered span by span.
+	combinable bool
 }
+
+// wholeFetch is the head's Meta of a span fill that turned into a fetch
+// of the whole object (the origin ignored Range, or answered a range that
+// cannot be placed in slices): its viewers join that fetch.
+type wholeFetch struct{}
 
 // slicing reports whether x, a miss, is served from slices: a GET for one
 // byte range, on an edge with a disk tier.
@@ -59,8 +68,10 @@ func (s *Server) slicing(x *exchange) bool {
 	if s.slices == nil || x.r.Method != http.MethodGet || x.errorPage {
 		return false
 	}
-	_, ok := cache.ParseRangeSpec(x.r.Header.Get("Range"))
-	return ok
+	spec, ok := cache.ParseRangeSpec(x.r.Header.Get("Range"))
+	// Offsets beyond any real object (and near overflow) are left to the
+	// whole-object path, which answers 416.
+	return ok && spec.First < 1<<60 && spec.Suffix < 1<<60
 }
 
 // spanBytes is the most one span asks for: whole slices.
@@ -91,7 +102,10 @@ func (s *Server) firstSpan(spec cache.RangeSpec, ranged bool, total int64) span 
 	from := spec.First / ss * ss
 	to := from + ss - 1
 	if spec.Last >= 0 {
-		to = min(from+s.spanBytes(), (spec.Last/ss+1)*ss) - 1
+		to = from + s.spanBytes() - 1
+		if spec.Last < to {
+			to = (spec.Last/ss+1)*ss - 1
+		}
 	}
 	return span{from: from, to: to}
 }
@@ -109,7 +123,7 @@ func (s *Server) serveSliced(x *exchange, obj *cache.Object) {
 	rv := r.Header.Get("Range")
 	spec, ranged := cache.ParseRangeSpec(rv)
 	sv := &slicedView{s: s, x: x, key: x.joinKey()}
-	defer sv.closeSegment()
+	defer sv.close()
 
 	var meta *cache.Object
 	var total int64
@@ -183,6 +197,29 @@ func (s *Server) serveSliced(x *exchange, obj *cache.Object) {
 		x.w.WriteHeader(status)
 		return
 	}
+	if seg := sv.seg; seg != nil && !seg.combinable {
+		switch {
+		case want.Start < seg.rg.Start || want.End > seg.rg.End:
+			// This response's spans cannot be combined (no strong
+			// validator, or not stored): the range cannot be answered
+			// span by span. Fetch the object whole, as a miss without
+			// slices would, or pass the range on when it is not stored.
+			sv.closeSegment()
+			for k := range h {
+				delete(h, k)
+			}
+			if seg.storable {
+				s.fetch(x, nil)
+			} else {
+				s.pass(x)
+			}
+			return
+		case seg.storable && !seg.whole() && (total <= s.maxObject || s.bodies != nil && total <= s.bodiesMax):
+			// Served from the span; the object can be cached only
+			// whole, so fetch it whole behind this viewer.
+			s.refreshInBackground(x, nil)
+		}
+	}
 	if sv.seg == nil && has(obj.File, want.Start/s.sliceSize) {
 		// The response starts from a stored slice: check it before the
 		// head goes out, so that a corrupt one is fetched again rather
@@ -224,6 +261,10 @@ type slicedView struct {
 	meta  *cache.Object
 	total int64
 	seg   *segment // the span being read, if any
+	// later is a span that starts after the position being sent: the
+	// first span of a suffix range longer than a span, used once the
+	// spans before it are sent.
+	later *segment
 	// stale is the stored partial object being revalidated, if any: it
 	// answers when the origin fails and stale-if-error allows.
 	stale *cache.Object
@@ -236,13 +277,27 @@ type segment struct {
 	meta   *cache.Object
 	total  int64
 	reader *collapse.Reader
+	// storable and combinable are the span response's (see sliceResult).
+	storable, combinable bool
 }
+
+// whole reports whether the span holds the whole object.
+func (seg *segment) whole() bool { return seg.rg.Start == 0 && seg.rg.End == seg.total-1 }
 
 func (sv *slicedView) closeSegment() {
 	if sv.seg != nil && sv.seg.reader != nil {
 		sv.seg.reader.Close()
 	}
 	sv.seg = nil
+}
+
+// close lets go of every span the view holds.
+func (sv *slicedView) close() {
+	sv.closeSegment()
+	if sv.later != nil && sv.later.reader != nil {
+		sv.later.reader.Close()
+	}
+	sv.later = nil
 }
 
 // join joins (or starts) the fill for sp and waits for its head.
@@ -253,7 +308,7 @@ func (sv *slicedView) join(sp span) (f *collapse.Fill, head collapse.Head, leade
 	if leader {
 		j := s.newFillJob(x, nil)
 		j.req.Header.Set("Range", sp.rangeValue())
-		go s.runSliceFill(f, j, sp)
+		go s.runSliceFill(f, j, sp, sv.key)
 		x.result = resultMiss
 	} else if s.metrics != nil {
 		s.metrics.ObserveCollapsed(x.dist.id)
@@ -285,6 +340,13 @@ func (sv *slicedView) first(sp span) bool {
 		s.failOrigin(x, err)
 		return false
 	}
+	if _, ok := head.Meta.(wholeFetch); ok {
+		if early != nil {
+			early.Close()
+		}
+		s.fetch(x, nil) // the object is being fetched whole: join that
+		return false
+	}
 	res, ok := head.Meta.(*sliceResult)
 	if !ok {
 		if head.Status >= 500 && sv.useStale(sp, head.Status, &originStatusError{status: head.Status}) {
@@ -309,7 +371,8 @@ func (sv *slicedView) first(sp span) bool {
 	if res.variantKey != "" {
 		sv.key = res.variantKey // where its slices are stored
 	}
-	sv.seg = &segment{f: f, rg: res.rg, meta: res.meta, total: res.total, reader: early}
+	sv.seg = &segment{f: f, rg: res.rg, meta: res.meta, total: res.total, reader: early,
+		storable: head.Shareable, combinable: res.combinable}
 	return true
 }
 
@@ -343,13 +406,20 @@ func (sv *slicedView) stream(want cache.ByteRange) error {
 		if err := x.r.Context().Err(); err != nil {
 			return nil // the viewer left: nothing to tell it
 		}
+		if sv.seg == nil && sv.later != nil && pos >= sv.later.rg.Start {
+			sv.seg, sv.later = sv.later, nil
+		}
 		if seg := sv.seg; seg != nil {
-			if pos >= seg.rg.Start && pos <= seg.rg.End {
+			switch {
+			case pos >= seg.rg.Start && pos <= seg.rg.End:
 				end := min(seg.rg.End, want.End)
 				if err := sv.copySegment(pos, end); err != nil {
 					return err
 				}
 				pos = end + 1
+			case pos < seg.rg.Start && sv.later == nil:
+				sv.seg, sv.later = nil, seg // its turn comes
+				continue
 			}
 			sv.closeSegment()
 			continue
@@ -357,6 +427,9 @@ func (sv *slicedView) stream(want cache.ByteRange) error {
 		body := sv.stored()
 		i := pos / ss
 		last := want.End / ss
+		if sv.later != nil {
+			last = min(last, (sv.later.rg.Start-1)/ss) // the later span has the rest
+		}
 		if body != nil && has(body, i) {
 			j := i
 			for j < last && has(body, j+1) {
@@ -437,7 +510,8 @@ func (sv *slicedView) fetchSpan(sp span) error {
 		// while this viewer was being sent the old one.
 		return fmt.Errorf("origin sent another representation for bytes %d-%d: %w", sp.from, sp.to, errRepresentationChanged)
 	}
-	sv.seg = &segment{f: f, rg: res.rg, meta: res.meta, total: res.total, reader: early}
+	sv.seg = &segment{f: f, rg: res.rg, meta: res.meta, total: res.total, reader: early,
+		storable: head.Shareable, combinable: res.combinable}
 	return nil
 }
 
@@ -492,7 +566,7 @@ func (v viewerWriter) Write(p []byte) (int, error) {
 // the span is published with the whole object's metadata and its complete
 // slices are stored; any other answer is handled as a miss handles it
 // (fillFrom), except a 416 or a 5xx, which are passed on and not stored.
-func (s *Server) runSliceFill(f *collapse.Fill, j *fillJob, sp span) {
+func (s *Server) runSliceFill(f *collapse.Fill, j *fillJob, sp span, joinKey string) {
 	resp, err := s.client.Do(context.Background(), j.b.target, j.req)
 	if err != nil {
 		s.observeOriginError(j.dist.id, err)
@@ -515,7 +589,10 @@ func (s *Server) runSliceFill(f *collapse.Fill, j *fillJob, sp span) {
 		f.Close(err)
 		return
 	default:
-		s.fillFrom(f, j, resp)
+		// The origin answered the whole object (it ignores Range), or
+		// something else that is about the object, not the span: as a
+		// miss without slices, one fetch per key.
+		s.handOffWhole(f, j, joinKey, resp)
 		return
 	}
 	defer resp.Body.Close()
@@ -532,16 +609,22 @@ func (s *Server) runSliceFill(f *collapse.Fill, j *fillJob, sp span) {
 		err = cache.ErrContentRange
 	}
 	if err != nil {
-		err = &origin.Error{Kind: origin.Protocol, Origin: resp.Origin.ID,
-			Err: fmt.Errorf("asked for %s, got a 206 with Content-Range %q (Content-Length %d): %w", sp.rangeValue(), h.Get("Content-Range"), resp.ContentLength, err)}
-		s.observeOriginError(j.dist.id, err)
-		f.Fail(err)
+		// A range that cannot be placed in slices (an unknown complete
+		// length, RFC 9110 §14.4, or not the range asked for): fetch the
+		// object whole instead.
+		slog.Debug("span answer does not fit slices; fetching the object whole", "key", joinKey,
+			"asked", sp.rangeValue(), "content-range", h.Get("Content-Range"), "content-length", resp.ContentLength)
+		resp.Body.Close()
+		s.handOffWhole(f, j.whole(), joinKey, nil)
 		return
 	}
 
 	// The whole response, as a 200 would have said it (RFC 9111 §3.4).
 	whole := clipHeader(cache.Header(http.Header(h).Clone()))
 	delete(whole, "Content-Range")
+	// Digests of the content are of this part, not of the whole body.
+	delete(whole, "Content-Md5")
+	delete(whole, "Content-Digest")
 	whole["Content-Length"] = []string{strconv.FormatInt(total, 10)}
 	fr := cache.Evaluate(j.storeFacts, http.StatusOK, whole, j.b.ttl, resp.ResponseTime)
 	cache.RemoveUnstorableFields(whole)
@@ -555,7 +638,7 @@ func (s *Server) runSliceFill(f *collapse.Fill, j *fillJob, sp span) {
 		Status: http.StatusOK, Header: whole, RequestTime: resp.RequestTime, ResponseTime: resp.ResponseTime,
 		InitialAge: cache.InitialAge(h, resp.RequestTime, resp.ResponseTime), Freshness: fr,
 	}
-	res := &sliceResult{meta: meta, rg: rg, total: total}
+	res := &sliceResult{meta: meta, rg: rg, total: total, combinable: fr.Storable && cache.CanCombine(whole)}
 	key := j.key
 	if len(vary) > 0 {
 		res.varyFields = vary
@@ -579,13 +662,43 @@ func (s *Server) runSliceFill(f *collapse.Fill, j *fillJob, sp span) {
 			o := *meta
 			o.Body = body
 			s.storeObject(j, &o, vary)
-		case cache.CanCombine(whole) && total <= s.slices.SliceMax():
+		case cache.CanCombine(whole):
 			if len(vary) > 0 {
 				s.store.Set(j.key, &cache.Object{Vary: vary, ResponseTime: meta.ResponseTime, InitialAge: meta.InitialAge, Freshness: fr})
 			}
 			s.storeSlices(key, meta, total, rg, body)
 		}
 	})
+}
+
+// handOffWhole ends span fill f with a head that sends its viewers to the
+// fetch of the whole object under joinKey, started here if none is in
+// flight: from resp when the origin already answered with it, else with
+// j's request.
+func (s *Server) handOffWhole(f *collapse.Fill, j *fillJob, joinKey string, resp *origin.Response) {
+	g, leader := s.fills.Join(joinKey)
+	f.Publish(collapse.Head{Status: http.StatusOK, Shareable: true, Meta: wholeFetch{}})
+	f.Close(nil)
+	switch {
+	case !leader:
+		if resp != nil {
+			resp.Body.Close() // one is already on its way
+		}
+	case resp != nil:
+		s.fillFrom(g, j, resp)
+	default:
+		s.runFill(g, j)
+	}
+}
+
+// whole is j asking for the whole object.
+func (j *fillJob) whole() *fillJob {
+	w := *j
+	req := *j.req
+	req.Header = j.req.Header.Clone()
+	req.Header.Del("Range")
+	w.req = &req
+	return &w
 }
 
 // storeSlices stores each whole slice of body, which holds bytes rg of an

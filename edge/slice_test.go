@@ -427,29 +427,38 @@ func TestSlicedOriginAnswers(t *testing.T) {
 		name string
 		etag func(byte) string
 		cc   string
+		// whole: the object is stored whole (fetched behind the first
+		// viewer); else nothing is stored.
+		whole bool
 	}{
-		{"weak entity tag: not stored in slices", func(byte) string { return `W/"w"` }, ""},
-		{"no validator: not stored in slices", func(byte) string { return "" }, ""},
-		{"private: not stored", nil, "private, max-age=600"},
+		{"weak entity tag: stored whole, not in slices", func(byte) string { return `W/"w"` }, "", true},
+		{"no validator: stored whole, not in slices", func(byte) string { return "" }, "", true},
+		{"private: not stored", nil, "private, max-age=600", false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			o := &sparseOrigin{size: 64 << 20, etag: c.etag, cc: c.cc}
 			origin := httptest.NewServer(o)
 			defer origin.Close()
-			s, _, d := newDiskTierServer(t, origin.URL)
+			s, ts, d := newDiskTierServer(t, origin.URL)
 			edgeSrv := httptest.NewServer(s)
 			defer edgeSrv.Close()
+			var xcache []string
 			for range 2 {
 				resp, body, err := getSettled(t, s, edgeSrv.URL+"/a", "bytes=30000000-30000099")
 				if err != nil || resp.StatusCode != 206 || !bytes.Equal(body, sparseBytes(30000000, 100, 0)) {
 					t.Fatalf("%v %+v", err, resp)
 				}
+				xcache = append(xcache, resp.Header.Get(HeaderCache))
 			}
-			if n := o.requests.Load(); n != 2 {
-				t.Errorf("%d origin requests for two viewers, want 2 (nothing stored)", n)
-			}
-			if d.Len() != 0 {
-				t.Errorf("%d objects on disk", d.Len())
+			ts.Flush()
+			obj, stored := d.Get(string(keyFor(t, s, "/a")))
+			switch {
+			case c.whole && (!stored || cache.Partial(obj) != nil || xcache[1] != "Hit from tern"):
+				t.Errorf("want the object stored whole and the second viewer served from it: stored %v, X-Cache %q", stored, xcache)
+			case c.whole && o.requests.Load() != 2:
+				t.Errorf("%d origin requests, want 2 (the first span and the whole object)", o.requests.Load())
+			case !c.whole && (d.Len() != 0 || o.requests.Load() != 2):
+				t.Errorf("%d objects on disk, %d origin requests for two viewers; want nothing stored", d.Len(), o.requests.Load())
 			}
 		})
 	}

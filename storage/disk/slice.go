@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,10 +24,14 @@ var _ cache.SliceStore = (*Store)(nil)
 // SliceSize is the size of the slices bodies are stored and checked in.
 func (s *Store) SliceSize() int64 { return s.opts.SliceSize }
 
-// SliceMax is the largest object the store keeps in slices: any, since
-// a partial object weighs only the slices it holds, and the whole object
-// is evicted as one when the store needs room.
-func (s *Store) SliceMax() int64 { return math.MaxInt64 }
+// maxPartial is how much of the store one partial object may take: a
+// viewer reading a huge object slice by slice must not flush the hot set,
+// as a scan must not (the slices after the first skip Admit). A whole
+// object is bounded by Options.Size and admitted once.
+func (s *Store) maxPartial() int64 { return s.opts.Size / 4 }
+
+// PartialMax is the most one partial object may hold (cache.SliceStore).
+func (s *Store) PartialMax() int64 { return s.maxPartial() }
 
 // PutSlice stores slice i of a body of total bytes (see cache.SliceStore).
 // The data is written to the object's data file (sparse until every slice
@@ -74,13 +77,16 @@ func (s *Store) PutSlice(key string, meta *cache.Object, total, i int64, body []
 	if cur != nil {
 		id, present, crcs = cur.id, slices.Clone(cur.present), slices.Clone(cur.crcs)
 	} else {
-		if weightOf(&m, int64(len(body))) > s.opts.Size {
-			return fmt.Errorf("store slice %d of %q in %s: %w", i, key, s.opts.Path, errTooLarge)
-		}
+		present, crcs = make([]byte, (n+7)/8), make([]uint32, n)
+	}
+	if !hasBit(present, int(i)) && weightOf(&m, presentBytes(total, ss, int(n), present)+int64(len(body))) > s.maxPartial() {
+		return fmt.Errorf("store slice %d of %q in %s: a partial object may take a quarter of the store: %w", i, key, s.opts.Path, errTooLarge)
+	}
+	if cur == nil {
 		if !s.Admit(key) {
 			return ErrNotAdmitted
 		}
-		id, present, crcs = s.nextID.Add(1)-1, make([]byte, (n+7)/8), make([]uint32, n)
+		id = s.nextID.Add(1) - 1
 	}
 	if !hasBit(present, int(i)) {
 		if err := s.writeSlice(id, cur == nil, total, i*ss, body); err != nil {
@@ -100,7 +106,13 @@ func (s *Store) PutSlice(key string, meta *cache.Object, total, i int64, body []
 	err = s.update(func(tx *bolt.Tx) error {
 		objects, ids := tx.Bucket(bucketObjects), tx.Bucket(bucketIDs)
 		old = 0
-		if v := objects.Get(keyBytes(key)); v != nil {
+		v := objects.Get(keyBytes(key))
+		if cur != nil && (v == nil || recordID(v) != id) {
+			// Evicted (or dropped) since it was read: eviction does not
+			// take the key's lock. Its data file is gone or going.
+			return errReplaced
+		}
+		if v != nil {
 			old = recordID(v)
 			if old != id {
 				if err := ids.Delete(idKey(old)); err != nil {

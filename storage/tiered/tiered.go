@@ -464,13 +464,12 @@ func (s *Store) SliceSize() int64 {
 	return 0
 }
 
-// SliceMax is the largest object stored in slices: Options.DiskMax, or
-// less when a disk is smaller.
-func (s *Store) SliceMax() int64 {
-	m := s.o.DiskMax
+// PartialMax is the least of the disks' PartialMax (cache.SliceStore).
+func (s *Store) PartialMax() int64 {
+	m := int64(0)
 	for _, q := range s.disks {
-		if sd, ok := q.disk.(cache.SliceStore); ok {
-			m = min(m, sd.SliceMax())
+		if sd, ok := q.disk.(cache.SliceStore); ok && (m == 0 || sd.PartialMax() < m) {
+			m = sd.PartialMax()
 		}
 	}
 	return m
@@ -481,7 +480,7 @@ func (s *Store) SliceMax() int64 {
 // key (see cache.SliceStore and Replace).
 func (s *Store) PutSlice(key string, meta *cache.Object, total, i int64, body []byte) error {
 	q := s.diskFor(key)
-	if q == nil || total > s.o.DiskMax {
+	if q == nil {
 		return ErrNotAdmitted
 	}
 	sd, ok := q.disk.(cache.SliceStore)
