@@ -246,6 +246,13 @@ func (b storedBody) write(x *exchange, off, n int64) error {
 	if _, err := f.Seek(base+off, io.SeekStart); err != nil {
 		panic(http.ErrAbortHandler)
 	}
+	if _, typed := w.Header()["Content-Type"]; typed {
+		// Write the head now: net/http's ReadFrom would otherwise first
+		// read 512 bytes of the file through a buffer (to sniff a
+		// Content-Type) before it hands the rest to sendfile. Without a
+		// Content-Type, it still does, so both tiers sniff alike.
+		w.Flush()
+	}
 	if m, _ := w.ReadFrom(&io.LimitedReader{R: f, N: n}); m != n {
 		panic(http.ErrAbortHandler) // short: never a body that looks complete
 	}
