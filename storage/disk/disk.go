@@ -9,7 +9,9 @@
 // A data file with no record (a crash between the two) is removed by a
 // sweep after Open; a record whose file is missing or short is dropped
 // when it is first used. Eviction is CLOCK over the whole store, by bytes,
-// with its state in memory only.
+// with its state in memory only. Hits keep recent decoded records and
+// open data files in bounded caches (records, openFiles) that a change of
+// the record or removal of the file empties first.
 package disk
 
 import (

@@ -3,6 +3,7 @@ package disk
 import (
 	"os"
 	"sync"
+	"sync/atomic"
 )
 
 // openFiles keeps data files open between hits, so that a hit costs no
@@ -19,6 +20,7 @@ import (
 // giveBack for the interleaving.
 type openFiles struct {
 	buckets []fileBucket
+	closed  atomic.Bool // closeAll ran: descriptors given back are closed
 }
 
 const fileWays = 16
@@ -83,7 +85,7 @@ func (o *openFiles) giveBack(id uint64, f *os.File, live func() bool) {
 	}
 	b := o.bucket(id)
 	b.mu.Lock()
-	if !live() {
+	if o.closed.Load() || !live() {
 		b.mu.Unlock()
 		f.Close()
 		return
@@ -131,8 +133,9 @@ func (o *openFiles) drop(id uint64) {
 	}
 }
 
-// closeAll closes every idle descriptor.
+// closeAll closes every idle descriptor, and those given back later.
 func (o *openFiles) closeAll() {
+	o.closed.Store(true)
 	for i := range o.buckets {
 		b := &o.buckets[i]
 		b.mu.Lock()

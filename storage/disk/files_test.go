@@ -172,3 +172,21 @@ func TestOpenFilesBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestReturnAfterClose: a descriptor given back after Close is closed.
+func TestReturnAfterClose(t *testing.T) {
+	s := open(t, Options{Path: t.TempDir(), Size: 1 << 20})
+	<-s.loaded
+	s.Set("k", fullObject(content("k", 1, 5000)))
+	obj, _ := s.Get("k")
+	sf := obj.File.(cache.SharedFileBody)
+	f, _, err := sf.Borrow()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	sf.Return(f)
+	if n := openDataFiles(t, s); n != 0 {
+		t.Errorf("%d descriptors open after Close", n)
+	}
+}
