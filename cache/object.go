@@ -61,6 +61,19 @@ type FileBody interface {
 	Verify(off, n int64) error
 }
 
+// SharedFileBody is a FileBody whose tier keeps its files open between
+// uses: hits borrow a descriptor instead of opening and closing the file.
+type SharedFileBody interface {
+	FileBody
+	// Borrow returns an open file of the body and the offset at which the
+	// body starts in it, for the caller alone until it passes the file to
+	// Return (instead of closing it). The file's position is undefined:
+	// the caller seeks, or reads at offsets. Verify rules as for Open.
+	Borrow() (f *os.File, offset int64, err error)
+	// Return gives back a file Borrow returned.
+	Return(f *os.File)
+}
+
 // BodyLen is the length of the body, wherever it is held.
 func (o *Object) BodyLen() int64 {
 	if o.File != nil {

@@ -159,3 +159,84 @@ func TestLargeCommitReplacesTheMemoryCopy(t *testing.T) {
 		t.Errorf("v2 is stored on disk and fresh, yet 3 requests went to the origin %d times (the stale v1 left in memory shadows it)", n)
 	}
 }
+
+// TestDiskHitsOverTCP serves disk hits over real TCP connections, where
+// bodies go out with sendfile from descriptors the disk tier keeps open:
+// every hit must carry the right bytes and the same Content-Type as the
+// miss that stored it (one the origin did not send is sniffed on both).
+func TestDiskHitsOverTCP(t *testing.T) {
+	const size = 3 << 19 // above max_object_size: stored on disk only
+	bodies := map[string][]byte{
+		"/typed.bin": bytes.Repeat([]byte{0, 1, 2, 3, 0xfe}, size/5),
+		"/untyped":   bytes.Repeat([]byte("plain text "), size/11),
+	}
+	o := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b := bodies[r.URL.Path]
+		if r.URL.Path == "/typed.bin" {
+			w.Header().Set("Content-Type", "application/x-test")
+		} else {
+			w.Header()["Content-Type"] = nil // none: not even sniffed
+		}
+		w.Header().Set("Cache-Control", "public, max-age=600")
+		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+		w.Write(b)
+	}))
+	defer o.Close()
+	s, ts, d := newDiskTierServer(t, o.URL)
+	edgeSrv := httptest.NewServer(s)
+	defer edgeSrv.Close()
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 1}}
+
+	fetch := func(path, rng string) (*http.Response, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, edgeSrv.URL+path, nil)
+		if rng != "" {
+			req.Header.Set("Range", rng)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, b
+	}
+	miss := map[string]string{}
+	for path := range bodies {
+		resp, _ := fetch(path, "")
+		miss[path] = resp.Header.Get("Content-Type")
+	}
+	ts.Flush()
+	if d.Len() != len(bodies) {
+		t.Fatalf("disk holds %d objects, want %d", d.Len(), len(bodies))
+	}
+	tests := []struct {
+		path, rng  string
+		status     int
+		start, end int
+	}{
+		{"/typed.bin", "", 200, 0, len(bodies["/typed.bin"])},
+		{"/untyped", "", 200, 0, len(bodies["/untyped"])},
+		{"/typed.bin", "bytes=1000-299999", 206, 1000, 300000},
+		{"/untyped", "bytes=-10", 206, len(bodies["/untyped"]) - 10, len(bodies["/untyped"])},
+	}
+	hits := d.Stats().Hits
+	const rounds = 5
+	for range rounds {
+		for _, tt := range tests {
+			resp, b := fetch(tt.path, tt.rng)
+			if resp.StatusCode != tt.status || !bytes.Equal(b, bodies[tt.path][tt.start:tt.end]) {
+				t.Fatalf("%s %s: %d, %d bytes; want %d, bytes [%d, %d) of the object", tt.path, tt.rng, resp.StatusCode, len(b), tt.status, tt.start, tt.end)
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != miss[tt.path] || ct == "" {
+				t.Errorf("%s: hit's Content-Type %q, the miss's %q", tt.path, ct, miss[tt.path])
+			}
+		}
+	}
+	if n := d.Stats().Hits - hits; n != rounds*uint64(len(tests)) {
+		t.Errorf("%d disk hits, want %d: the test did not exercise the disk tier", n, rounds*len(tests))
+	}
+}

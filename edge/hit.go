@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -162,7 +163,7 @@ func (s *Server) respondBody(x *exchange, h http.Header, status int, b storedBod
 				h.Set("Content-Range", cache.ContentRange(rg, size))
 				h.Set("Content-Length", strconv.FormatInt(rg.Length(), 10))
 				x.w.WriteHeader(http.StatusPartialContent)
-				return b.write(&x.w, rg.Start, rg.Length())
+				return b.write(x, rg.Start, rg.Length())
 			case err == nil && len(ranges) > 1:
 				for _, rg := range ranges {
 					if err := b.verify(rg.Start, rg.Length()); err != nil {
@@ -191,7 +192,7 @@ func (s *Server) respondBody(x *exchange, h http.Header, status int, b storedBod
 	}
 	x.w.WriteHeader(status)
 	if send {
-		return b.write(&x.w, 0, size)
+		return b.write(x, 0, size)
 	}
 	return nil
 }
@@ -225,20 +226,47 @@ func (b storedBody) verify(off, n int64) error {
 	return nil
 }
 
-// write sends n bytes from off. A file goes through the connection's
-// ReadFrom, which is sendfile on a plain TCP connection.
-func (b storedBody) write(w *countingWriter, off, n int64) error {
+// open opens the file for one send: a descriptor the tier keeps open, when
+// it keeps them (cache.SharedFileBody), or a new one.
+func (b storedBody) open() (*os.File, int64, error) {
+	if sf, ok := b.file.(cache.SharedFileBody); ok {
+		return sf.Borrow()
+	}
+	return b.file.Open()
+}
+
+// release is Close for what open returned.
+func (b storedBody) release(f *os.File) {
+	if sf, ok := b.file.(cache.SharedFileBody); ok {
+		sf.Return(f)
+		return
+	}
+	f.Close()
+}
+
+// write sends n bytes from off, after the head WriteHeader set. A file
+// goes through the connection's ReadFrom, which is sendfile on a plain TCP
+// connection.
+func (b storedBody) write(x *exchange, off, n int64) error {
+	w := &x.w
 	if b.file == nil {
 		w.Write(b.mem[off : off+n])
 		return nil
 	}
-	f, base, err := b.file.Open()
+	f, base, err := b.open()
 	if err != nil {
 		panic(http.ErrAbortHandler) // the head is out: cut the connection
 	}
-	defer f.Close()
+	defer b.release(f)
 	if _, err := f.Seek(base+off, io.SeekStart); err != nil {
 		panic(http.ErrAbortHandler)
+	}
+	if _, typed := w.Header()["Content-Type"]; typed {
+		// Write the head now: net/http's ReadFrom would otherwise first
+		// read 512 bytes of the file through a buffer (to sniff a
+		// Content-Type) before it hands the rest to sendfile. Without a
+		// Content-Type, it still does, so both tiers sniff alike.
+		w.Flush()
 	}
 	if m, _ := w.ReadFrom(&io.LimitedReader{R: f, N: n}); m != n {
 		panic(http.ErrAbortHandler) // short: never a body that looks complete
@@ -251,11 +279,11 @@ func (b storedBody) writeMultipart(w *countingWriter, ranges []cache.ByteRange, 
 		cache.WriteMultipart(w, b.mem, ranges, ct, boundary)
 		return nil
 	}
-	f, base, err := b.file.Open()
+	f, base, err := b.open()
 	if err != nil {
 		panic(http.ErrAbortHandler)
 	}
-	defer f.Close()
+	defer b.release(f)
 	cache.WriteMultipartFrom(w, io.NewSectionReader(f, base, b.file.Len()), b.file.Len(), ranges, ct, boundary)
 	return nil
 }

@@ -70,6 +70,25 @@ func (b *fileBody) Open() (*os.File, int64, error) {
 	return f, 0, nil
 }
 
+// Borrow returns an open descriptor of the data file, for the caller
+// alone until Return: one kept open by an earlier hit when there is one
+// (no open, no fstat), else one Open makes. Its position is undefined.
+func (b *fileBody) Borrow() (*os.File, int64, error) {
+	if f := b.s.files.take(b.id); f != nil {
+		return f, 0, nil
+	}
+	return b.Open()
+}
+
+// Return gives back a descriptor Borrow returned, to be kept open for
+// the next hit while the object is stored.
+func (b *fileBody) Return(f *os.File) {
+	b.s.files.giveBack(b.id, f, b.stored)
+}
+
+// stored reports whether the index still holds this body's data file.
+func (b *fileBody) stored() bool { return b.s.idx.lookup(b.hash, b.id) != nil }
+
 // readBufs hold the chunks Verify reads slices in.
 var readBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
@@ -96,7 +115,7 @@ func (b *fileBody) Verify(off, n int64) error {
 	var f *os.File
 	defer func() {
 		if f != nil {
-			f.Close()
+			b.Return(f)
 		}
 	}()
 	for i := first; i <= last; i++ {
@@ -108,7 +127,7 @@ func (b *fileBody) Verify(off, n int64) error {
 		}
 		if f == nil {
 			var err error
-			if f, _, err = b.Open(); err != nil {
+			if f, _, err = b.Borrow(); err != nil {
 				return fmt.Errorf("verify stored body: %w", err)
 			}
 		}

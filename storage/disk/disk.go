@@ -9,7 +9,9 @@
 // A data file with no record (a crash between the two) is removed by a
 // sweep after Open; a record whose file is missing or short is dropped
 // when it is first used. Eviction is CLOCK over the whole store, by bytes,
-// with its state in memory only.
+// with its state in memory only. Hits keep recent decoded records and
+// open data files in bounded caches (records, openFiles) that a change of
+// the record or removal of the file empties first.
 package disk
 
 import (
@@ -54,7 +56,22 @@ type Options struct {
 	// survives power loss. Without it the store survives the process being
 	// killed (SIGKILL) but a power loss may lose recent objects.
 	Fsync bool
+	// OpenFiles is how many idle data file descriptors the store keeps
+	// open between hits, so that a hit does not open and close its file;
+	// DefaultOpenFiles when zero, none when negative.
+	OpenFiles int
+	// Records is how many bytes of decoded index records the store keeps
+	// in memory, so that a hit on a recent object reads no index page and
+	// decodes nothing; DefaultRecords when zero, none when negative.
+	Records int64
 }
+
+// DefaultRecords is Options.Records when it is zero: some 10,000 objects
+// with a dozen header fields each.
+const DefaultRecords = 8 << 20
+
+// DefaultOpenFiles is Options.OpenFiles when it is zero.
+const DefaultOpenFiles = 1024
 
 // DefaultSliceSize is Options.SliceSize when it is zero.
 const DefaultSliceSize = 4 << 20
@@ -82,6 +99,8 @@ type Store struct {
 	lock   *os.File
 	db     *bolt.DB
 	idx    *index
+	files  *openFiles
+	recs   *records
 	admit  *admission
 	idBase uint64
 	nextID atomic.Uint64
@@ -119,8 +138,15 @@ func Open(o Options) (*Store, error) {
 	if o.Size <= 0 {
 		return nil, fmt.Errorf("open disk store %q: Size must be positive, got %d", o.Path, o.Size)
 	}
+	if o.OpenFiles == 0 {
+		o.OpenFiles = DefaultOpenFiles
+	}
+	if o.Records == 0 {
+		o.Records = DefaultRecords
+	}
 	s := &Store{opts: o, dir: filepath.Join(o.Path, "data"), closing: make(chan struct{}),
-		loaded: make(chan struct{}), swept: make(chan struct{}), idx: newIndex()}
+		loaded: make(chan struct{}), swept: make(chan struct{}), idx: newIndex(),
+		files: newOpenFiles(o.OpenFiles), recs: newRecords(o.Records)}
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("open disk store: %w", err)
 	}
@@ -180,6 +206,7 @@ func (s *Store) Close() error {
 		close(s.closing)
 		s.bg.Wait()
 		err = s.db.Close()
+		s.files.closeAll()
 		s.lock.Close() // releases the flock
 		if err != nil {
 			err = fmt.Errorf("close disk store %q: %w", s.opts.Path, err)
@@ -266,6 +293,13 @@ func (s *Store) update(fn func(*bolt.Tx) error) error {
 // Get returns the object stored under key with its body in File (nil for
 // an empty body or a marker). key is not retained.
 func (s *Store) Get(key string) (*cache.Object, bool) {
+	h := hashKey(key)
+	if obj := s.recs.get(h, key); obj != nil {
+		s.idx.touch(h)
+		s.hits.Add(1)
+		return obj, true
+	}
+	seq := s.recs.seq(h)
 	var buf []byte
 	err := s.db.View(func(tx *bolt.Tx) error {
 		if v := tx.Bucket(bucketObjects).Get(keyBytes(key)); v != nil {
@@ -284,7 +318,6 @@ func (s *Store) Get(key string) (*cache.Object, bool) {
 		s.misses.Add(1)
 		return nil, false
 	}
-	h := hashKey(key)
 	s.idx.touch(h)
 	s.hits.Add(1)
 	obj := new(cache.Object)
@@ -293,6 +326,7 @@ func (s *Store) Get(key string) (*cache.Object, bool) {
 		obj.File = &fileBody{s: s, hash: h, id: r.id, n: r.bodyLen, sliceSize: r.sliceSize, present: r.present, crcs: r.crcs,
 			complete: allBits(r.present, len(r.crcs))}
 	}
+	s.recs.put(h, key, obj, len(buf), seq)
 	return obj, true
 }
 
@@ -356,7 +390,7 @@ func (s *Store) recommit(key string, fb *fileBody, obj *cache.Object) error {
 	mu := &s.stripes[h%uint64(len(s.stripes))]
 	mu.Lock()
 	defer mu.Unlock()
-	return s.update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		objects := tx.Bucket(bucketObjects)
 		v := objects.Get(keyBytes(key))
 		if v == nil || recordID(v) != fb.id {
@@ -373,6 +407,8 @@ func (s *Store) recommit(key string, fb *fileBody, obj *cache.Object) error {
 		}
 		return objects.Put([]byte(key), rec)
 	})
+	s.recs.changed(h)
+	return err
 }
 
 // commit makes the record rec for data file id visible under key, then
@@ -397,6 +433,7 @@ func (s *Store) commit(key string, id uint64, weight int64, rec []byte) error {
 		}
 		return ids.Put(idKey(id), []byte(key))
 	})
+	s.recs.changed(h)
 	if err != nil {
 		mu.Unlock()
 		return fmt.Errorf("commit %q to index: %w", key, err)
@@ -465,14 +502,19 @@ func (s *Store) dropIDs(idList []uint64) {
 		return
 	}
 	for _, g := range gone {
-		s.idx.remove(hashKey(g.key), g.id)
+		h := hashKey(g.key)
+		s.recs.changed(h)
+		s.idx.remove(h, g.id)
 	}
 	for _, id := range idList {
 		s.removeFile(id)
 	}
 }
 
+// removeFile removes the data file of id, which the index no longer
+// holds, and closes its idle descriptors (see openFiles.giveBack).
 func (s *Store) removeFile(id uint64) {
+	s.files.drop(id)
 	if err := os.Remove(s.dataPath(id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		slog.Warn("disk store: remove data file", "path", s.opts.Path, "err", err)
 	}
@@ -503,6 +545,7 @@ func (s *Store) Delete(key string) bool {
 		}
 		return tx.Bucket(bucketIDs).Delete(idKey(old))
 	})
+	s.recs.changed(h)
 	if err == nil && old != 0 {
 		s.idx.remove(h, old)
 	}

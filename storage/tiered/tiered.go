@@ -8,6 +8,7 @@ import (
 	"errors"
 	"hash/maphash"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -251,11 +252,11 @@ func load(obj *cache.Object) (*cache.Object, error) {
 	if err := obj.File.Verify(0, n); err != nil {
 		return nil, err
 	}
-	f, off, err := obj.File.Open()
+	f, off, err := openBody(obj.File)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer closeBody(obj.File, f)
 	body := make([]byte, n)
 	if _, err := f.ReadAt(body, off); err != nil && !(errors.Is(err, io.EOF) && int64(len(body)) == n) {
 		return nil, err
@@ -263,6 +264,23 @@ func load(obj *cache.Object) (*cache.Object, error) {
 	mem := *obj
 	mem.File, mem.Body = nil, body
 	return &mem, nil
+}
+
+// openBody opens a body's file: borrowed, when its tier keeps files open.
+func openBody(fb cache.FileBody) (*os.File, int64, error) {
+	if sf, ok := fb.(cache.SharedFileBody); ok {
+		return sf.Borrow()
+	}
+	return fb.Open()
+}
+
+// closeBody is Close for what openBody returned.
+func closeBody(fb cache.FileBody, f *os.File) {
+	if sf, ok := fb.(cache.SharedFileBody); ok {
+		sf.Return(f)
+		return
+	}
+	f.Close()
 }
 
 // Set stores obj in memory now and, if its disk admits it, on disk behind
