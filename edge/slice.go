@@ -447,7 +447,7 @@ func (sv *slicedView) stream(want cache.ByteRange) error {
 				}
 				continue
 			}
-			if err := b.write(&x.w, pos, end-pos+1); err != nil {
+			if err := b.write(x, pos, end-pos+1); err != nil {
 				return err
 			}
 			pos = end + 1

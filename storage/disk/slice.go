@@ -125,6 +125,10 @@ func (s *Store) PutSlice(key string, meta *cache.Object, total, i int64, body []
 		}
 		return ids.Put(idKey(id), []byte(key))
 	})
+	s.recs.changed(h) // a decoded copy of the record must not outlive it
+	if err != nil && errors.Is(err, errReplaced) {
+		return fmt.Errorf("store slice %d of %q: %w", i, key, err)
+	}
 	if err != nil {
 		s.writeErrors.Add(1)
 		if cur == nil {
