@@ -20,8 +20,9 @@ import (
 // lacks, asks the origin for just the aligned slices that hold the range
 // (RFC 9110 §14.2), serves them as they arrive, and stores each slice
 // under the object's key. Slices combine only when they are of the same
-// representation: the same strong entity tag, or Last-Modified without
-// one (RFC 9111 §3.4); a slice of a new one replaces the old slices.
+// representation (cache.SameRepresentation: a strong validator, RFC 9111
+// §3.4); a slice of a new one replaces the old slices. Responses without
+// a strong validator are cached whole instead.
 //
 // One origin request (a span) asks for at most maxSpanBytes (or one
 // slice, if slices are larger), so that the fill that carries it can hold
