@@ -197,7 +197,7 @@ func (s *Server) answerFill(x *exchange, f *collapse.Fill, head collapse.Head, l
 	// served from the object entering the cache and caused no origin
 	// request, so they are hits (as nginx's cache lock waiters are).
 	x.result = resultMiss
-	if !leader {
+	if !leader && !x.fetched {
 		x.result = resultHit
 	}
 	s.respondFill(x, f, head, res, early)

@@ -310,7 +310,7 @@ func (sv *slicedView) join(sp span) (f *collapse.Fill, head collapse.Head, leade
 		j := s.newFillJob(x, nil)
 		j.req.Header.Set("Range", sp.rangeValue())
 		go s.runSliceFill(f, j, sp, sv.key)
-		x.result = resultMiss
+		x.result, x.fetched = resultMiss, true
 	} else if s.metrics != nil {
 		s.metrics.ObserveCollapsed(x.dist.id)
 	}

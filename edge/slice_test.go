@@ -396,10 +396,14 @@ func TestSlicedOriginAnswers(t *testing.T) {
 		s, _, _ := newDiskTierServer(t, origin.URL)
 		edgeSrv := httptest.NewServer(s)
 		defer edgeSrv.Close()
-		for range 2 {
+		for i, want := range []string{"Miss from tern", "Hit from tern"} {
 			resp, body, err := getSettled(t, s, edgeSrv.URL+"/a", "bytes=2000000-2000009")
 			if err != nil || resp.StatusCode != 206 || !bytes.Equal(body, sparseBytes(2000000, 10, 0)) {
 				t.Fatalf("%v %v", err, resp)
+			}
+			// The first viewer caused the whole fetch it was handed to.
+			if got := resp.Header.Get(HeaderCache); got != want {
+				t.Errorf("request %d: X-Cache %q, want %q", i, got, want)
 			}
 		}
 		if n := o.requests.Load(); n != 1 {
