@@ -107,8 +107,10 @@ func TestSlicedOriginIgnoringRangeCollapses(t *testing.T) {
 	}
 	// The viewers' span requests all go out before the first answer shows
 	// the origin ignores Range; every answer after the first is closed at
-	// its head, and the viewers share the one download.
-	if sent := o.sent.Load(); sent > size+int64(o.requests.Load()-1)*(4<<20) {
+	// its head (what the origin wrote into socket buffers by then is lost,
+	// a few MiB each on loopback), and the viewers share the one download.
+	// Four whole downloads would be 4x the object.
+	if sent := o.sent.Load(); sent >= 2*size {
 		t.Errorf("4 viewers of one object from an origin that ignores Range: %d requests, %d bytes for a %d-byte object", o.requests.Load(), sent, size)
 	}
 }
