@@ -215,9 +215,10 @@ func (s *Server) serveSliced(x *exchange, obj *cache.Object) {
 				s.pass(x)
 			}
 			return
-		case seg.storable && !seg.whole() && (total <= s.maxObject || s.bodies != nil && total <= s.bodiesMax):
+		case seg.storable && !(seg.whole() && total <= s.maxObject) && (total <= s.maxObject || s.bodies != nil && total <= s.bodiesMax):
 			// Served from the span; the object can be cached only
-			// whole, so fetch it whole behind this viewer.
+			// whole, so fetch it whole behind this viewer (a span that
+			// held it all is stored only when memory takes it).
 			s.refreshInBackground(x, nil)
 		}
 	}
