@@ -91,10 +91,12 @@ func (s *Server) invalidateAfterUnsafe(x *exchange, status int, h cache.Header) 
 // later requests start a new one. The fills go first, so a store racing
 // with the invalidation lands before the deletes (collapse.Fill.Store).
 func (s *Server) invalidate(prefix string) int {
-	s.fills.Invalidate(prefix)
+	// Span fills first: one handed to a whole fetch after this either is
+	// refused (handOffWhole) or joined that fetch before it is invalidated.
 	if s.sliceFills != nil {
 		s.sliceFills.Invalidate(prefix)
 	}
+	s.fills.Invalidate(prefix)
 	return s.store.DeletePrefix(prefix)
 }
 

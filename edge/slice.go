@@ -678,7 +678,18 @@ func (s *Server) runSliceFill(f *collapse.Fill, j *fillJob, sp span, joinKey str
 // flight: from resp when the origin already answered with it, else with
 // j's request.
 func (s *Server) handOffWhole(f *collapse.Fill, j *fillJob, joinKey string, resp *origin.Response) {
-	g, leader := s.fills.Join(joinKey)
+	var g *collapse.Fill
+	leader := false
+	if !f.Store(func() { g, leader = s.fills.Join(joinKey) }) {
+		// A purge ran since the span was asked for (invalidate): what the
+		// origin answered before it must not be stored. Ask again.
+		if resp != nil {
+			resp.Body.Close()
+			resp = nil
+		}
+		j = j.whole()
+		g, leader = s.fills.Join(joinKey)
+	}
 	f.Publish(collapse.Head{Status: http.StatusOK, Shareable: true, Meta: wholeFetch{}})
 	f.Close(nil)
 	switch {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 
 	"github.com/terncdn/tern/cache"
@@ -48,5 +49,48 @@ func TestSlicedWeakWholeSpanIsCached(t *testing.T) {
 					rng, size, got, o.takeRanges())
 			}
 		})
+	}
+}
+
+// TestSlicedPurgeDuringSpanHandOff: a purge keeps every fetch in flight
+// for the path from storing (invalidate). A span request in flight when
+// the purge runs, answered by an origin that ignores Range with the whole
+// (old) object, must not be stored by the whole fetch it is handed to:
+// otherwise the purged content is served from the cache for its TTL.
+func TestSlicedPurgeDuringSpanHandOff(t *testing.T) {
+	const size = 4 << 20
+	o := &sparseOrigin{size: size, noRanges: true}
+	var s *Server
+	var purged atomic.Bool
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Range") != "" && purged.CompareAndSwap(false, true) {
+			// The object changes at the origin and is purged while this
+			// request (asked before the change) is being answered.
+			o.version.Store(1)
+			if _, err := s.Purge("any", "/p.bin"); err != nil {
+				t.Error(err)
+			}
+			(&sparseOrigin{size: size, noRanges: true}).ServeHTTP(w, r) // the old version
+			return
+		}
+		o.ServeHTTP(w, r)
+	}))
+	defer origin.Close()
+	s, _, _ = newDiskTierServer(t, origin.URL)
+	edgeSrv := httptest.NewServer(s)
+	defer edgeSrv.Close()
+	url := edgeSrv.URL + "/p.bin"
+	if _, _, err := getSettled(t, s, url, "bytes=0-99"); err != nil {
+		t.Fatal(err)
+	}
+	if !purged.Load() {
+		t.Fatal("the span request never reached the origin")
+	}
+	resp, body, err := getSettled(t, s, url, "")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET after the purge: %v %v", err, resp)
+	}
+	if !bytes.Equal(body, sparseBytes(0, size, 1)) {
+		t.Errorf("GET after the purge: X-Cache %q, the purged version (v0 %v)", resp.Header.Get(HeaderCache), bytes.Equal(body, sparseBytes(0, size, 0)))
 	}
 }
