@@ -94,3 +94,46 @@ func TestSlicedPurgeDuringSpanHandOff(t *testing.T) {
 		t.Errorf("GET after the purge: X-Cache %q, the purged version (v0 %v)", resp.Header.Get(HeaderCache), bytes.Equal(body, sparseBytes(0, size, 0)))
 	}
 }
+
+// TestSlicedHandOffLeaderIsTheMiss: when a span's answer is handed to a
+// whole fetch (the origin ignores Range, or answers 404), the viewer whose
+// request went to the origin is the one that missed: it must not be told
+// (X-Cache, the access log's result) that it was a hit, nor counted as a
+// collapsed request, and a response that may not be shared must not cost
+// the origin a second request for the same viewer (the viewer joined the
+// whole fetch its own span fill started, as a follower).
+func TestSlicedHandOffLeaderIsTheMiss(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		o    *sparseOrigin
+	}{
+		{"origin ignores Range", &sparseOrigin{size: 100 << 10, noRanges: true}},
+		{"origin ignores Range, no-store", &sparseOrigin{size: 100 << 10, noRanges: true, cc: "no-store"}},
+		{"origin ignores Range, private", &sparseOrigin{size: 100 << 10, noRanges: true, cc: "private, max-age=60"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			origin := httptest.NewServer(c.o)
+			defer origin.Close()
+			s, _, _ := newDiskTierServer(t, origin.URL)
+			edgeSrv := httptest.NewServer(s)
+			defer edgeSrv.Close()
+			resp, body, err := getSettled(t, s, edgeSrv.URL+"/a.bin", "bytes=0-99")
+			if err != nil || resp.StatusCode/100 != 2 {
+				t.Fatalf("range: %v %v", err, resp)
+			}
+			want := sparseBytes(0, 100, 0)
+			if resp.StatusCode == http.StatusOK {
+				want = sparseBytes(0, c.o.size, 0)
+			}
+			if !bytes.Equal(body, want) {
+				t.Fatalf("status %d: wrong bytes", resp.StatusCode)
+			}
+			if got := resp.Header.Get(HeaderCache); got != "Miss from tern" {
+				t.Errorf("X-Cache %q for the request that fetched from the origin", got)
+			}
+			if n := c.o.requests.Load(); n != 1 {
+				t.Errorf("one viewer request cost the origin %d requests (ranges %q)", n, c.o.takeRanges())
+			}
+		})
+	}
+}
