@@ -199,23 +199,26 @@ func (s *Server) serveSliced(x *exchange, obj *cache.Object) {
 		return
 	}
 	if seg := sv.seg; seg != nil && !seg.combinable {
+		keepable := seg.storable && (total <= s.maxObject || s.bodies != nil && total <= s.bodiesMax)
 		switch {
 		case want.Start < seg.rg.Start || want.End > seg.rg.End:
 			// This response's spans cannot be combined (no strong
 			// validator, or not stored): the range cannot be answered
 			// span by span. Fetch the object whole, as a miss without
-			// slices would, or pass the range on when it is not stored.
+			// slices would, or pass the range on when it cannot be
+			// stored whole (a whole download nobody keeps would only
+			// add to the origin's bytes).
 			sv.closeSegment()
 			for k := range h {
 				delete(h, k)
 			}
-			if seg.storable {
+			if keepable {
 				s.fetch(x, nil)
 			} else {
 				s.pass(x)
 			}
 			return
-		case seg.storable && !(seg.whole() && total <= s.maxObject) && (total <= s.maxObject || s.bodies != nil && total <= s.bodiesMax):
+		case keepable && !(seg.whole() && total <= s.maxObject):
 			// Served from the span; the object can be cached only
 			// whole, so fetch it whole behind this viewer (a span that
 			// held it all is stored only when memory takes it).

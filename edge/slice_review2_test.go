@@ -137,3 +137,28 @@ func TestSlicedHandOffLeaderIsTheMiss(t *testing.T) {
 		})
 	}
 }
+
+// TestSlicedWeakFarRangeOfUncacheableSize: a range longer than a span of
+// an object with a weak validator, too large for any tier to keep whole,
+// can only be passed to the origin. It must not also start a whole
+// download of the object (which nobody reads and nothing stores): the
+// origin sends at most the range and the span asked first (which is how
+// the edge learns the validator is weak).
+func TestSlicedWeakFarRangeOfUncacheableSize(t *testing.T) {
+	const S = 1 << 20
+	const size = 2 << 30 // over BodiesMax (1 GiB)
+	o := &sparseOrigin{size: size, etag: func(byte) string { return `W/"w"` }}
+	origin := httptest.NewServer(o)
+	defer origin.Close()
+	s, _, _ := newDiskTierServer(t, origin.URL)
+	edgeSrv := httptest.NewServer(s)
+	defer edgeSrv.Close()
+	const from, n = 100 << 20, 20 << 20
+	resp, body, err := getSettled(t, s, edgeSrv.URL+"/far.bin", "bytes=104857600-125829119")
+	if err != nil || resp.StatusCode != http.StatusPartialContent || !bytes.Equal(body, sparseBytes(from, n, 0)) {
+		t.Fatalf("far range: %v %v, %d bytes", err, resp, len(body))
+	}
+	if sent := o.sent.Load(); sent > n+maxSpanBytes+S {
+		t.Errorf("origin sent %d bytes for a %d-byte range (asked %q)", sent, n, o.takeRanges())
+	}
+}
