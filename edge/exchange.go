@@ -38,9 +38,6 @@ type exchange struct {
 	err    error  // the cause of an error response, for the log
 
 	errorPage bool // this is the internal fetch of a custom error page
-	// fetched: this viewer started an origin fetch (a span that became a
-	// whole fetch it then joined): it is a miss, not a collapsed hit.
-	fetched bool
 
 	hints *hintSink // relays 103 Early Hints from this viewer's fetch
 

@@ -135,13 +135,6 @@ func (s *Server) fetch(x *exchange, stale *cache.Object) {
 	// tier's limit streams through a window, and a viewer that attached
 	// only after the head could find the start already gone.
 	var early *collapse.Reader
-	drop := func() { // before anything that does not read the fill
-		if early != nil {
-			early.Close()
-			early = nil
-		}
-	}
-	defer drop()
 	if x.r.Method == http.MethodGet {
 		early, _ = f.NewReader(0)
 	}
@@ -152,9 +145,20 @@ func (s *Server) fetch(x *exchange, stale *cache.Object) {
 	} else if s.metrics != nil {
 		s.metrics.ObserveCollapsed(x.dist.id)
 	}
+	s.followFill(x, f, leader, early)
+}
+
+// followFill answers x from fill f once its head is in; leader is whether
+// x's request started the fetch. early, if not nil, is a reader of f from
+// offset 0, attached before the fetch could pass its start.
+func (s *Server) followFill(x *exchange, f *collapse.Fill, leader bool, early *collapse.Reader) {
+	defer func() {
+		if early != nil {
+			early.Close()
+		}
+	}()
 	head, err := f.Head(x.r.Context())
 	if err != nil {
-		drop()
 		if x.r.Context().Err() != nil {
 			x.result, x.err = resultError, err // the viewer left
 			return
@@ -197,7 +201,7 @@ func (s *Server) answerFill(x *exchange, f *collapse.Fill, head collapse.Head, l
 	// served from the object entering the cache and caused no origin
 	// request, so they are hits (as nginx's cache lock waiters are).
 	x.result = resultMiss
-	if !leader && !x.fetched {
+	if !leader {
 		x.result = resultHit
 	}
 	s.respondFill(x, f, head, res, early)

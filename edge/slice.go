@@ -60,8 +60,12 @@ type sliceResult struct {
 
 // wholeFetch is the head's Meta of a span fill that turned into a fetch
 // of the whole object (the origin ignored Range, or answered a range that
-// cannot be placed in slices): its viewers join that fetch.
-type wholeFetch struct{}
+// cannot be placed in slices): its viewers follow fill, which the span's
+// fetch started (started) or found in flight.
+type wholeFetch struct {
+	fill    *collapse.Fill
+	started bool
+}
 
 // slicing reports whether x, a miss, is served from slices: a GET for one
 // byte range, on an edge with a disk tier.
@@ -314,7 +318,7 @@ func (sv *slicedView) join(sp span) (f *collapse.Fill, head collapse.Head, leade
 		j := s.newFillJob(x, nil)
 		j.req.Header.Set("Range", sp.rangeValue())
 		go s.runSliceFill(f, j, sp, sv.key)
-		x.result, x.fetched = resultMiss, true
+		x.result = resultMiss
 	} else if s.metrics != nil {
 		s.metrics.ObserveCollapsed(x.dist.id)
 	}
@@ -345,11 +349,17 @@ func (sv *slicedView) first(sp span) bool {
 		s.failOrigin(x, err)
 		return false
 	}
-	if _, ok := head.Meta.(wholeFetch); ok {
+	if wf, ok := head.Meta.(wholeFetch); ok {
 		if early != nil {
 			early.Close()
 		}
-		s.fetch(x, nil) // the object is being fetched whole: join that
+		// The object is being fetched whole: follow that fetch, as its
+		// leader if this viewer's span started it.
+		var whole *collapse.Reader
+		if x.r.Method == http.MethodGet {
+			whole, _ = wf.fill.NewReader(0)
+		}
+		s.followFill(x, wf.fill, leader && wf.started, whole)
 		return false
 	}
 	res, ok := head.Meta.(*sliceResult)
@@ -693,7 +703,7 @@ func (s *Server) handOffWhole(f *collapse.Fill, j *fillJob, joinKey string, resp
 		j = j.whole()
 		g, leader = s.fills.Join(joinKey)
 	}
-	f.Publish(collapse.Head{Status: http.StatusOK, Shareable: true, Meta: wholeFetch{}})
+	f.Publish(collapse.Head{Status: http.StatusOK, Shareable: true, Meta: wholeFetch{fill: g, started: leader}})
 	f.Close(nil)
 	switch {
 	case !leader:
