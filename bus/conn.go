@@ -44,7 +44,8 @@ func Connect(ctx context.Context, url, name string, opts ...nats.Option) (*Conn,
 }
 
 // Connect connects to s in-process (no network), with the same behaviour as
-// the package-level Connect.
+// the package-level Connect. The connection is bound to s: it cannot follow
+// a restart into a new Server; clients that must (edges) connect by URL.
 func (s *Server) Connect(ctx context.Context, name string, opts ...nats.Option) (*Conn, error) {
 	own := []nats.Option{nats.InProcessServer(s)}
 	if s.token != "" {
