@@ -250,9 +250,10 @@ func (k *KV) History(ctx context.Context, key string) ([]Entry, error) {
 // then every change as it happens. With after > 0 it delivers every change
 // with a revision greater than after that the bucket still keeps (an edge
 // catching up from its last applied revision), then OpSynced, then live
-// changes. Across a NATS reconnect the watch resumes without gaps or
-// repeats. If the channel closes while ctx is not done, the connection was
-// closed.
+// changes. Across a NATS reconnect (or server restart on the same store) it
+// resumes after the last revision it delivered: no repeats, and every key's
+// latest state arrives (intermediate revisions beyond ConfigHistory may not).
+// If the channel closes while ctx is not done, the connection was closed.
 func (k *KV) Watch(ctx context.Context, pattern string, after uint64) (<-chan Entry, error) {
 	if pattern == "" {
 		pattern = jetstream.AllKeys
