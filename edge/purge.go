@@ -3,6 +3,7 @@ package edge
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/terncdn/tern/cache"
@@ -59,4 +60,28 @@ func (rt *routes) has(id string) bool {
 		}
 	}
 	return rt.catchAll != nil && rt.catchAll.id == id
+}
+
+// DistributionIDs lists the distributions in service, sorted.
+func (s *Server) DistributionIDs() []string {
+	rt := s.routes.Load()
+	seen := map[string]bool{}
+	add := func(d *distribution) {
+		if d != nil {
+			seen[d.id] = true
+		}
+	}
+	for _, d := range rt.exact {
+		add(d)
+	}
+	for _, w := range rt.wildcards {
+		add(w.dist)
+	}
+	add(rt.catchAll)
+	ids := make([]string, 0, len(seen))
+	for id := range seen {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
 }

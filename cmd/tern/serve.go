@@ -12,6 +12,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -31,6 +32,7 @@ type serveFlags struct {
 	admin      string
 	accessLog  string
 	demoOrigin string
+	dataDir    string
 }
 
 func serveCmd() *cobra.Command {
@@ -45,8 +47,16 @@ With no --config it runs the built-in example: an edge on 127.0.0.1:8080 in
 front of a demo origin on 127.0.0.1:8081 (a static site, a short-TTL API and
 large downloads), and prints what to curl.
 
+With --data-dir it also runs the control plane: an embedded NATS server keeps
+the distributions (the configuration file's are carried over on first start),
+the control API on the admin listener (/api/v1/, bearer token in
+DATA-DIR/admin-token) changes them, and the edge applies each revision whole,
+keeping the last good one for restarts.
+
 Signals: SIGHUP reloads the configuration file (a bad file is refused and the
-running one kept) and reopens the access log; SIGINT or SIGTERM drain and stop.`,
+running one kept; with --data-dir its distributions are not reloaded, the
+control plane owns them) and reopens the access log; SIGINT or SIGTERM drain
+and stop.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return serve(cmd.Context(), cmd.OutOrStdout(), f)
@@ -58,6 +68,9 @@ running one kept) and reopens the access log; SIGINT or SIGTERM drain and stop.`
 	fl.StringVar(&f.admin, "admin", "", `override admin.listen ("off" disables it)`)
 	fl.StringVar(&f.accessLog, "access-log", "", `override edge.access_log: "stdout", "stderr" or a file`)
 	fl.StringVar(&f.demoOrigin, "demo-origin", "127.0.0.1:8081", "where the built-in example's demo origin listens (only without --config)")
+	fl.StringVar(&f.dataDir, "data-dir", "", `run the control plane too: embedded NATS, the distributions (seeded from the
+configuration file on first start, then changed through the API and "tern apply")
+and a generated admin token, all kept under this directory`)
 	return cmd
 }
 
@@ -82,6 +95,9 @@ func loadConfig(f serveFlags) (*config.Config, error) {
 		c.Edge.AccessLog = f.accessLog
 	}
 	if f.config == "" && f.demoOrigin != "127.0.0.1:8081" {
+		if f.dataDir != "" {
+			return nil, errors.New("--demo-origin with --data-dir: the control plane keeps the example's distribution as written; use --config with your own")
+		}
 		if err := pointDemoOrigin(c, f.demoOrigin); err != nil {
 			return nil, err
 		}
@@ -149,6 +165,26 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 	}
 	defer srv.Close()
 
+	var cp *controlPlane
+	if f.dataDir != "" {
+		base, source := config.Example, "built-in example"
+		if f.config != "" {
+			if base, err = os.ReadFile(f.config); err != nil {
+				return fmt.Errorf("configuration: %w", err)
+			}
+			source = f.config
+		}
+		if cp, err = startControlPlane(ctx, f.dataDir, base, source, srv.Apply); err != nil {
+			return fmt.Errorf("control plane: %w", err)
+		}
+		defer cp.close()
+		go func() {
+			if err := cp.watcher.Run(ctx); err != nil {
+				slog.Error("control plane watch ended", "error", err)
+			}
+		}()
+	}
+
 	errc := make(chan error, 3)
 	var servers []*http.Server
 
@@ -184,11 +220,17 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 			return fmt.Errorf("admin listen: %w", err)
 		}
 		adminAddr = adminLn.Addr().String()
-		as := &http.Server{Handler: adminHandler(reg, c, tiers, srv), ReadHeaderTimeout: 10 * time.Second}
+		as := &http.Server{Handler: adminHandler(reg, c, tiers, srv, cp), ReadHeaderTimeout: 10 * time.Second}
 		servers = append(servers, as)
 		go func() { errc <- serveOn(as, adminLn, "admin") }()
 	}
 
+	if cp != nil && adminAddr != "" {
+		// The CLI on this machine finds the control API here.
+		if err := os.WriteFile(filepath.Join(f.dataDir, dataControlURL), []byte("http://"+adminAddr+"\n"), 0o644); err != nil {
+			return fmt.Errorf("--data-dir: %w", err)
+		}
+	}
 	printBanner(out, c, edgeLn.Addr().String(), adminAddr, f)
 
 	hup := make(chan os.Signal, 1)
@@ -231,8 +273,8 @@ func reload(f serveFlags, srv *edge.Server, accessLog *telemetry.AccessLog) {
 			slog.Error("reopen access log", "error", err)
 		}
 	}
-	if f.config == "" {
-		return
+	if f.config == "" || f.dataDir != "" {
+		return // the distributions are the control plane's
 	}
 	c, err := loadConfig(f)
 	if err != nil {
@@ -246,7 +288,7 @@ func reload(f serveFlags, srv *edge.Server, accessLog *telemetry.AccessLog) {
 	slog.Info("configuration reloaded", "file", f.config, "distributions", len(c.Distributions))
 }
 
-func adminHandler(reg *prometheus.Registry, c *config.Config, tiers *cacheTiers, srv *edge.Server) http.Handler {
+func adminHandler(reg *prometheus.Registry, c *config.Config, tiers *cacheTiers, srv *edge.Server, cp *controlPlane) http.Handler {
 	mux := http.NewServeMux()
 	adminCache(mux, srv, tiers)
 	mux.Handle("GET /metrics", telemetry.Handler(reg))
@@ -259,12 +301,17 @@ func adminHandler(reg *prometheus.Registry, c *config.Config, tiers *cacheTiers,
 		for _, d := range c.Distributions {
 			ids = append(ids, d.ID)
 		}
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{
+		st := map[string]any{
 			"version": version, "node_id": c.Edge.NodeID, "pop": c.Edge.POP,
 			"cache":         tiers.stats(),
 			"distributions": ids,
-		})
+		}
+		if cp != nil {
+			st["distributions"] = srv.DistributionIDs()
+			st["config"] = cp.watcher.Status()
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(st)
 	})
 	// Go's profiler, for operators: the admin listener is private.
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/terncdn/tern/bus"
+	"github.com/terncdn/tern/config"
+	"github.com/terncdn/tern/configwatch"
+)
+
+// Files under --data-dir.
+const (
+	dataNATS       = "nats"             // the embedded NATS server's store
+	dataToken      = "admin-token"      // the control API's bearer token
+	dataControlURL = "control-url"      // where the control API listens, for the CLI
+	dataState      = "edge-config.json" // the last good configuration (configwatch)
+	tokenBytes     = 32                 // random bytes in a generated token
+)
+
+// controlPlane is what `tern serve --data-dir` runs beside the edge: the
+// embedded NATS server with the config bucket, and the watcher that applies
+// the bucket's distributions to the edge.
+type controlPlane struct {
+	bus     *bus.Server
+	conn    *bus.Conn
+	kv      *bus.KV
+	watcher *configwatch.Watcher
+	token   string
+}
+
+// openDataDir makes dir (private) and returns its admin token, generated
+// on first use.
+func openDataDir(dir string) (token string, err error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("--data-dir %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, dataToken)
+	if b, err := os.ReadFile(path); err == nil {
+		if t := strings.TrimSpace(string(b)); t != "" {
+			return t, nil
+		}
+		return "", fmt.Errorf("--data-dir: %s is empty; remove it to have a new token made", path)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("--data-dir: read token: %w", err)
+	}
+	raw := make([]byte, tokenBytes)
+	if _, err := rand.Read(raw); err != nil {
+		return "", fmt.Errorf("--data-dir: make token: %w", err)
+	}
+	token = hex.EncodeToString(raw)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("--data-dir: write token: %w", err)
+	}
+	if _, err := f.WriteString(token + "\n"); err != nil {
+		f.Close()
+		return "", fmt.Errorf("--data-dir: write token: %w", err)
+	}
+	return token, f.Close()
+}
+
+// startControlPlane starts the embedded NATS server under dir, seeds the
+// config bucket with base's distributions when it holds none (the first
+// start), and returns with the watcher ready to run. apply puts a
+// configuration in service.
+func startControlPlane(ctx context.Context, dir string, base []byte, baseSource string, apply func(*config.Config) error) (*controlPlane, error) {
+	token, err := openDataDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := bus.Start(bus.Options{Dir: filepath.Join(dir, dataNATS)})
+	if err != nil {
+		return nil, fmt.Errorf("embedded NATS: %w", err)
+	}
+	cp := &controlPlane{bus: srv, token: token}
+	fail := func(err error) (*controlPlane, error) {
+		cp.close()
+		return nil, err
+	}
+	if cp.conn, err = srv.Connect(ctx, "tern-serve"); err != nil {
+		return fail(fmt.Errorf("embedded NATS: %w", err))
+	}
+	if err := cp.conn.EnsureBuckets(ctx, bus.BucketOptions{}); err != nil {
+		return fail(err)
+	}
+	if cp.kv, err = cp.conn.KV(ctx, bus.ConfigBucket); err != nil {
+		return fail(err)
+	}
+	if err := seed(ctx, cp.kv, base, baseSource); err != nil {
+		return fail(err)
+	}
+	cp.watcher = configwatch.New(configwatch.Options{KV: cp.kv, Base: base, BaseSource: baseSource, Apply: apply,
+		StateFile: filepath.Join(dir, dataState)})
+	return cp, nil
+}
+
+func (cp *controlPlane) close() {
+	if cp.conn != nil {
+		cp.conn.Close()
+	}
+	cp.bus.Shutdown()
+}
+
+// seed puts base's distributions into an empty bucket, each as the YAML it
+// was written in: the first start of `tern serve --data-dir` carries the
+// configuration file's distributions over; later starts leave the bucket,
+// which is then the source of truth, alone.
+func seed(ctx context.Context, kv *bus.KV, base []byte, baseSource string) error {
+	have, err := kv.List(ctx, configwatch.DistributionPrefix+">")
+	if err != nil {
+		return fmt.Errorf("read configuration bucket: %w", err)
+	}
+	if len(have) > 0 {
+		return nil
+	}
+	docs, err := distributionDocuments(base, baseSource)
+	if err != nil {
+		return err
+	}
+	for _, d := range docs {
+		if _, err := kv.Create(ctx, configwatch.DistributionPrefix+d.id, d.data); err != nil && !errors.Is(err, bus.ErrExists) {
+			return fmt.Errorf("seed distribution %s: %w", d.id, err)
+		}
+	}
+	return nil
+}
+
+type distributionDoc struct {
+	id   string
+	data []byte
+}
+
+// distributionDocuments returns each of base's distributions as a YAML
+// document of its own, as written.
+func distributionDocuments(base []byte, baseSource string) ([]distributionDoc, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(base, &root); err != nil {
+		return nil, fmt.Errorf("read %s: %w", baseSource, err)
+	}
+	if len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
+		return nil, nil
+	}
+	m := root.Content[0]
+	var out []distributionDoc
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value != "distributions" || m.Content[i+1].Kind != yaml.SequenceNode {
+			continue
+		}
+		for _, item := range m.Content[i+1].Content {
+			data, err := yaml.Marshal(item)
+			if err != nil {
+				return nil, fmt.Errorf("read %s: distribution: %w", baseSource, err)
+			}
+			d, err := config.ParseDistribution(data, baseSource)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, distributionDoc{id: d.ID, data: data})
+		}
+	}
+	return out, nil
+}
