@@ -32,7 +32,13 @@ front of a built-in demo origin, and prints what to try.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	cf := &controlFlags{}
+	api := []*cobra.Command{applyCmd(cf), getCmd(cf), deleteCmd(cf)}
+	for _, c := range api {
+		cf.register(c)
+	}
 	root.AddCommand(serveCmd(), validateCmd(), cacheCmd(), demoOriginCmd(), versionCmd())
+	root.AddCommand(api...)
 	return root
 }
 

@@ -1,0 +1,262 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/terncdn/tern/config"
+)
+
+// controlFlags find the control API: --control and --token, or the files
+// `tern serve --data-dir` writes, or TERN_CONTROL and TERN_TOKEN.
+type controlFlags struct {
+	url, token, dataDir string
+}
+
+func (f *controlFlags) register(cmd *cobra.Command) {
+	fl := cmd.PersistentFlags()
+	fl.StringVar(&f.url, "control", "", "control API URL (default $TERN_CONTROL, or DATA-DIR/control-url)")
+	fl.StringVar(&f.token, "token", "", "control API token (default $TERN_TOKEN, or DATA-DIR/admin-token)")
+	fl.StringVar(&f.dataDir, "data-dir", "", "the --data-dir of a `tern serve` on this machine: its URL and token are read from it")
+}
+
+// client resolves where the API is and with what token.
+func (f *controlFlags) client() (*apiClient, error) {
+	u, token := f.url, f.token
+	if f.dataDir != "" {
+		if u == "" {
+			b, err := os.ReadFile(filepath.Join(f.dataDir, dataControlURL))
+			if err != nil {
+				return nil, fmt.Errorf("--data-dir: %w (is tern serve --data-dir running?)", err)
+			}
+			u = strings.TrimSpace(string(b))
+		}
+		if token == "" {
+			b, err := os.ReadFile(filepath.Join(f.dataDir, dataToken))
+			if err != nil {
+				return nil, fmt.Errorf("--data-dir: %w", err)
+			}
+			token = strings.TrimSpace(string(b))
+		}
+	}
+	if u == "" {
+		u = os.Getenv("TERN_CONTROL")
+	}
+	if token == "" {
+		token = os.Getenv("TERN_TOKEN")
+	}
+	if u == "" {
+		return nil, errors.New("no control API: give --control URL, --data-dir DIR or TERN_CONTROL")
+	}
+	if token == "" {
+		return nil, errors.New("no token: give --token, --data-dir DIR or TERN_TOKEN")
+	}
+	if _, err := url.Parse(u); err != nil {
+		return nil, fmt.Errorf("control API URL %q: %w", u, err)
+	}
+	return &apiClient{base: strings.TrimSuffix(u, "/") + "/api/v1", token: token, http: &http.Client{Timeout: 30 * time.Second}}, nil
+}
+
+type apiClient struct {
+	base, token string
+	http        *http.Client
+}
+
+// apiError is the API's error document.
+type apiError struct {
+	Status string
+	Err    string `json:"error"`
+	Fields []struct {
+		Field   string `json:"field"`
+		Problem string `json:"problem"`
+	} `json:"fields"`
+}
+
+func (e *apiError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Status)
+	if e.Err != "" {
+		b.WriteString(": " + e.Err)
+	}
+	for _, f := range e.Fields {
+		fmt.Fprintf(&b, "\n  %s: %s", f.Field, f.Problem)
+	}
+	return b.String()
+}
+
+// do sends one request; a non-2xx answer is an *apiError.
+func (c *apiClient) do(method, path string, body []byte, hdr map[string]string) (*http.Response, []byte, error) {
+	req, err := http.NewRequest(method, c.base+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/yaml")
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("control API: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, nil, fmt.Errorf("control API: %w", err)
+	}
+	if resp.StatusCode/100 != 2 {
+		e := &apiError{Status: resp.Status}
+		if json.Unmarshal(b, e) != nil || e.Err == "" {
+			e.Err = strings.TrimSpace(string(b))
+		}
+		return resp, b, e
+	}
+	return resp, b, nil
+}
+
+func applyCmd(cf *controlFlags) *cobra.Command {
+	var file string
+	cmd := &cobra.Command{
+		Use:   "apply -f FILE",
+		Short: "Create or update the distribution in FILE through the control API",
+		Long: `Apply sends the distribution in FILE (YAML or JSON, one distribution, as under
+"distributions:" in a configuration file) to the control plane: it is created,
+or replaced if its id exists. The control plane validates it with every other
+distribution and refuses it whole, naming each bad field, or stores it; the
+edges then apply it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if file == "" {
+				return errors.New("apply: -f FILE is required")
+			}
+			doc, err := os.ReadFile(file)
+			if err != nil {
+				return fmt.Errorf("apply: %w", err)
+			}
+			d, err := config.ParseDistribution(doc, file)
+			if err != nil {
+				return fmt.Errorf("apply: %w", err)
+			}
+			if d.ID == "" {
+				return fmt.Errorf("apply: %s: the distribution has no id", file)
+			}
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			path := "/distributions/" + url.PathEscape(d.ID)
+			resp, _, err := c.do(http.MethodGet, path, nil, nil)
+			var ae *apiError
+			switch {
+			case err == nil:
+				resp, _, err = c.do(http.MethodPut, path, doc, map[string]string{"If-Match": resp.Header.Get("ETag")})
+				if err != nil {
+					return fmt.Errorf("apply %s: %w", d.ID, err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "distribution %s updated (revision %s)\n", d.ID, strings.Trim(resp.Header.Get("ETag"), `"`))
+			case errors.As(err, &ae) && resp.StatusCode == http.StatusNotFound:
+				resp, _, err = c.do(http.MethodPost, "/distributions", doc, nil)
+				if err != nil {
+					return fmt.Errorf("apply %s: %w", d.ID, err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "distribution %s created (revision %s)\n", d.ID, strings.Trim(resp.Header.Get("ETag"), `"`))
+			default:
+				return fmt.Errorf("apply %s: %w", d.ID, err)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&file, "file", "f", "", "the distribution (YAML or JSON)")
+	return cmd
+}
+
+func getCmd(cf *controlFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "get distributions | get distribution ID",
+		Short: "Show distributions from the control API",
+		Args:  cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			switch {
+			case args[0] == "distributions" && len(args) == 1:
+				_, b, err := c.do(http.MethodGet, "/distributions", nil, nil)
+				if err != nil {
+					return fmt.Errorf("get distributions: %w", err)
+				}
+				return printDistributions(cmd.OutOrStdout(), b)
+			case args[0] == "distribution" && len(args) == 2:
+				resp, b, err := c.do(http.MethodGet, "/distributions/"+url.PathEscape(args[1]), nil, map[string]string{"Accept": "application/yaml"})
+				if err != nil {
+					return fmt.Errorf("get distribution %s: %w", args[1], err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "# revision %s\n%s", strings.Trim(resp.Header.Get("ETag"), `"`), b)
+				return nil
+			}
+			return fmt.Errorf("get: want \"distributions\" or \"distribution ID\", got %q", strings.Join(args, " "))
+		},
+	}
+	return cmd
+}
+
+func deleteCmd(cf *controlFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete distribution ID",
+		Short: "Delete a distribution through the control API",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if args[0] != "distribution" {
+				return fmt.Errorf("delete: want \"distribution ID\", got %q", strings.Join(args, " "))
+			}
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			path := "/distributions/" + url.PathEscape(args[1])
+			resp, _, err := c.do(http.MethodGet, path, nil, nil)
+			if err != nil {
+				return fmt.Errorf("delete distribution %s: %w", args[1], err)
+			}
+			if _, _, err := c.do(http.MethodDelete, path, nil, map[string]string{"If-Match": resp.Header.Get("ETag")}); err != nil {
+				return fmt.Errorf("delete distribution %s: %w", args[1], err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "distribution %s deleted\n", args[1])
+			return nil
+		},
+	}
+}
+
+// printDistributions prints the API's list as a table.
+func printDistributions(out io.Writer, b []byte) error {
+	var list []map[string]any
+	if err := json.Unmarshal(b, &list); err != nil {
+		var wrapped struct {
+			Distributions []map[string]any `json:"distributions"`
+		}
+		if err2 := json.Unmarshal(b, &wrapped); err2 != nil {
+			return fmt.Errorf("get distributions: unexpected answer: %w", err)
+		}
+		list = wrapped.Distributions
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tREVISION\tENABLED\tALIASES")
+	for _, d := range list {
+		fmt.Fprintf(tw, "%v\t%v\t%v\t%v\n", d["id"], d["revision"], d["enabled"], d["aliases"])
+	}
+	return tw.Flush()
+}
