@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/terncdn/tern/bus"
 	"github.com/terncdn/tern/config"
 	"github.com/terncdn/tern/configwatch"
+	"github.com/terncdn/tern/control"
 )
 
 // Files under --data-dir.
@@ -35,6 +37,7 @@ type controlPlane struct {
 	kv      *bus.KV
 	watcher *configwatch.Watcher
 	token   string
+	api     http.Handler // the control API, for the admin listener's /api/v1/
 }
 
 // openDataDir makes dir (private) and returns its admin token, generated
@@ -100,6 +103,13 @@ func startControlPlane(ctx context.Context, dir string, base []byte, baseSource 
 	}
 	cp.watcher = configwatch.New(configwatch.Options{KV: cp.kv, Base: base, BaseSource: baseSource, Apply: apply,
 		StateFile: filepath.Join(dir, dataState)})
+	store, err := control.NewStore(cp.kv, base, baseSource)
+	if err != nil {
+		return fail(err)
+	}
+	if cp.api, err = control.API(store, token); err != nil {
+		return fail(err)
+	}
 	return cp, nil
 }
 
