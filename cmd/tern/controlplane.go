@@ -125,13 +125,23 @@ func (cp *controlPlane) close() {
 // configuration file's distributions over; later starts leave the bucket,
 // which is then the source of truth, alone.
 func seed(ctx context.Context, kv *bus.KV, base []byte, baseSource string) error {
-	have, err := kv.List(ctx, configwatch.DistributionPrefix+">")
+	// A bucket that ever held a distribution is past its first start, even
+	// if every one was deleted since: the watch delivers their delete
+	// markers too, where List would find nothing and seed them again.
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch, err := kv.Watch(wctx, configwatch.DistributionPrefix+">", 0)
 	if err != nil {
 		return fmt.Errorf("read configuration bucket: %w", err)
 	}
-	if len(have) > 0 {
+	e, ok := <-ch
+	if !ok {
+		return fmt.Errorf("read configuration bucket: %w", errors.Join(ctx.Err(), errors.New("the connection closed")))
+	}
+	if e.Op != bus.OpSynced {
 		return nil
 	}
+	cancel()
 	docs, err := distributionDocuments(base, baseSource)
 	if err != nil {
 		return err
@@ -166,6 +176,7 @@ func distributionDocuments(base []byte, baseSource string) ([]distributionDoc, e
 			continue
 		}
 		for _, item := range m.Content[i+1].Content {
+			resolveAliases(item) // an anchor may be in another distribution
 			data, err := yaml.Marshal(item)
 			if err != nil {
 				return nil, fmt.Errorf("read %s: distribution: %w", baseSource, err)
@@ -178,4 +189,16 @@ func distributionDocuments(base []byte, baseSource string) ([]distributionDoc, e
 		}
 	}
 	return out, nil
+}
+
+// resolveAliases replaces each alias under n with a copy of what it names,
+// so that n marshals into a document of its own.
+func resolveAliases(n *yaml.Node) {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		*n = *n.Alias
+		n.Anchor = ""
+	}
+	for _, c := range n.Content {
+		resolveAliases(c)
+	}
 }

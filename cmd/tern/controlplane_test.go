@@ -87,13 +87,37 @@ distributions:
   - id: b
     aliases: [b.example.com]
     origins: *origins
-    default_cache_behavior: {target_origin_id: o}
+    default_cache_behavior: &behavior {target_origin_id: o}
+  - <<: {default_cache_behavior: *behavior, origins: *origins}
+    id: c
+    aliases: [c.example.com]
 `
 	if _, err := config.Parse([]byte(base), "tern.yaml"); err != nil {
 		t.Fatalf("the file itself: %v", err)
 	}
-	if _, err := startTestControlPlane(t, t.TempDir(), base); err != nil {
+	cp, err := startTestControlPlane(t, t.TempDir(), base)
+	if err != nil {
 		t.Fatalf("a valid configuration file with an anchor: %v", err)
+	}
+	es, err := cp.kv.List(context.Background(), configwatch.DistributionPrefix+">")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var docs []config.Document
+	for _, e := range es {
+		docs = append(docs, config.Document{Source: e.Key, Data: e.Value})
+	}
+	c, err := config.Assemble([]byte(base), "tern.yaml", docs)
+	if err != nil {
+		t.Fatalf("the seeded distributions do not assemble: %v", err)
+	}
+	if len(c.Distributions) != 3 {
+		t.Fatalf("%d distributions seeded, want 3", len(c.Distributions))
+	}
+	for _, d := range c.Distributions {
+		if len(d.Origins) != 1 || d.Origins[0].DomainName != "origin.example.org" {
+			t.Errorf("distribution %s seeded with origins %+v", d.ID, d.Origins)
+		}
 	}
 }
 
