@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // status reads the admin /status document.
@@ -168,4 +169,93 @@ func (n *node) distributionIDs() []string {
 		}
 	}
 	return ids
+}
+
+// keepPolicy is a named cache policy at the top of a configuration file.
+const keepPolicy = "cache_policies:\n  - name: Keep\n    default_ttl: 60s\n"
+
+// mediaNaming is a distribution document that names cache policy Keep.
+func mediaNaming(o *origin) string {
+	return fmt.Sprintf(`id: media
+aliases: [media.example.com]
+origins: [{id: web, domain_name: 127.0.0.1, http_port: %s}]
+default_cache_behavior: {target_origin_id: web, cache_policy: Keep}
+`, o.port())
+}
+
+// TestRestartKeepsTheLastGoodConfiguration: when, after a restart, the
+// bucket's revision cannot be applied (here the file lost a policy a
+// distribution names), the edge keeps the last good configuration, the
+// one in DATA-DIR/edge-config.json, not the configuration file's own
+// distributions, which the control plane deleted long ago.
+func TestRestartKeepsTheLastGoodConfiguration(t *testing.T) {
+	o := objectOrigin(t)
+	dataDir := filepath.Join(t.TempDir(), "data")
+	n := startTern(t, keepPolicy+basicConfig(o, defaultBehavior), "--data-dir", dataDir)
+	waitFor(t, func() bool { return n.configRevision() >= 1 })
+	cli := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(ternBin, append(args, "--data-dir", dataDir)...).CombinedOutput(); err != nil {
+			t.Fatalf("tern %v: %v\n%s", args, err, out)
+		}
+	}
+	doc := filepath.Join(t.TempDir(), "media.yaml")
+	if err := os.WriteFile(doc, []byte(mediaNaming(o)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cli("apply", "-f", doc)
+	cli("delete", "distribution", "site")
+	waitFor(t, func() bool { return slices.Equal(n.distributionIDs(), []string{"media"}) })
+
+	// Restart with a file that no longer has policy Keep.
+	n.cmd.Process.Signal(syscall.SIGTERM)
+	n.cmd.Wait()
+	file := filepath.Join(n.Dir, "tern.yaml")
+	text, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, []byte(strings.TrimPrefix(string(text), keepPolicy)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n.start(n.cmd.Args[1:]...)
+	waitFor(t, func() bool {
+		c, _ := n.status()["config"].(map[string]any)
+		return c["refused"] != nil
+	})
+	if ids := n.distributionIDs(); !slices.Equal(ids, []string{"media"}) {
+		t.Errorf("after a restart whose revision was refused, in service: %v; want the last good [media] (site was deleted)", ids)
+	}
+}
+
+// TestReloadWithDataDir: SIGHUP with --data-dir reloads the configuration
+// file but for its distributions (tern serve --help): a cache policy
+// added to the file can then be named by a distribution sent to the API.
+func TestReloadWithDataDir(t *testing.T) {
+	o := objectOrigin(t)
+	dataDir := filepath.Join(t.TempDir(), "data")
+	n := startTern(t, basicConfig(o, defaultBehavior), "--data-dir", dataDir)
+	waitFor(t, func() bool { return n.configRevision() >= 1 })
+	file := filepath.Join(n.Dir, "tern.yaml")
+	text, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, append([]byte(keepPolicy), text...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n.cmd.Process.Signal(syscall.SIGHUP)
+	doc := filepath.Join(t.TempDir(), "media.yaml")
+	if err := os.WriteFile(doc, []byte(mediaNaming(o)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out []byte
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if out, err = exec.Command(ternBin, "apply", "-f", doc, "--data-dir", dataDir).CombinedOutput(); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Errorf("after adding policy Keep to the file and SIGHUP, apply of a distribution naming it: %v\n%s", err, out)
 }
