@@ -89,3 +89,13 @@ default_cache_behavior: {target_origin_id: o, cache_policy: Nope}
 		})
 	}
 }
+
+// TestIDsFitNATSSubjects: ids end NATS subjects and KV keys, whose tokens
+// may not be empty.
+func TestIDsFitNATSSubjects(t *testing.T) {
+	for id, ok := range map[string]bool{"www.example": true, "a-b_c.d": true, "a.": false, "a..b": false, ".a": false, "-a": false} {
+		if validID(id) != ok {
+			t.Errorf("validID(%q) = %v, want %v", id, !ok, ok)
+		}
+	}
+}

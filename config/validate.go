@@ -601,10 +601,12 @@ func methodSet(p *problems, f string, methods []string, sets [][]string) (int, b
 	return 0, false
 }
 
-const idRule = "is not an id (letters, digits, \".\", \"-\", \"_\", starting with a letter or digit, at most 128 characters)"
+const idRule = "is not an id (letters, digits, \".\", \"-\", \"_\", starting with a letter or digit, not ending with \".\" nor holding \"..\", at most 128 characters)"
 
+// validID: ids also end NATS subjects and KV keys ("distribution.<id>",
+// heartbeats by POP and node), whose dot-separated tokens may not be empty.
 func validID(s string) bool {
-	if s == "" || len(s) > 128 || !isAlnum(s[0]) {
+	if s == "" || len(s) > 128 || !isAlnum(s[0]) || s[len(s)-1] == '.' || strings.Contains(s, "..") {
 		return false
 	}
 	for i := 0; i < len(s); i++ {

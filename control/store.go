@@ -36,22 +36,25 @@ func DistributionKey(id string) string { return keyPrefix + id }
 const MaxIDLength = 128
 
 // ValidID reports whether id can name a distribution in the store: 1 to
-// MaxIDLength letters, digits, "-" and "_". (The configuration also allows
-// "." in ids, but a "." would split the KV key into NATS subject tokens.)
+// MaxIDLength letters, digits, "-", "_" and ".", as the configuration
+// allows: starting with a letter or digit, not ending with "." nor holding
+// "..", since the id ends
+// the NATS subject of its key ("distribution.www.example"), whose tokens
+// may not be empty.
 func ValidID(id string) bool {
-	if len(id) == 0 || len(id) > MaxIDLength {
+	if len(id) == 0 || len(id) > MaxIDLength || id[0] == '.' || id[0] == '-' || id[0] == '_' || id[len(id)-1] == '.' || strings.Contains(id, "..") {
 		return false
 	}
 	for i := 0; i < len(id); i++ {
 		c := id[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
 			return false
 		}
 	}
 	return true
 }
 
-const idRule = `is not a distribution id (1 to 128 letters, digits, "-" and "_")`
+const idRule = `is not a distribution id (1 to 128 letters, digits, "-", "_" and ".", starting with a letter or digit, not ending with "." nor holding "..")`
 
 var (
 	// ErrNotFound: no distribution has that id. The API answers 404.
