@@ -61,12 +61,37 @@ type Status struct {
 type Watcher struct {
 	o Options
 
+	// applyMu serializes applying; it guards what is applied from: the
+	// base file and the bucket's documents as last seen.
+	applyMu          sync.Mutex
+	base, baseSource string
+	docs             map[string][]byte
+	rev              uint64
+	synced           bool
+
 	mu     sync.Mutex
 	status Status
 }
 
 // New returns a Watcher; nothing happens until Run or LoadState.
-func New(o Options) *Watcher { return &Watcher{o: o} }
+func New(o Options) *Watcher {
+	return &Watcher{o: o, base: string(o.Base), baseSource: o.BaseSource, docs: map[string][]byte{}}
+}
+
+// SetBase replaces the node's configuration file the bucket's
+// distributions are assembled with (a reload), and applies the result at
+// once if the bucket's state has arrived. An error means it was refused:
+// the configuration in service stays, and so does the new base for later
+// revisions.
+func (w *Watcher) SetBase(base []byte, source string) error {
+	w.applyMu.Lock()
+	defer w.applyMu.Unlock()
+	w.base, w.baseSource = string(base), source
+	if !w.synced {
+		return nil
+	}
+	return w.applyLocked(w.rev, w.docs, true)
+}
 
 // Status returns what the Watcher last did.
 func (w *Watcher) Status() Status {
@@ -75,10 +100,14 @@ func (w *Watcher) Status() Status {
 	return w.status
 }
 
-// state is what StateFile holds.
+// state is what StateFile holds: the last good configuration whole, its
+// base file included, so that it can be applied again whatever the file
+// says now.
 type state struct {
-	Revision  uint64     `json:"revision"`
-	Documents []document `json:"documents"`
+	Revision   uint64     `json:"revision"`
+	Base       string     `json:"base"`
+	BaseSource string     `json:"base_source"`
+	Documents  []document `json:"documents"`
 }
 
 type document struct {
@@ -108,7 +137,9 @@ func (w *Watcher) LoadState() (bool, error) {
 	for _, d := range st.Documents {
 		docs[d.Key] = []byte(d.Data)
 	}
-	if err := w.apply(st.Revision, docs, false); err != nil {
+	w.applyMu.Lock()
+	defer w.applyMu.Unlock()
+	if err := w.assembleAndApply(st.Revision, st.Base, st.BaseSource+" (as last applied)", docs, false); err != nil {
 		return false, fmt.Errorf("last good configuration %s: %w", w.o.StateFile, err)
 	}
 	return true, nil
@@ -123,27 +154,23 @@ func (w *Watcher) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("watch configuration: %w", err)
 	}
-	docs := map[string][]byte{}
-	synced := false
-	var last uint64
 	for e := range ch {
+		w.applyMu.Lock()
 		switch e.Op {
 		case bus.OpPut:
-			docs[e.Key] = e.Value
+			w.docs[e.Key] = e.Value
 		case bus.OpDelete:
-			delete(docs, e.Key)
+			delete(w.docs, e.Key)
 		case bus.OpSynced:
-			synced = true
+			w.synced = true
 		}
-		if e.Revision > last {
-			last = e.Revision
+		w.rev = max(w.rev, e.Revision)
+		if w.synced {
+			if err := w.applyLocked(w.rev, w.docs, true); err != nil {
+				slog.Error("configuration refused; keeping the one in service", "revision", w.rev, "error", err)
+			}
 		}
-		if !synced {
-			continue
-		}
-		if err := w.apply(last, docs, true); err != nil {
-			slog.Error("configuration refused; keeping the one in service", "revision", last, "error", err)
-		}
+		w.applyMu.Unlock()
 	}
 	if ctx.Err() != nil {
 		return nil
@@ -151,9 +178,16 @@ func (w *Watcher) Run(ctx context.Context) error {
 	return errors.New("watch configuration: the connection closed")
 }
 
-// apply assembles docs at revision rev and puts the result in service,
-// then, if save, keeps it in StateFile.
-func (w *Watcher) apply(rev uint64, docs map[string][]byte, save bool) error {
+// applyLocked assembles docs at revision rev with the current base and
+// puts the result in service. applyMu is held.
+func (w *Watcher) applyLocked(rev uint64, docs map[string][]byte, save bool) error {
+	return w.assembleAndApply(rev, w.base, w.baseSource, docs, save)
+}
+
+// assembleAndApply assembles docs at revision rev with base and puts the
+// result in service, then, if save, keeps it in StateFile. applyMu is
+// held.
+func (w *Watcher) assembleAndApply(rev uint64, base, baseSource string, docs map[string][]byte, save bool) error {
 	keys := make([]string, 0, len(docs))
 	for k := range docs {
 		keys = append(keys, k)
@@ -163,7 +197,7 @@ func (w *Watcher) apply(rev uint64, docs map[string][]byte, save bool) error {
 	for _, k := range keys {
 		list = append(list, config.Document{Source: "distribution " + strings.TrimPrefix(k, DistributionPrefix), Data: docs[k]})
 	}
-	c, err := config.Assemble(w.o.Base, w.o.BaseSource, list)
+	c, err := config.Assemble([]byte(base), baseSource, list)
 	if err == nil {
 		err = w.o.Apply(c)
 	}
@@ -177,7 +211,7 @@ func (w *Watcher) apply(rev uint64, docs map[string][]byte, save bool) error {
 	if !save || w.o.StateFile == "" {
 		return nil
 	}
-	st := state{Revision: rev}
+	st := state{Revision: rev, Base: base, BaseSource: strings.TrimSuffix(baseSource, " (as last applied)")}
 	for _, k := range keys {
 		st.Documents = append(st.Documents, document{Key: k, Data: string(docs[k])})
 	}

@@ -135,3 +135,45 @@ func TestLoadStateWithoutFile(t *testing.T) {
 		t.Fatalf("%v %v", ok, err)
 	}
 }
+
+// TestSetBaseAndLastGoodWithItsOwnBase: a reloaded base file applies at
+// once with the bucket's distributions; a base that refuses them keeps the
+// configuration in service; and the state file keeps the base it was good
+// with, so a restart with a changed file still serves the last good one.
+func TestSetBaseAndLastGoodWithItsOwnBase(t *testing.T) {
+	dir := t.TempDir()
+	_, kv := startBus(t, filepath.Join(dir, "nats"))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	withPolicy := base + "cache_policies: [{name: Keep, default_ttl: 1h}]\n"
+	doc := append(dist("a", "a.example"), []byte("")...)
+	doc = []byte(strings.Replace(string(doc), "{target_origin_id: o}", "{target_origin_id: o, cache_policy: Keep}", 1))
+	if _, err := kv.Put(ctx, DistributionPrefix+"a", doc); err != nil {
+		t.Fatal(err)
+	}
+	var got applied
+	stateFile := filepath.Join(dir, "state.json")
+	w := New(Options{KV: kv, Base: []byte(base), BaseSource: "node.yaml", Apply: got.apply, StateFile: stateFile})
+	go w.Run(ctx)
+	// The base has no policy Keep: refused.
+	waitFor(t, "the refusal", func() bool { return w.Status().Refused > 0 })
+	if err := w.SetBase([]byte(withPolicy), "node.yaml"); err != nil {
+		t.Fatalf("SetBase with the policy: %v", err)
+	}
+	if got.last() != "a" || w.Status().Refused != 0 {
+		t.Fatalf("after the reload: in service %q, status %+v", got.last(), w.Status())
+	}
+	// Back to a base without Keep: refused, a stays.
+	if err := w.SetBase([]byte(base), "node.yaml"); err == nil || got.last() != "a" {
+		t.Fatalf("a base that refuses the distributions: %v, in service %q", err, got.last())
+	}
+	cancel()
+
+	// Restart with the file that lacks Keep: the last good configuration
+	// (with the base it was good with) serves.
+	var again applied
+	w2 := New(Options{Base: []byte(base), BaseSource: "node.yaml", Apply: again.apply, StateFile: stateFile})
+	if ok, err := w2.LoadState(); !ok || err != nil || again.last() != "a" {
+		t.Fatalf("LoadState with a changed file: %v %v, in service %q", ok, err, again.last())
+	}
+}

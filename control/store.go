@@ -167,6 +167,18 @@ func NewStore(kv *bus.KV, base []byte, baseSource string) (*Store, error) {
 	return &Store{kv: kv, base: bytes.Clone(base), baseSource: baseSource}, nil
 }
 
+// SetBase replaces the configuration file changes are validated with (a
+// reload). A base that is not valid alone is refused and the old one kept.
+func (s *Store) SetBase(base []byte, baseSource string) error {
+	if _, err := config.Assemble(base, baseSource, nil); err != nil {
+		return fmt.Errorf("distribution store: new base refused: %w", err)
+	}
+	s.mu.Lock()
+	s.base, s.baseSource = bytes.Clone(base), baseSource
+	s.mu.Unlock()
+	return nil
+}
+
 // Get returns distribution id, or an error wrapping ErrNotFound.
 func (s *Store) Get(ctx context.Context, id string) (Distribution, error) {
 	if !ValidID(id) {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -37,7 +38,17 @@ type controlPlane struct {
 	kv      *bus.KV
 	watcher *configwatch.Watcher
 	token   string
+	store   *control.Store
 	api     http.Handler // the control API, for the admin listener's /api/v1/
+}
+
+// setBase takes a reloaded configuration file: the control API validates
+// with it from now on, and the edge applies the distributions with it.
+func (cp *controlPlane) setBase(base []byte, source string) error {
+	if err := cp.store.SetBase(base, source); err != nil {
+		return err
+	}
+	return cp.watcher.SetBase(base, source)
 }
 
 // openDataDir makes dir (private) and returns its admin token, generated
@@ -103,12 +114,16 @@ func startControlPlane(ctx context.Context, dir string, base []byte, baseSource 
 	}
 	cp.watcher = configwatch.New(configwatch.Options{KV: cp.kv, Base: base, BaseSource: baseSource, Apply: apply,
 		StateFile: filepath.Join(dir, dataState)})
-	store, err := control.NewStore(cp.kv, base, baseSource)
-	if err != nil {
+	if cp.store, err = control.NewStore(cp.kv, base, baseSource); err != nil {
 		return fail(err)
 	}
-	if cp.api, err = control.API(store, token); err != nil {
+	if cp.api, err = control.API(cp.store, token); err != nil {
 		return fail(err)
+	}
+	// What was last applied serves until the bucket's state is in (and
+	// stays if that state is refused, e.g. with a changed file).
+	if _, err := cp.watcher.LoadState(); err != nil {
+		slog.Warn("last good configuration not applied", "error", err)
 	}
 	return cp, nil
 }

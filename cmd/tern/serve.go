@@ -54,9 +54,9 @@ DATA-DIR/admin-token) changes them, and the edge applies each revision whole,
 keeping the last good one for restarts.
 
 Signals: SIGHUP reloads the configuration file (a bad file is refused and the
-running one kept; with --data-dir its distributions are not reloaded, the
-control plane owns them) and reopens the access log; SIGINT or SIGTERM drain
-and stop.`,
+running one kept; with --data-dir the file's distributions are not reloaded,
+the control plane owns them, but its policies are) and reopens the access
+log; SIGINT or SIGTERM drain and stop.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return serve(cmd.Context(), cmd.OutOrStdout(), f)
@@ -239,7 +239,7 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 	for {
 		select {
 		case <-hup:
-			reload(f, srv, accessLog)
+			reload(f, srv, accessLog, cp)
 		case err := <-errc:
 			shutdown(servers)
 			return err
@@ -267,14 +267,28 @@ func shutdown(servers []*http.Server) {
 
 // reload applies the configuration file again; a bad file is refused whole
 // and the running configuration kept.
-func reload(f serveFlags, srv *edge.Server, accessLog *telemetry.AccessLog) {
+func reload(f serveFlags, srv *edge.Server, accessLog *telemetry.AccessLog, cp *controlPlane) {
 	if accessLog != nil {
 		if err := accessLog.Reopen(); err != nil {
 			slog.Error("reopen access log", "error", err)
 		}
 	}
-	if f.config == "" || f.dataDir != "" {
-		return // the distributions are the control plane's
+	if f.config == "" {
+		return
+	}
+	if cp != nil {
+		// The distributions are the control plane's; the file gives the
+		// policies they are validated and applied with.
+		base, err := os.ReadFile(f.config)
+		if err == nil {
+			err = cp.setBase(base, f.config)
+		}
+		if err != nil {
+			slog.Error("reload refused, keeping the running configuration", "file", f.config, "error", err)
+			return
+		}
+		slog.Info("configuration reloaded", "file", f.config)
+		return
 	}
 	c, err := loadConfig(f)
 	if err != nil {
