@@ -90,7 +90,10 @@ func (e *apiError) Error() string {
 		b.WriteString(": " + e.Err)
 	}
 	for _, f := range e.Fields {
-		fmt.Fprintf(&b, "\n  %s: %s", f.Field, f.Problem)
+		line := f.Field + ": " + f.Problem
+		if !strings.Contains(e.Err, line) { // the API's text may list them already
+			b.WriteString("\n  " + line)
+		}
 	}
 	return b.String()
 }

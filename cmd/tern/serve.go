@@ -177,11 +177,19 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 		if cp, err = startControlPlane(ctx, f.dataDir, base, source, srv.Apply); err != nil {
 			return fmt.Errorf("control plane: %w", err)
 		}
-		defer cp.close()
+		watchCtx, stopWatch := context.WithCancel(ctx)
+		watched := make(chan struct{})
 		go func() {
-			if err := cp.watcher.Run(ctx); err != nil {
+			defer close(watched)
+			if err := cp.watcher.Run(watchCtx); err != nil {
 				slog.Error("control plane watch ended", "error", err)
 			}
+		}()
+		defer func() {
+			// The watcher stops before the bus it watches.
+			stopWatch()
+			<-watched
+			cp.close()
 		}()
 	}
 
@@ -225,9 +233,15 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 		go func() { errc <- serveOn(as, adminLn, "admin") }()
 	}
 
-	if cp != nil && adminAddr != "" {
-		// The CLI on this machine finds the control API here.
-		if err := os.WriteFile(filepath.Join(f.dataDir, dataControlURL), []byte("http://"+adminAddr+"\n"), 0o644); err != nil {
+	if cp != nil {
+		// The CLI on this machine finds the control API here; without an
+		// admin listener there is none to find.
+		urlFile := filepath.Join(f.dataDir, dataControlURL)
+		if adminAddr == "" {
+			if err := os.Remove(urlFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("--data-dir: %w", err)
+			}
+		} else if err := os.WriteFile(urlFile, []byte("http://"+adminAddr+"\n"), 0o644); err != nil {
 			return fmt.Errorf("--data-dir: %w", err)
 		}
 	}
