@@ -51,7 +51,9 @@ const MaxDocumentSize = 1 << 20
 // 400 an invalid document (fields lists every problem) or header, 401
 // without the right token, 404, 405, 409 an id already taken, 412, 413, 415
 // another content type, 428.
-func API(store *Store, token string) (http.Handler, error) {
+//
+// Options add endpoints: WithEdges.
+func API(store *Store, token string, opts ...APIOption) (http.Handler, error) {
 	if store == nil {
 		return nil, errors.New("control API: no store")
 	}
@@ -63,11 +65,24 @@ func API(store *Store, token string) (http.Handler, error) {
 	mux.HandleFunc("/api/v1/distributions", a.distributions)
 	mux.HandleFunc("/api/v1/distributions/{id}", a.distribution)
 	mux.HandleFunc("/api/v1/distributions/{id}/{action}", a.action)
+	for _, o := range opts {
+		o(mux)
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, &statusError{http.StatusNotFound, "no such endpoint: " + r.URL.Path})
 	})
 	a.mux = mux
 	return a, nil
+}
+
+// APIOption adds endpoints to the API.
+type APIOption func(*http.ServeMux)
+
+// WithEdges serves GET /api/v1/edges: the edges the control plane hears
+// from, with their POP, version, config revision, liveness and last
+// heartbeat.
+func WithEdges(e *Edges) APIOption {
+	return func(mux *http.ServeMux) { mux.Handle("/api/v1/edges", e) }
 }
 
 type api struct {

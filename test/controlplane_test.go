@@ -59,6 +59,17 @@ func TestServeDataDirKeepsDistributions(t *testing.T) {
 	token, _ := os.ReadFile(filepath.Join(dataDir, "admin-token"))
 	rev := n.configRevision()
 
+	// The node's heartbeats reach the control plane: tern edges lists it,
+	// alive, at the revision in service.
+	var edges string
+	waitFor(t, func() bool {
+		out, err := exec.Command(ternBin, "edges", "--data-dir", dataDir).CombinedOutput()
+		edges = string(out)
+		return err == nil && strings.Contains(edges, "e2e-1") && strings.Contains(edges, "test-pop") &&
+			strings.Contains(edges, "true") && strings.Contains(edges, fmt.Sprintf(" %d ", int(rev)))
+	})
+	t.Logf("tern edges:\n%s", edges)
+
 	n.restart(syscall.SIGKILL)
 	waitFor(t, func() bool { return n.configRevision() == rev })
 	if resp, _ := n.get("/obj/1000/a"); resp.StatusCode != 200 {

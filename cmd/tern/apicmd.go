@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/terncdn/tern/config"
+	"github.com/terncdn/tern/control"
 )
 
 // controlFlags find the control API: --control and --token, or the files
@@ -262,4 +263,41 @@ func printDistributions(out io.Writer, b []byte) error {
 		fmt.Fprintf(tw, "%v\t%v\t%v\t%v\n", d["id"], d["revision"], d["enabled"], d["aliases"])
 	}
 	return tw.Flush()
+}
+
+func edgesCmd(cf *controlFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "edges",
+		Short: "List the edges the control plane hears from",
+		Long: `Edges lists every edge that sent the control plane a heartbeat: its node id,
+POP, version, the configuration revision it has in service (and why it
+refused a later one), whether it is alive (a heartbeat within the last few
+seconds) and when it was last heard from.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			_, b, err := c.do(http.MethodGet, "/edges", nil, nil)
+			if err != nil {
+				return fmt.Errorf("edges: %w", err)
+			}
+			var list struct{ Edges []control.Edge }
+			if err := json.Unmarshal(b, &list); err != nil {
+				return fmt.Errorf("edges: unexpected answer: %w", err)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NODE\tPOP\tVERSION\tCONFIG\tALIVE\tLAST SEEN")
+			for _, e := range list.Edges {
+				rev := fmt.Sprint(e.ConfigRevision)
+				if e.ConfigError != "" {
+					rev += " (refused a later one)"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s ago\n", e.NodeID, e.POP, e.Version, rev, e.Alive,
+					time.Since(e.LastSeen).Round(time.Second/10))
+			}
+			return tw.Flush()
+		},
+	}
 }

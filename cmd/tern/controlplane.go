@@ -39,6 +39,7 @@ type controlPlane struct {
 	watcher *configwatch.Watcher
 	token   string
 	store   *control.Store
+	edges   *control.Edges
 	api     http.Handler // the control API, for the admin listener's /api/v1/
 }
 
@@ -117,7 +118,10 @@ func startControlPlane(ctx context.Context, dir string, base []byte, baseSource 
 	if cp.store, err = control.NewStore(cp.kv, base, baseSource); err != nil {
 		return fail(err)
 	}
-	if cp.api, err = control.API(cp.store, token); err != nil {
+	if cp.edges, err = control.WatchEdges(ctx, cp.conn.NATS()); err != nil {
+		return fail(err)
+	}
+	if cp.api, err = control.API(cp.store, token, control.WithEdges(cp.edges)); err != nil {
 		return fail(err)
 	}
 	// What was last applied serves until the bucket's state is in (and

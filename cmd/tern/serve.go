@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 	"github.com/terncdn/tern/config"
+	"github.com/terncdn/tern/control"
 	"github.com/terncdn/tern/demo"
 	"github.com/terncdn/tern/edge"
 	"github.com/terncdn/tern/telemetry"
@@ -178,17 +180,24 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 			return fmt.Errorf("control plane: %w", err)
 		}
 		watchCtx, stopWatch := context.WithCancel(ctx)
-		watched := make(chan struct{})
-		go func() {
-			defer close(watched)
+		var running sync.WaitGroup
+		running.Go(func() {
 			if err := cp.watcher.Run(watchCtx); err != nil {
 				slog.Error("control plane watch ended", "error", err)
 			}
-		}()
+		})
+		started := time.Now()
+		running.Go(func() {
+			control.SendHeartbeats(watchCtx, cp.conn.NATS(), 0, func() control.Heartbeat {
+				st := cp.watcher.Status()
+				return control.Heartbeat{NodeID: c.Edge.NodeID, POP: c.Edge.POP, Version: version,
+					ConfigRevision: st.Revision, ConfigError: st.Error, Started: started}
+			})
+		})
 		defer func() {
-			// The watcher stops before the bus it watches.
+			// The watcher and heartbeats stop before the bus they use.
 			stopWatch()
-			<-watched
+			running.Wait()
 			cp.close()
 		}()
 	}

@@ -1,0 +1,141 @@
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/terncdn/tern/bus"
+)
+
+// HeartbeatInterval is how often an edge says it is alive; the control
+// plane counts an edge gone after GoneAfter without a heartbeat.
+const (
+	HeartbeatInterval = time.Second
+	GoneAfter         = 3 * HeartbeatInterval
+)
+
+// Heartbeat is what an edge sends on bus.HeartbeatSubject(pop, node).
+type Heartbeat struct {
+	NodeID  string `json:"node_id"`
+	POP     string `json:"pop"`
+	Version string `json:"version"`
+	// ConfigRevision is the config bucket revision the edge has in
+	// service; ConfigError why it refused a later one, if it did.
+	ConfigRevision uint64 `json:"config_revision"`
+	ConfigError    string `json:"config_error,omitempty"`
+	// Started is when the edge process started.
+	Started time.Time `json:"started"`
+	// Sent is the edge's clock when it sent this heartbeat.
+	Sent time.Time `json:"sent"`
+}
+
+// SendHeartbeats publishes status() every interval (HeartbeatInterval if
+// 0) until ctx ends. A failed publish is logged and retried on the next
+// tick: NATS buffers while it reconnects.
+func SendHeartbeats(ctx context.Context, nc *nats.Conn, interval time.Duration, status func() Heartbeat) {
+	if interval <= 0 {
+		interval = HeartbeatInterval
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		hb := status()
+		hb.Sent = time.Now()
+		if b, err := json.Marshal(hb); err == nil {
+			if err := nc.Publish(bus.HeartbeatSubject(hb.POP, hb.NodeID), b); err != nil {
+				slog.Warn("heartbeat not sent", "error", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Edge is one edge as the control plane knows it.
+type Edge struct {
+	Heartbeat
+	// LastSeen is when the control plane last heard from the edge (its own
+	// clock, so edges with skewed clocks are judged alike).
+	LastSeen time.Time `json:"last_seen"`
+	// Alive reports a heartbeat within GoneAfter.
+	Alive bool `json:"alive"`
+}
+
+// Edges is the control plane's registry of edges, fed by their
+// heartbeats. Edges gone for a long time stay listed (not alive) until
+// the process restarts.
+type Edges struct {
+	goneAfter time.Duration
+	now       func() time.Time
+
+	mu    sync.Mutex
+	edges map[string]*Edge // by node id
+}
+
+// WatchEdges subscribes to every edge's heartbeats until ctx ends.
+func WatchEdges(ctx context.Context, nc *nats.Conn) (*Edges, error) {
+	e := &Edges{goneAfter: GoneAfter, now: time.Now, edges: map[string]*Edge{}}
+	sub, err := nc.Subscribe(bus.HeartbeatsPrefix+">", func(m *nats.Msg) {
+		var hb Heartbeat
+		if err := json.Unmarshal(m.Data, &hb); err != nil || hb.NodeID == "" {
+			slog.Warn("malformed heartbeat", "subject", m.Subject, "error", err)
+			return
+		}
+		e.seen(hb)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("watch edges: %w", err)
+	}
+	go func() {
+		<-ctx.Done()
+		sub.Unsubscribe()
+	}()
+	return e, nil
+}
+
+func (e *Edges) seen(hb Heartbeat) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.edges[hb.NodeID] = &Edge{Heartbeat: hb, LastSeen: e.now()}
+}
+
+// List returns every edge heard from, by POP then node id.
+func (e *Edges) List() []Edge {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := e.now()
+	out := make([]Edge, 0, len(e.edges))
+	for _, ed := range e.edges {
+		x := *ed
+		x.Alive = now.Sub(x.LastSeen) <= e.goneAfter
+		out = append(out, x)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].POP != out[j].POP {
+			return out[i].POP < out[j].POP
+		}
+		return out[i].NodeID < out[j].NodeID
+	})
+	return out
+}
+
+// ServeHTTP answers GET with {"edges": [...]} (see Edge).
+func (e *Edges) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method " + r.Method + " not allowed"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"edges": e.List()})
+}
