@@ -15,7 +15,7 @@ import (
 // end them ("/images/*"); "/*" is everything. It returns the number of
 // objects the memory tier dropped (disk tiers report their own).
 func (s *Server) Purge(distribution, path string) (int, error) {
-	if err := ValidateInvalidationPath(path); err != nil {
+	if err := cache.ValidateInvalidationPath(path); err != nil {
 		return 0, err
 	}
 	rt := s.routes.Load()
@@ -30,22 +30,6 @@ func (s *Server) Purge(distribution, path string) (int, error) {
 		p += "*"
 	}
 	return s.invalidate(cache.InvalidationPrefix(distribution, p)), nil
-}
-
-// ValidateInvalidationPath checks a path the way CloudFront checks an
-// invalidation path.
-func ValidateInvalidationPath(path string) error {
-	switch {
-	case path == "":
-		return fmt.Errorf("invalidation path is empty")
-	case path[0] != '/':
-		return fmt.Errorf("invalidation path %q does not start with /", path)
-	case strings.Contains(strings.TrimSuffix(path, "*"), "*"):
-		return fmt.Errorf("invalidation path %q has a * that is not its last character", path)
-	case strings.ContainsAny(path, "?#"):
-		return fmt.Errorf("invalidation path %q has a query or fragment: invalidations cover every query string of a path", path)
-	}
-	return nil
 }
 
 func (rt *routes) has(id string) bool {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -269,4 +270,50 @@ func TestReloadWithDataDir(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Errorf("after adding policy Keep to the file and SIGHUP, apply of a distribution naming it: %v\n%s", err, out)
+}
+
+// TestInvalidateThroughTheControlPlane: tern invalidate removes paths
+// from the edge's cache through the invalidation stream, the invalidation
+// is Completed once the (only, live) edge applied it, the next request
+// fetches the new content, and tern invalidations lists it.
+func TestInvalidateThroughTheControlPlane(t *testing.T) {
+	var version atomic.Int32
+	o := startOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		fmt.Fprintf(w, "%s v%d", r.URL.Path, version.Load())
+	})
+	dataDir := filepath.Join(t.TempDir(), "data")
+	n := startTern(t, basicConfig(o, defaultBehavior), "--data-dir", dataDir)
+	waitFor(t, func() bool { return n.configRevision() >= 1 })
+	for _, p := range []string{"/img/a.png", "/img/b.png", "/keep.css"} {
+		n.get(p)
+		if resp, body := n.get(p); resp.Header.Get("X-Cache") != "Hit from tern" || body != p+" v0" {
+			t.Fatalf("%s not cached: %q %q", p, resp.Header.Get("X-Cache"), body)
+		}
+	}
+	version.Store(1)
+	// The edge's heartbeat makes it a live edge the invalidation waits for.
+	waitFor(t, func() bool {
+		out, err := exec.Command(ternBin, "edges", "--data-dir", dataDir).CombinedOutput()
+		return err == nil && strings.Contains(string(out), "true")
+	})
+	out, err := exec.Command(ternBin, "invalidate", "site", "/img/*", "--wait", "10s", "--data-dir", dataDir).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Completed after") {
+		t.Fatalf("invalidate: %v\n%s", err, out)
+	}
+	t.Logf("%s", out)
+	for p, want := range map[string]string{"/img/a.png": " v1", "/img/b.png": " v1", "/keep.css": " v0"} {
+		if _, body := n.get(p); body != p+want {
+			t.Errorf("after invalidating /img/*: %s is %q, want %q", p, body, p+want)
+		}
+	}
+	out, err = exec.Command(ternBin, "invalidations", "site", "--data-dir", dataDir).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Completed") || !strings.Contains(string(out), "/img/*") {
+		t.Fatalf("invalidations: %v\n%s", err, out)
+	}
+	// A path CloudFront would refuse is refused, naming it.
+	out, err = exec.Command(ternBin, "invalidate", "site", "img/x", "--data-dir", dataDir).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "img/x") {
+		t.Errorf("a bad path: %v\n%s", err, out)
+	}
 }

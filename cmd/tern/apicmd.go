@@ -301,3 +301,87 @@ seconds) and when it was last heard from.`,
 		},
 	}
 }
+
+func invalidateCmd(cf *controlFlags) *cobra.Command {
+	var wait time.Duration
+	var ref string
+	cmd := &cobra.Command{
+		Use:   "invalidate DISTRIBUTION PATH...",
+		Short: "Remove paths from every edge's cache, as a CloudFront invalidation",
+		Long: `Invalidate asks the control plane to remove the paths from every edge's cache.
+Paths follow CloudFront's rules: they start with "/", and "*" may only end them
+("/images/*"; "/*" is everything); each path covers every query string and
+variant. The invalidation is InProgress until every live edge has applied it,
+then Completed; edges that are away apply it before they serve again.
+With --wait, Invalidate waits until it is Completed and says how long that took.`,
+		Args: cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			body, _ := json.Marshal(map[string]any{"paths": args[1:], "caller_reference": ref})
+			start := time.Now()
+			path := "/distributions/" + url.PathEscape(args[0]) + "/invalidations"
+			_, b, err := c.do(http.MethodPost, path, body, map[string]string{"Content-Type": "application/json"})
+			if err != nil {
+				return fmt.Errorf("invalidate: %w", err)
+			}
+			var inv control.Invalidation
+			if err := json.Unmarshal(b, &inv); err != nil {
+				return fmt.Errorf("invalidate: unexpected answer: %w", err)
+			}
+			for wait > 0 && inv.Status != control.Completed && time.Since(start) < wait {
+				time.Sleep(20 * time.Millisecond)
+				if _, b, err = c.do(http.MethodGet, path+"/"+inv.ID, nil, nil); err != nil {
+					return fmt.Errorf("invalidate: %w", err)
+				}
+				if err := json.Unmarshal(b, &inv); err != nil {
+					return fmt.Errorf("invalidate: unexpected answer: %w", err)
+				}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "invalidation %s %s", inv.ID, inv.Status)
+			if inv.Status == control.Completed && wait > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), " after %v", time.Since(start).Round(time.Millisecond))
+			} else if len(inv.Waiting) > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), " (waiting for %s)", strings.Join(inv.Waiting, ", "))
+			}
+			fmt.Fprintln(cmd.OutOrStdout())
+			if wait > 0 && inv.Status != control.Completed {
+				return fmt.Errorf("invalidate: not Completed within %v", wait)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().DurationVar(&wait, "wait", 0, "wait up to this long for the invalidation to be Completed")
+	cmd.Flags().StringVar(&ref, "caller-reference", "", "your own reference for the invalidation")
+	return cmd
+}
+
+func invalidationsCmd(cf *controlFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "invalidations DISTRIBUTION",
+		Short: "List a distribution's invalidations, newest first",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			_, b, err := c.do(http.MethodGet, "/distributions/"+url.PathEscape(args[0])+"/invalidations", nil, nil)
+			if err != nil {
+				return fmt.Errorf("invalidations: %w", err)
+			}
+			var list struct{ Invalidations []control.Invalidation }
+			if err := json.Unmarshal(b, &list); err != nil {
+				return fmt.Errorf("invalidations: unexpected answer: %w", err)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tSTATUS\tCREATED\tPATHS")
+			for _, inv := range list.Invalidations {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", inv.ID, inv.Status, inv.Created.Format(time.RFC3339), strings.Join(inv.Paths, " "))
+			}
+			return tw.Flush()
+		},
+	}
+}

@@ -115,7 +115,7 @@ func adminCache(mux *http.ServeMux, srv *edge.Server, tiers *cacheTiers) {
 		}
 		purged := 0
 		for _, p := range paths {
-			if err := edge.ValidateInvalidationPath(p); err != nil {
+			if err := cache.ValidateInvalidationPath(p); err != nil {
 				http.Error(w, err.Error(), http.StatusBadRequest)
 				return
 			}

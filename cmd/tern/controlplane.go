@@ -121,7 +121,11 @@ func startControlPlane(ctx context.Context, dir string, base []byte, baseSource 
 	if cp.edges, err = control.WatchEdges(ctx, cp.conn.NATS()); err != nil {
 		return fail(err)
 	}
-	if cp.api, err = control.API(cp.store, token, control.WithEdges(cp.edges)); err != nil {
+	invs, err := control.NewInvalidations(ctx, cp.conn, cp.store, cp.edges)
+	if err != nil {
+		return fail(err)
+	}
+	if cp.api, err = control.API(cp.store, token, control.WithEdges(cp.edges), control.WithInvalidations(invs)); err != nil {
 		return fail(err)
 	}
 	// What was last applied serves until the bucket's state is in (and

@@ -33,7 +33,7 @@ front of a built-in demo origin, and prints what to try.`,
 		SilenceErrors: true,
 	}
 	cf := &controlFlags{}
-	api := []*cobra.Command{applyCmd(cf), getCmd(cf), deleteCmd(cf), edgesCmd(cf)}
+	api := []*cobra.Command{applyCmd(cf), getCmd(cf), deleteCmd(cf), edgesCmd(cf), invalidateCmd(cf), invalidationsCmd(cf)}
 	for _, c := range api {
 		cf.register(c)
 	}

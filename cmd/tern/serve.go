@@ -25,6 +25,7 @@ import (
 	"github.com/terncdn/tern/control"
 	"github.com/terncdn/tern/demo"
 	"github.com/terncdn/tern/edge"
+	"github.com/terncdn/tern/invalidations"
 	"github.com/terncdn/tern/telemetry"
 )
 
@@ -176,30 +177,48 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 			}
 			source = f.config
 		}
-		if cp, err = startControlPlane(ctx, f.dataDir, base, source, srv.Apply); err != nil {
+		cpCtx, stopCP := context.WithCancel(ctx)
+		if cp, err = startControlPlane(cpCtx, f.dataDir, base, source, srv.Apply); err != nil {
+			stopCP()
 			return fmt.Errorf("control plane: %w", err)
 		}
-		watchCtx, stopWatch := context.WithCancel(ctx)
 		var running sync.WaitGroup
+		defer func() {
+			// What uses the bus stops before the bus.
+			stopCP()
+			running.Wait()
+			cp.close()
+		}()
+		// Invalidations issued while this edge was away apply before it
+		// serves again.
+		follower, err := invalidations.New(cpCtx, invalidations.Options{Conn: cp.conn, Node: c.Edge.NodeID, POP: c.Edge.POP,
+			Purge: func(d, p string) error { _, err := srv.Purge(d, p); return err }})
+		if err != nil {
+			return fmt.Errorf("control plane: %w", err)
+		}
+		if n, err := follower.CatchUp(cpCtx); err != nil {
+			return fmt.Errorf("control plane: %w", err)
+		} else if n > 0 {
+			slog.Info("applied the invalidations issued while away", "count", n)
+		}
 		running.Go(func() {
-			if err := cp.watcher.Run(watchCtx); err != nil {
+			if err := follower.Run(cpCtx); err != nil {
+				slog.Error("following invalidations ended", "error", err)
+			}
+		})
+		running.Go(func() {
+			if err := cp.watcher.Run(cpCtx); err != nil {
 				slog.Error("control plane watch ended", "error", err)
 			}
 		})
 		started := time.Now()
 		running.Go(func() {
-			control.SendHeartbeats(watchCtx, cp.conn.NATS(), 0, func() control.Heartbeat {
+			control.SendHeartbeats(cpCtx, cp.conn.NATS(), 0, func() control.Heartbeat {
 				st := cp.watcher.Status()
 				return control.Heartbeat{NodeID: c.Edge.NodeID, POP: c.Edge.POP, Version: version,
 					ConfigRevision: st.Revision, ConfigError: st.Error, Started: started}
 			})
 		})
-		defer func() {
-			// The watcher and heartbeats stop before the bus they use.
-			stopWatch()
-			running.Wait()
-			cp.close()
-		}()
 	}
 
 	errc := make(chan error, 3)

@@ -1,0 +1,118 @@
+// Package invalidations is an edge's side of invalidation: it applies the
+// control plane's invalidation stream to the edge's cache, in order, and
+// acknowledges each one, replaying what it missed while it was away
+// before it serves again.
+package invalidations
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/terncdn/tern/bus"
+)
+
+// Options configure a Follower.
+type Options struct {
+	Conn *bus.Conn
+	// Node and POP name this edge: its durable position in the stream is
+	// kept under Node, and acknowledgements carry both.
+	Node, POP string
+	// Purge removes what the edge holds for path (CloudFront's path rules)
+	// in a distribution. An error for a distribution this edge does not
+	// serve is no failure: it holds nothing of it.
+	Purge func(distribution, path string) error
+}
+
+// Follower applies invalidations to one edge.
+type Follower struct {
+	o    Options
+	cons jetstream.Consumer
+}
+
+// New creates (or finds) the edge's durable consumer of the stream: from
+// its first start, every invalidation still in the stream; after that,
+// those it has not acknowledged.
+func New(ctx context.Context, o Options) (*Follower, error) {
+	cons, err := o.Conn.JetStream().CreateOrUpdateConsumer(ctx, bus.InvalidationsStream, jetstream.ConsumerConfig{
+		Durable:       bus.EdgeConsumer(o.Node),
+		Description:   "invalidations for edge " + o.Node + " in " + o.POP,
+		FilterSubject: bus.InvalidationsSubjects,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		MaxAckPending: 1, // in order
+	})
+	if err != nil {
+		return nil, fmt.Errorf("invalidations consumer for %s: %w", o.Node, err)
+	}
+	return &Follower{o: o, cons: cons}, nil
+}
+
+// CatchUp applies every invalidation pending for this edge and returns
+// when none is left: call it before the edge serves, so that nothing
+// invalidated while it was away is served again.
+func (f *Follower) CatchUp(ctx context.Context) (int, error) {
+	n := 0
+	for {
+		batch, err := f.cons.FetchNoWait(64)
+		if err != nil {
+			return n, fmt.Errorf("catch up on invalidations: %w", err)
+		}
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			n++
+			f.apply(m)
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return n, fmt.Errorf("catch up on invalidations: %w", err)
+		}
+		if got == 0 {
+			return n, nil
+		}
+		if ctx.Err() != nil {
+			return n, ctx.Err()
+		}
+	}
+}
+
+// Run applies invalidations as they arrive until ctx ends.
+func (f *Follower) Run(ctx context.Context) error {
+	cc, err := f.cons.Consume(func(m jetstream.Msg) { f.apply(m) })
+	if err != nil {
+		return fmt.Errorf("follow invalidations: %w", err)
+	}
+	<-ctx.Done()
+	cc.Stop()
+	return nil
+}
+
+// apply purges every path of one invalidation, then acknowledges it to
+// the stream (this edge is done with it) and to the control plane.
+func (f *Follower) apply(m jetstream.Msg) {
+	var inv bus.Invalidation
+	if err := json.Unmarshal(m.Data(), &inv); err != nil {
+		slog.Error("malformed invalidation; skipped", "subject", m.Subject(), "error", err)
+		m.Term()
+		return
+	}
+	for _, p := range inv.Paths {
+		if err := f.o.Purge(inv.Distribution, p); err != nil {
+			slog.Debug("invalidation path not applied", "id", inv.ID, "distribution", inv.Distribution, "path", p, "error", err)
+		}
+	}
+	if err := m.DoubleAck(context.Background()); err != nil {
+		// Not recorded: it comes again, and purging twice is harmless.
+		slog.Warn("invalidation applied but not acknowledged to the stream", "id", inv.ID, "error", err)
+		return
+	}
+	ack, _ := json.Marshal(bus.InvalidationAck{ID: inv.ID, Node: f.o.Node, POP: f.o.POP})
+	if err := f.o.Conn.NATS().Publish(bus.InvalidationAcksPrefix+inv.ID, ack); err != nil {
+		slog.Warn("invalidation applied; acknowledgement to the control plane not sent", "id", inv.ID, "error", err)
+	}
+}
