@@ -40,15 +40,26 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freeAddr returns a loopback address with a port nobody listens on now.
+// handedOut holds the addresses freeAddr returned: the kernel may offer a
+// port again once its probe listener is closed, and two of a node's
+// listeners on one port fail its start.
+var handedOut sync.Map
+
+// freeAddr returns a loopback address with a port nobody listens on now,
+// and one it has not returned before.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		if _, taken := handedOut.LoadOrStore(addr, true); !taken {
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // node is one running tern process.
