@@ -69,7 +69,10 @@ func (c *Conn) EnsureInvalidations(ctx context.Context, o BucketOptions) error {
 }
 
 // EdgeConsumer is the name of the durable consumer of InvalidationsStream
-// that keeps edge node's place in it (consumer names take no ".").
+// that keeps edge node's place in it. Consumer names take no ".", so "_"
+// escapes: one name per node id ("edge.1" and "edge_1" are two edges).
 func EdgeConsumer(node string) string {
-	return "edge-" + strings.NewReplacer(".", "_", "*", "_", ">", "_").Replace(node)
+	return "edge-" + consumerEscaper.Replace(node)
 }
+
+var consumerEscaper = strings.NewReplacer("_", "__", ".", "_d", "*", "_s", ">", "_g")

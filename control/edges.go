@@ -78,6 +78,7 @@ type Edge struct {
 type Edges struct {
 	goneAfter time.Duration
 	now       func() time.Time
+	started   time.Time // when it began listening
 
 	mu    sync.Mutex
 	edges map[string]*Edge // by node id
@@ -85,7 +86,7 @@ type Edges struct {
 
 // WatchEdges subscribes to every edge's heartbeats until ctx ends.
 func WatchEdges(ctx context.Context, nc *nats.Conn) (*Edges, error) {
-	e := &Edges{goneAfter: GoneAfter, now: time.Now, edges: map[string]*Edge{}}
+	e := &Edges{goneAfter: GoneAfter, now: time.Now, started: time.Now(), edges: map[string]*Edge{}}
 	sub, err := nc.Subscribe(bus.HeartbeatsPrefix+">", func(m *nats.Msg) {
 		var hb Heartbeat
 		if err := json.Unmarshal(m.Data, &hb); err != nil || hb.NodeID == "" {
@@ -108,6 +109,15 @@ func (e *Edges) seen(hb Heartbeat) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.edges[hb.NodeID] = &Edge{Heartbeat: hb, LastSeen: e.now()}
+}
+
+// HeardAll reports whether the registry has listened for GoneAfter, so
+// that every edge alive by its last heartbeat has been heard from. Before
+// that (the control plane just started) an empty List proves nothing.
+func (e *Edges) HeardAll() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.now().Sub(e.started) >= e.goneAfter
 }
 
 // List returns every edge heard from, by POP then node id.

@@ -168,6 +168,9 @@ func (iv *Invalidations) Get(ctx context.Context, distribution, id string) (Inva
 
 // List returns distribution's invalidations, newest first.
 func (iv *Invalidations) List(ctx context.Context, distribution string) ([]Invalidation, error) {
+	if _, err := iv.store.Get(ctx, distribution); err != nil {
+		return nil, fmt.Errorf("list invalidations of %q: %w", distribution, err)
+	}
 	all, err := iv.kv.List(ctx, "")
 	if err != nil {
 		return nil, fmt.Errorf("list invalidations: %w", err)
@@ -244,10 +247,11 @@ func (iv *Invalidations) waiting(inv *Invalidation) []string {
 	return w
 }
 
-// settleLocked completes inv when no live edge is waited for, and keeps
+// settleLocked completes inv when no live edge is waited for (and the
+// registry has listened long enough to know them all), and keeps
 // its record if that or anything else (changed) moved. iv.mu is held.
 func (iv *Invalidations) settleLocked(ctx context.Context, inv *Invalidation, changed bool) {
-	if len(iv.waiting(inv)) == 0 && inv.Status == InProgress {
+	if inv.Status == InProgress && len(iv.waiting(inv)) == 0 && iv.edges.HeardAll() {
 		inv.Status, inv.Completed = Completed, time.Now().UTC()
 		delete(iv.pending, inv.ID)
 		changed = true

@@ -39,6 +39,9 @@ func TestInvalidationsCompleteWhenEveryLiveEdgeApplied(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	edges.mu.Lock()
+	edges.started = edges.started.Add(-GoneAfter) // listening long enough to know every live edge
+	edges.mu.Unlock()
 	iv, err := NewInvalidations(ctx, conn, store, edges)
 	if err != nil {
 		t.Fatal(err)

@@ -13,14 +13,11 @@ import (
 // tier, and keeps fetches in flight for it from storing. Paths follow
 // CloudFront's invalidation rules: they start with "/", and "*" may only
 // end them ("/images/*"); "/*" is everything. It returns the number of
-// objects the memory tier dropped (disk tiers report their own).
+// objects the memory tier dropped (disk tiers report their own), and an
+// error for a distribution not in service, whose objects it drops too.
 func (s *Server) Purge(distribution, path string) (int, error) {
 	if err := cache.ValidateInvalidationPath(path); err != nil {
 		return 0, err
-	}
-	rt := s.routes.Load()
-	if !rt.has(distribution) {
-		return 0, fmt.Errorf("purge: no distribution %q", distribution)
 	}
 	wildcard := strings.HasSuffix(path, "*")
 	p := strings.TrimSuffix(path, "*")
@@ -29,7 +26,13 @@ func (s *Server) Purge(distribution, path string) (int, error) {
 	if wildcard {
 		p += "*"
 	}
-	return s.invalidate(cache.InvalidationPrefix(distribution, p)), nil
+	// A distribution out of service (disabled, or not applied yet) may
+	// still have objects stored, served again once it is back: they go too.
+	n := s.invalidate(cache.InvalidationPrefix(distribution, p))
+	if !s.routes.Load().has(distribution) {
+		return n, fmt.Errorf("purge: no distribution %q in service (what it stored is purged all the same)", distribution)
+	}
+	return n, nil
 }
 
 func (rt *routes) has(id string) bool {
