@@ -135,14 +135,19 @@ func (iv *Invalidations) Create(ctx context.Context, distribution string, paths 
 	inv := Invalidation{ID: newInvalidationID(), Distribution: distribution, Paths: slices.Clone(paths),
 		CallerReference: callerReference, Status: InProgress, Created: time.Now().UTC()}
 	msg, _ := json.Marshal(bus.Invalidation{ID: inv.ID, Distribution: distribution, Paths: inv.Paths, Created: inv.Created})
+	// Pending before it is published: an edge's acknowledgement may come
+	// back before Publish does.
+	iv.mu.Lock()
+	iv.pending[inv.ID] = &inv
+	iv.mu.Unlock()
 	ack, err := iv.conn.JetStream().Publish(ctx, bus.InvalidationSubject(distribution), msg, jetstream.WithMsgID(inv.ID))
+	iv.mu.Lock()
+	defer iv.mu.Unlock()
 	if err != nil {
+		delete(iv.pending, inv.ID)
 		return Invalidation{}, fmt.Errorf("invalidate in %q: publish: %w", distribution, err)
 	}
 	inv.Sequence = ack.Sequence
-	iv.mu.Lock()
-	defer iv.mu.Unlock()
-	iv.pending[inv.ID] = &inv
 	iv.settleLocked(ctx, &inv, true)
 	return iv.view(&inv), nil
 }
@@ -218,6 +223,9 @@ func (iv *Invalidations) reconcile(ctx context.Context) {
 	iv.mu.Lock()
 	defer iv.mu.Unlock()
 	for _, inv := range iv.pending {
+		if inv.Sequence == 0 {
+			continue // not published yet
+		}
 		changed := false
 		for _, node := range iv.waiting(inv) {
 			info, err := iv.conn.JetStream().Consumer(ctx, bus.InvalidationsStream, bus.EdgeConsumer(node))

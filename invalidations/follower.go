@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -46,6 +47,10 @@ func New(ctx context.Context, o Options) (*Follower, error) {
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		MaxAckPending: 1, // in order
+		// An edge killed while applying one holds the consumer's one
+		// pending delivery until this runs out; then it comes again (to
+		// the edge restarted, which waits for it in CatchUp).
+		AckWait: ackWait,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("invalidations consumer for %s: %w", o.Node, err)
@@ -53,27 +58,40 @@ func New(ctx context.Context, o Options) (*Follower, error) {
 	return &Follower{o: o, cons: cons}, nil
 }
 
+// ackWait is how long a delivered invalidation may stay unacknowledged
+// before it is delivered again.
+const ackWait = 2 * time.Second
+
 // CatchUp applies every invalidation pending for this edge and returns
-// when none is left: call it before the edge serves, so that nothing
-// invalidated while it was away is served again.
+// when none is left, neither waiting nor delivered and unacknowledged (a
+// delivery to this edge's previous process, killed mid-invalidation, comes
+// again within ackWait): call it before the edge serves, so that nothing
+// invalidated while it was away is served again. It gives up after
+// 10 x ackWait with an error.
 func (f *Follower) CatchUp(ctx context.Context) (int, error) {
 	n := 0
+	deadline := time.Now().Add(10 * ackWait)
 	for {
-		batch, err := f.cons.FetchNoWait(64)
+		info, err := f.cons.Info(ctx)
 		if err != nil {
 			return n, fmt.Errorf("catch up on invalidations: %w", err)
 		}
-		got := 0
+		if info.NumPending == 0 && info.NumAckPending == 0 {
+			return n, nil
+		}
+		if time.Now().After(deadline) {
+			return n, fmt.Errorf("catch up on invalidations: %d still pending after %v", info.NumPending+uint64(info.NumAckPending), 10*ackWait)
+		}
+		batch, err := f.cons.Fetch(64, jetstream.FetchMaxWait(250*time.Millisecond))
+		if err != nil {
+			return n, fmt.Errorf("catch up on invalidations: %w", err)
+		}
 		for m := range batch.Messages() {
-			got++
 			n++
 			f.apply(m)
 		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
 			return n, fmt.Errorf("catch up on invalidations: %w", err)
-		}
-		if got == 0 {
-			return n, nil
 		}
 		if ctx.Err() != nil {
 			return n, ctx.Err()
