@@ -12,20 +12,8 @@ import (
 // and "_" (config.validID), so "edge.1" and "edge_1" are two edges; each
 // must apply every invalidation, which needs a durable consumer of its own.
 func TestEdgesWhoseIDsDifferInPunctuationFollowApart(t *testing.T) {
-	s, err := bus.Start(bus.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Shutdown()
 	ctx := context.Background()
-	conn, err := s.Connect(ctx, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if err := conn.EnsureInvalidations(ctx, bus.BucketOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	conn := startStream(t)
 	for _, id := range []string{"I1", "I2"} {
 		b, _ := json.Marshal(bus.Invalidation{ID: id, Distribution: "d", Paths: []string{"/" + id}})
 		if _, err := conn.JetStream().Publish(ctx, bus.InvalidationSubject("d"), b); err != nil {

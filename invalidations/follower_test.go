@@ -14,20 +14,8 @@ import (
 // its return, the invalidations issued meanwhile, and not again those it
 // had applied.
 func TestCatchUpReplaysOnlyWhatWasMissed(t *testing.T) {
-	s, err := bus.Start(bus.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Shutdown()
 	ctx := context.Background()
-	conn, err := s.Connect(ctx, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if err := conn.EnsureInvalidations(ctx, bus.BucketOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	conn := startStream(t)
 	publish := func(id string, paths ...string) {
 		b, _ := json.Marshal(bus.Invalidation{ID: id, Distribution: "d", Paths: paths})
 		if _, err := conn.JetStream().Publish(ctx, bus.InvalidationSubject("d"), b); err != nil {
@@ -66,4 +54,25 @@ func TestCatchUpReplaysOnlyWhatWasMissed(t *testing.T) {
 	if want := []string{"/a", "/b", "/c", "/d/*"}; !slices.Equal(purged, want) {
 		t.Errorf("purged %q, want %q in order, each once", purged, want)
 	}
+}
+
+// startStream starts an embedded NATS server with the invalidations
+// stream and returns a connection to it.
+func startStream(t *testing.T) *bus.Conn {
+	t.Helper()
+	s, err := bus.Start(bus.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Shutdown)
+	ctx := context.Background()
+	conn, err := s.Connect(ctx, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(conn.Close)
+	if err := conn.EnsureInvalidations(ctx, bus.BucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return conn
 }
