@@ -10,12 +10,12 @@ import (
 )
 
 // InvalidationsBucket is the KV bucket of invalidation records (status,
-// acknowledgements), one key per invalidation: "<distribution>.<id>".
+// acknowledgements), one key per invalidation: its id.
 const InvalidationsBucket = "tern_invalidations"
 
 // InvalidationsMaxAge is how long the stream keeps an invalidation: an edge
 // away longer than this cannot replay what it missed, and must start with
-// an empty cache (its operator is told at start).
+// an empty cache. Nothing warns of that yet.
 const InvalidationsMaxAge = 7 * 24 * time.Hour
 
 // Invalidation is one invalidation request, as published on

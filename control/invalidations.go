@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"sort"
@@ -279,19 +280,8 @@ func (iv *Invalidations) view(inv *Invalidation) Invalidation {
 	if v.Status == InProgress {
 		v.Waiting = iv.waiting(inv)
 	}
-	v.Acked = maps(inv.Acked)
+	v.Acked = maps.Clone(inv.Acked)
 	return v
-}
-
-func maps(m map[string]time.Time) map[string]time.Time {
-	if m == nil {
-		return nil
-	}
-	c := make(map[string]time.Time, len(m))
-	for k, v := range m {
-		c[k] = v
-	}
-	return c
 }
 
 // newInvalidationID makes an id like CloudFront's: "I" and 13 letters and

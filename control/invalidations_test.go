@@ -7,34 +7,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/terncdn/tern/bus"
 	"github.com/terncdn/tern/invalidations"
 )
 
 func TestInvalidationsCompleteWhenEveryLiveEdgeApplied(t *testing.T) {
-	s, err := bus.Start(bus.Options{Dir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Shutdown)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	conn, err := s.Connect(ctx, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if err := conn.EnsureBuckets(ctx, bus.BucketOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	kv, _ := conn.KV(ctx, bus.ConfigBucket)
-	store, err := NewStore(kv, []byte(testBase), "tern.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.Create(ctx, []byte(dist("site", "site.example"))); err != nil {
-		t.Fatal(err)
-	}
+	conn, store := newInvalidationsBus(t, ctx)
 	edges, err := WatchEdges(ctx, conn.NATS())
 	if err != nil {
 		t.Fatal(err)
