@@ -28,7 +28,8 @@ const DistributionPrefix = "distribution."
 
 // Options configure a Watcher.
 type Options struct {
-	// KV is the config bucket to watch.
+	// KV is the config bucket Run watches; nil if the node connects later
+	// and calls RunOn.
 	KV *bus.KV
 	// Base is the node's configuration file (edge, admin, policies); its
 	// own distributions are replaced by the bucket's. BaseSource names it
@@ -71,11 +72,14 @@ type Watcher struct {
 
 	mu     sync.Mutex
 	status Status
+
+	syncedOnce sync.Once
+	syncedCh   chan struct{}
 }
 
 // New returns a Watcher; nothing happens until Run or LoadState.
 func New(o Options) *Watcher {
-	return &Watcher{o: o, base: string(o.Base), baseSource: o.BaseSource, docs: map[string][]byte{}}
+	return &Watcher{o: o, base: string(o.Base), baseSource: o.BaseSource, docs: map[string][]byte{}, syncedCh: make(chan struct{})}
 }
 
 // SetBase replaces the node's configuration file the bucket's
@@ -145,12 +149,19 @@ func (w *Watcher) LoadState() (bool, error) {
 	return true, nil
 }
 
-// Run watches the bucket until ctx ends. Once the bucket's current state
+// Synced is closed once the bucket's state at the start of the watch has
+// arrived and been applied (or refused).
+func (w *Watcher) Synced() <-chan struct{} { return w.syncedCh }
+
+// Run watches Options.KV; see RunOn.
+func (w *Watcher) Run(ctx context.Context) error { return w.RunOn(ctx, w.o.KV) }
+
+// RunOn watches the bucket kv until ctx ends. Once the bucket's current state
 // has arrived it applies it; then each change, as it comes. A revision
 // that does not assemble or apply is logged and reported in Status, and
 // the configuration in service stays.
-func (w *Watcher) Run(ctx context.Context) error {
-	ch, err := w.o.KV.Watch(ctx, DistributionPrefix+">", 0)
+func (w *Watcher) RunOn(ctx context.Context, kv *bus.KV) error {
+	ch, err := kv.Watch(ctx, DistributionPrefix+">", 0)
 	if err != nil {
 		return fmt.Errorf("watch configuration: %w", err)
 	}
@@ -169,6 +180,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 			if err := w.applyLocked(w.rev, w.docs, true); err != nil {
 				slog.Error("configuration refused; keeping the one in service", "revision", w.rev, "error", err)
 			}
+			w.syncedOnce.Do(func() { close(w.syncedCh) })
 		}
 		w.applyMu.Unlock()
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,14 +24,15 @@ import (
 // controlFlags find the control API: --control and --token, or the files
 // `tern serve --data-dir` writes, or TERN_CONTROL and TERN_TOKEN.
 type controlFlags struct {
-	url, token, dataDir string
+	url, token, dataDir, caFile string
 }
 
 func (f *controlFlags) register(cmd *cobra.Command) {
 	fl := cmd.PersistentFlags()
 	fl.StringVar(&f.url, "control", "", "control API URL (default $TERN_CONTROL, or DATA-DIR/control-url)")
 	fl.StringVar(&f.token, "token", "", "control API token (default $TERN_TOKEN, or DATA-DIR/admin-token)")
-	fl.StringVar(&f.dataDir, "data-dir", "", "the --data-dir of a `tern serve` on this machine: its URL and token are read from it")
+	fl.StringVar(&f.dataDir, "data-dir", "", "the --data-dir of a `tern serve` or `tern control` on this machine: its URL, token (and TLS certificate) are read from it")
+	fl.StringVar(&f.caFile, "ca-file", "", "trust the CA certificates in this PEM file for an HTTPS control API (default $TERN_CA_FILE; the system's roots are trusted too)")
 }
 
 // client resolves where the API is and with what token.
@@ -66,7 +69,39 @@ func (f *controlFlags) client() (*apiClient, error) {
 	if _, err := url.Parse(u); err != nil {
 		return nil, fmt.Errorf("control API URL %q: %w", u, err)
 	}
-	return &apiClient{base: strings.TrimSuffix(u, "/") + "/api/v1", token: token, http: &http.Client{Timeout: 30 * time.Second}}, nil
+	caFile, caFlag := f.caFile, "--ca-file"
+	if caFile == "" {
+		caFile, caFlag = os.Getenv("TERN_CA_FILE"), "TERN_CA_FILE"
+	}
+	if caFile == "" && f.dataDir != "" {
+		// A control plane serving HTTPS leaves its certificate here.
+		if p := filepath.Join(f.dataDir, dataControlCA); fileExists(p) {
+			caFile, caFlag = p, "--data-dir"
+		}
+	}
+	hc := &http.Client{Timeout: 30 * time.Second}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", caFlag, err)
+		}
+		roots, err := x509.SystemCertPool()
+		if err != nil {
+			roots = x509.NewCertPool()
+		}
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s: %s holds no PEM certificate", caFlag, caFile)
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+		hc.Transport = tr
+	}
+	return &apiClient{base: strings.TrimSuffix(u, "/") + "/api/v1", token: token, http: hc}, nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 type apiClient struct {

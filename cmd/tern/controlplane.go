@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -24,41 +23,53 @@ import (
 const (
 	dataNATS       = "nats"             // the embedded NATS server's store
 	dataToken      = "admin-token"      // the control API's bearer token
+	dataNATSToken  = "nats-token"       // the token edges present to the embedded NATS server
+	dataNATSURL    = "nats-url"         // where the embedded NATS server listens, for edges
 	dataControlURL = "control-url"      // where the control API listens, for the CLI
+	dataControlCA  = "control-ca.pem"   // the control API's TLS certificate, for the CLI
 	dataState      = "edge-config.json" // the last good configuration (configwatch)
 	tokenBytes     = 32                 // random bytes in a generated token
 )
 
-// controlPlane is what `tern serve --data-dir` runs beside the edge: the
-// embedded NATS server with the config bucket, and the watcher that applies
-// the bucket's distributions to the edge.
+// controlPlane is the control plane: NATS (embedded, or a connection to
+// an external server) with the config bucket and the invalidation stream,
+// the distributions store, the edges' heartbeats, the invalidation
+// tracker and the API over them. `tern control` runs it alone; `tern
+// serve --data-dir` beside an edge.
 type controlPlane struct {
-	bus     *bus.Server
-	conn    *bus.Conn
-	kv      *bus.KV
-	watcher *configwatch.Watcher
-	token   string
-	store   *control.Store
-	edges   *control.Edges
-	api     http.Handler // the control API, for the admin listener's /api/v1/
+	bus   *bus.Server // nil with external NATS
+	conn  *bus.Conn
+	kv    *bus.KV
+	token string
+	store *control.Store
+	edges *control.Edges
+	api   http.Handler // the control API, for /api/v1/
 }
 
-// setBase takes a reloaded configuration file: the control API validates
-// with it from now on, and the edge applies the distributions with it.
-func (cp *controlPlane) setBase(base []byte, source string) error {
-	if err := cp.store.SetBase(base, source); err != nil {
-		return err
-	}
-	return cp.watcher.SetBase(base, source)
+// controlOptions say where the control plane keeps its state and how
+// edges reach it.
+type controlOptions struct {
+	// dir holds the admin token and, with embedded NATS, its store.
+	dir string
+	// base is the configuration file distributions are validated with;
+	// its distributions seed an empty bucket.
+	base       []byte
+	baseSource string
+	// natsURL is an external NATS server (with JetStream), natsToken its
+	// token; "" embeds one.
+	natsURL, natsToken string
+	// natsListen is where the embedded server accepts edges ("" only this
+	// process), guarded by a token generated under dir.
+	natsListen string
 }
 
-// openDataDir makes dir (private) and returns its admin token, generated
-// on first use.
-func openDataDir(dir string) (token string, err error) {
+// openDataDir makes dir (private) and returns the token kept in file
+// name under it, generated on first use.
+func openDataDir(dir, name string) (token string, err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("--data-dir %s: %w", dir, err)
 	}
-	path := filepath.Join(dir, dataToken)
+	path := filepath.Join(dir, name)
 	if b, err := os.ReadFile(path); err == nil {
 		if t := strings.TrimSpace(string(b)); t != "" {
 			return t, nil
@@ -83,26 +94,37 @@ func openDataDir(dir string) (token string, err error) {
 	return token, f.Close()
 }
 
-// startControlPlane starts the embedded NATS server under dir, seeds the
-// config bucket with base's distributions when it holds none (the first
-// start), and returns with the watcher ready to run. apply puts a
-// configuration in service.
-func startControlPlane(ctx context.Context, dir string, base []byte, baseSource string, apply func(*config.Config) error) (*controlPlane, error) {
-	token, err := openDataDir(dir)
+// startControlPlane starts (or connects to) NATS, seeds the config bucket
+// with base's distributions when it never held any (the first start), and
+// returns the control plane ready to serve its API.
+func startControlPlane(ctx context.Context, o controlOptions) (*controlPlane, error) {
+	token, err := openDataDir(o.dir, dataToken)
 	if err != nil {
 		return nil, err
 	}
-	srv, err := bus.Start(bus.Options{Dir: filepath.Join(dir, dataNATS)})
-	if err != nil {
-		return nil, fmt.Errorf("embedded NATS: %w", err)
-	}
-	cp := &controlPlane{bus: srv, token: token}
+	cp := &controlPlane{token: token}
 	fail := func(err error) (*controlPlane, error) {
 		cp.close()
 		return nil, err
 	}
-	if cp.conn, err = srv.Connect(ctx, "tern-serve"); err != nil {
-		return fail(fmt.Errorf("embedded NATS: %w", err))
+	if o.natsURL != "" {
+		if cp.conn, err = bus.Connect(ctx, o.natsURL, "tern control", natsAuth(o.natsToken)...); err != nil {
+			return nil, err
+		}
+	} else {
+		var natsToken string
+		if o.natsListen != "" {
+			if natsToken, err = openDataDir(o.dir, dataNATSToken); err != nil {
+				return nil, err
+			}
+		}
+		cp.bus, err = bus.Start(bus.Options{Dir: filepath.Join(o.dir, dataNATS), Listen: o.natsListen, Token: natsToken})
+		if err != nil {
+			return nil, fmt.Errorf("embedded NATS: %w", err)
+		}
+		if cp.conn, err = cp.bus.Connect(ctx, "tern control"); err != nil {
+			return fail(fmt.Errorf("embedded NATS: %w", err))
+		}
 	}
 	if err := cp.conn.EnsureBuckets(ctx, bus.BucketOptions{}); err != nil {
 		return fail(err)
@@ -110,12 +132,10 @@ func startControlPlane(ctx context.Context, dir string, base []byte, baseSource 
 	if cp.kv, err = cp.conn.KV(ctx, bus.ConfigBucket); err != nil {
 		return fail(err)
 	}
-	if err := seed(ctx, cp.kv, base, baseSource); err != nil {
+	if err := seed(ctx, cp.kv, o.base, o.baseSource); err != nil {
 		return fail(err)
 	}
-	cp.watcher = configwatch.New(configwatch.Options{KV: cp.kv, Base: base, BaseSource: baseSource, Apply: apply,
-		StateFile: filepath.Join(dir, dataState)})
-	if cp.store, err = control.NewStore(cp.kv, base, baseSource); err != nil {
+	if cp.store, err = control.NewStore(cp.kv, o.base, o.baseSource); err != nil {
 		return fail(err)
 	}
 	if cp.edges, err = control.WatchEdges(ctx, cp.conn.NATS()); err != nil {
@@ -128,11 +148,6 @@ func startControlPlane(ctx context.Context, dir string, base []byte, baseSource 
 	if cp.api, err = control.API(cp.store, token, control.WithEdges(cp.edges), control.WithInvalidations(invs)); err != nil {
 		return fail(err)
 	}
-	// What was last applied serves until the bucket's state is in (and
-	// stays if that state is refused, e.g. with a changed file).
-	if _, err := cp.watcher.LoadState(); err != nil {
-		slog.Warn("last good configuration not applied", "error", err)
-	}
 	return cp, nil
 }
 
@@ -140,7 +155,9 @@ func (cp *controlPlane) close() {
 	if cp.conn != nil {
 		cp.conn.Close()
 	}
-	cp.bus.Shutdown()
+	if cp.bus != nil {
+		cp.bus.Shutdown()
+	}
 }
 
 // seed puts base's distributions into an empty bucket, each as the YAML it

@@ -11,13 +11,13 @@ import (
 	"github.com/terncdn/tern/control"
 )
 
-// startTestControlPlane runs startControlPlane over a fresh data dir with
-// an Apply that records what it was given.
+// startTestControlPlane runs startControlPlane over dir with embedded NATS
+// in this process only.
 func startTestControlPlane(t *testing.T, dir string, base string) (*controlPlane, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
-	cp, err := startControlPlane(ctx, dir, []byte(base), "tern.yaml", func(*config.Config) error { return nil })
+	cp, err := startControlPlane(ctx, controlOptions{dir: dir, base: []byte(base), baseSource: "tern.yaml"})
 	if err == nil {
 		t.Cleanup(cp.close)
 	}

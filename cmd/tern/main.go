@@ -37,7 +37,7 @@ front of a built-in demo origin, and prints what to try.`,
 	for _, c := range api {
 		cf.register(c)
 	}
-	root.AddCommand(serveCmd(), validateCmd(), cacheCmd(), demoOriginCmd(), versionCmd())
+	root.AddCommand(serveCmd(), edgeCmd(), controlCmd(), validateCmd(), cacheCmd(), demoOriginCmd(), versionCmd())
 	root.AddCommand(api...)
 	return root
 }

@@ -14,7 +14,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -22,10 +21,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 	"github.com/terncdn/tern/config"
-	"github.com/terncdn/tern/control"
 	"github.com/terncdn/tern/demo"
 	"github.com/terncdn/tern/edge"
-	"github.com/terncdn/tern/invalidations"
 	"github.com/terncdn/tern/telemetry"
 )
 
@@ -36,6 +33,98 @@ type serveFlags struct {
 	accessLog  string
 	demoOrigin string
 	dataDir    string
+
+	// tern edge: the control plane's NATS server, and this node's names.
+	nats           string
+	natsToken      string
+	natsTokenFile  string
+	connectTimeout time.Duration
+	pop, nodeID    string
+}
+
+// edgeMode reports whether these are `tern edge`'s flags: an edge of a
+// control plane elsewhere, with no demo origin.
+func (f serveFlags) edgeMode() bool { return f.nats != "" }
+
+// defaultBase is the configuration used without --config: the built-in
+// example for `tern serve`, and the defaults alone for `tern edge` (its
+// distributions come from the control plane).
+func (f serveFlags) defaultBase() ([]byte, string) {
+	if f.edgeMode() {
+		return []byte("{}\n"), "defaults (no --config)"
+	}
+	return config.Example, "built-in example"
+}
+
+// natsTokenValue is the token for --nats: --nats-token, the file
+// --nats-token-file names, or $TERN_NATS_TOKEN.
+func (f serveFlags) natsTokenValue() (string, error) {
+	switch {
+	case f.natsToken != "" && f.natsTokenFile != "":
+		return "", errors.New("--nats-token and --nats-token-file: give one")
+	case f.natsToken != "":
+		return f.natsToken, nil
+	case f.natsTokenFile != "":
+		b, err := os.ReadFile(f.natsTokenFile)
+		if err != nil {
+			return "", fmt.Errorf("--nats-token-file: %w", err)
+		}
+		t := strings.TrimSpace(string(b))
+		if t == "" {
+			return "", fmt.Errorf("--nats-token-file: %s is empty", f.natsTokenFile)
+		}
+		return t, nil
+	}
+	return os.Getenv("TERN_NATS_TOKEN"), nil
+}
+
+func edgeCmd() *cobra.Command {
+	f := serveFlags{}
+	cmd := &cobra.Command{
+		Use:   "edge --nats URL [--config FILE]",
+		Short: "Run an edge of a control plane elsewhere",
+		Long: `Edge runs one edge node of a Tern network: it serves viewers from its cache
+and follows a control plane ("tern control") over NATS. The distributions come
+from the control plane; the configuration file (optional) gives this node's own
+settings: edge (listen, cache tiers, access log), admin, and the policies the
+distributions name (keep them the same as the control plane's).
+
+At start the edge connects, applies the invalidations issued while it was
+away and the current configuration, then serves. If the control plane cannot
+be reached within --connect-timeout it serves the last good configuration kept
+under --data-dir and keeps connecting in the background; it follows every
+revision and invalidation from then on, and sends a heartbeat each second.
+
+The NATS token comes from --nats-token, --nats-token-file or $TERN_NATS_TOKEN;
+"tern control" prints the command line for edges on its machine.
+
+Signals: SIGHUP reloads the configuration file (its policies and edge
+settings that can change while running) and reopens the access log; SIGINT or
+SIGTERM drain and stop.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.nats == "" {
+				return errors.New("--nats: required (the control plane's NATS URL, e.g. nats://10.0.0.2:4222)")
+			}
+			if f.connectTimeout <= 0 {
+				return fmt.Errorf("--connect-timeout %v: must be above 0", f.connectTimeout)
+			}
+			return serve(cmd.Context(), cmd.OutOrStdout(), f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&f.config, "config", "c", "", "this node's configuration file (YAML); default: the defaults (edge on 127.0.0.1:8080, admin on 127.0.0.1:9090)")
+	fl.StringVar(&f.nats, "nats", "", "the control plane's NATS server, e.g. nats://10.0.0.2:4222 (comma-separated for a cluster)")
+	fl.StringVar(&f.natsToken, "nats-token", "", "NATS token (default $TERN_NATS_TOKEN)")
+	fl.StringVar(&f.natsTokenFile, "nats-token-file", "", "read the NATS token from this file (e.g. the control plane's DATA-DIR/nats-token)")
+	fl.DurationVar(&f.connectTimeout, "connect-timeout", 5*time.Second, "how long to try the control plane before serving the last good configuration")
+	fl.StringVar(&f.pop, "pop", "", "override edge.pop: the point of presence this node is in")
+	fl.StringVar(&f.nodeID, "node-id", "", "override edge.node_id: this node's name, unique in the network")
+	fl.StringVar(&f.listen, "listen", "", "override edge.listen")
+	fl.StringVar(&f.admin, "admin", "", `override admin.listen ("off" disables it)`)
+	fl.StringVar(&f.accessLog, "access-log", "", `override edge.access_log: "stdout", "stderr" or a file`)
+	fl.StringVar(&f.dataDir, "data-dir", "", "keep the last good configuration here, for restarts while the control plane is away")
+	return cmd
 }
 
 func serveCmd() *cobra.Command {
@@ -81,23 +170,15 @@ func loadConfig(f serveFlags) (*config.Config, error) {
 	var c *config.Config
 	var err error
 	if f.config == "" {
-		c, err = config.Parse(config.Example, "built-in example")
+		c, err = config.Parse(f.defaultBase())
 	} else {
 		c, err = config.Load(f.config)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if f.listen != "" {
-		c.Edge.Listen = f.listen
-	}
-	if f.admin != "" {
-		c.Admin.Listen = f.admin
-	}
-	if f.accessLog != "" {
-		c.Edge.AccessLog = f.accessLog
-	}
-	if f.config == "" && f.demoOrigin != "127.0.0.1:8081" {
+	f.override(c)
+	if f.config == "" && !f.edgeMode() && f.demoOrigin != "127.0.0.1:8081" {
 		if f.dataDir != "" {
 			return nil, errors.New("--demo-origin with --data-dir: the control plane keeps the example's distribution as written; use --config with your own")
 		}
@@ -109,6 +190,27 @@ func loadConfig(f serveFlags) (*config.Config, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// override puts the flags that override the configuration file into c:
+// at start, and into every configuration the control plane's revisions
+// assemble with the file.
+func (f serveFlags) override(c *config.Config) {
+	if f.listen != "" {
+		c.Edge.Listen = f.listen
+	}
+	if f.admin != "" {
+		c.Admin.Listen = f.admin
+	}
+	if f.accessLog != "" {
+		c.Edge.AccessLog = f.accessLog
+	}
+	if f.pop != "" {
+		c.Edge.POP = f.pop
+	}
+	if f.nodeID != "" {
+		c.Edge.NodeID = f.nodeID
+	}
 }
 
 // pointDemoOrigin moves the example's demo origin to another address.
@@ -168,63 +270,71 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 	}
 	defer srv.Close()
 
+	// With a control plane, the distributions are the config bucket's: the
+	// link applies them (and the last good ones first) and follows the
+	// invalidation stream.
 	var cp *controlPlane
-	if f.dataDir != "" {
-		base, source := config.Example, "built-in example"
+	var link *edgeLink
+	if f.dataDir != "" || f.edgeMode() {
+		base, source := f.defaultBase()
 		if f.config != "" {
 			if base, err = os.ReadFile(f.config); err != nil {
 				return fmt.Errorf("configuration: %w", err)
 			}
 			source = f.config
 		}
-		cpCtx, stopCP := context.WithCancel(ctx)
-		if cp, err = startControlPlane(cpCtx, f.dataDir, base, source, srv.Apply); err != nil {
-			stopCP()
-			return fmt.Errorf("control plane: %w", err)
+		stateFile := ""
+		if f.dataDir != "" {
+			if err := os.MkdirAll(f.dataDir, 0o700); err != nil {
+				return fmt.Errorf("--data-dir: %w", err)
+			}
+			stateFile = filepath.Join(f.dataDir, dataState)
 		}
-		var running sync.WaitGroup
+		link = newEdgeLink(c, base, source, stateFile, func(nc *config.Config) error {
+			f.override(nc)
+			return srv.Apply(nc)
+		}, srv)
+		linkCtx, stopLink := context.WithCancel(ctx)
 		defer func() {
 			// What uses the bus stops before the bus.
-			stopCP()
-			running.Wait()
-			cp.close()
+			stopLink()
+			link.close(f.edgeMode())
+			if cp != nil {
+				cp.close()
+			}
 		}()
-		// Invalidations issued while this edge was away apply before it
-		// serves again.
-		follower, err := invalidations.New(cpCtx, invalidations.Options{Conn: cp.conn, Node: c.Edge.NodeID, POP: c.Edge.POP,
-			Purge: func(d, p string) error { _, err := srv.Purge(d, p); return err }})
-		if err != nil {
-			return fmt.Errorf("control plane: %w", err)
+		// What was last applied serves until the bucket's state is in (and
+		// stays if that state is refused, e.g. with a changed file).
+		if ok, err := link.watcher.LoadState(); err != nil {
+			slog.Warn("last good configuration not applied", "error", err)
+		} else if ok {
+			slog.Info("serving the last good configuration", "revision", link.watcher.Status().Revision)
 		}
-		if n, err := follower.CatchUp(cpCtx); err != nil {
-			return fmt.Errorf("control plane: %w", err)
-		} else if n > 0 {
-			slog.Info("applied the invalidations issued while away", "count", n)
+		if f.edgeMode() {
+			token, err := f.natsTokenValue()
+			if err != nil {
+				return err
+			}
+			if err := link.connect(linkCtx, f.nats, token, f.connectTimeout); err != nil {
+				return fmt.Errorf("--nats: %w", err)
+			}
+		} else {
+			cp, err = startControlPlane(linkCtx, controlOptions{dir: f.dataDir, base: base, baseSource: source})
+			if err != nil {
+				return fmt.Errorf("control plane: %w", err)
+			}
+			// In one process the bus is always there: the edge follows it
+			// before it serves.
+			if err := link.follow(linkCtx, cp.conn, time.Minute); err != nil {
+				return fmt.Errorf("control plane: %w", err)
+			}
 		}
-		running.Go(func() {
-			if err := follower.Run(cpCtx); err != nil {
-				slog.Error("following invalidations ended", "error", err)
-			}
-		})
-		running.Go(func() {
-			if err := cp.watcher.Run(cpCtx); err != nil {
-				slog.Error("control plane watch ended", "error", err)
-			}
-		})
-		started := time.Now()
-		running.Go(func() {
-			control.SendHeartbeats(cpCtx, cp.conn.NATS(), 0, func() control.Heartbeat {
-				st := cp.watcher.Status()
-				return control.Heartbeat{NodeID: c.Edge.NodeID, POP: c.Edge.POP, Version: version,
-					ConfigRevision: st.Revision, ConfigError: st.Error, Started: started}
-			})
-		})
 	}
 
 	errc := make(chan error, 3)
 	var servers []*http.Server
 
-	if f.config == "" {
+	if f.config == "" && !f.edgeMode() {
 		addr := f.demoOrigin
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
@@ -256,7 +366,7 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 			return fmt.Errorf("admin listen: %w", err)
 		}
 		adminAddr = adminLn.Addr().String()
-		as := &http.Server{Handler: adminHandler(reg, c, tiers, srv, cp), ReadHeaderTimeout: 10 * time.Second}
+		as := &http.Server{Handler: adminHandler(reg, c, tiers, srv, cp, link), ReadHeaderTimeout: 10 * time.Second}
 		servers = append(servers, as)
 		go func() { errc <- serveOn(as, adminLn, "admin") }()
 	}
@@ -273,7 +383,11 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 			return fmt.Errorf("--data-dir: %w", err)
 		}
 	}
-	printBanner(out, c, edgeLn.Addr().String(), adminAddr, f)
+	nDist := len(c.Distributions)
+	if link != nil {
+		nDist = len(srv.DistributionIDs())
+	}
+	printBanner(out, c, nDist, edgeLn.Addr().String(), adminAddr, f)
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -281,7 +395,7 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 	for {
 		select {
 		case <-hup:
-			reload(f, srv, accessLog, cp)
+			reload(f, srv, accessLog, cp, link)
 		case err := <-errc:
 			shutdown(servers)
 			return err
@@ -309,7 +423,7 @@ func shutdown(servers []*http.Server) {
 
 // reload applies the configuration file again; a bad file is refused whole
 // and the running configuration kept.
-func reload(f serveFlags, srv *edge.Server, accessLog *telemetry.AccessLog, cp *controlPlane) {
+func reload(f serveFlags, srv *edge.Server, accessLog *telemetry.AccessLog, cp *controlPlane, link *edgeLink) {
 	if accessLog != nil {
 		if err := accessLog.Reopen(); err != nil {
 			slog.Error("reopen access log", "error", err)
@@ -318,12 +432,15 @@ func reload(f serveFlags, srv *edge.Server, accessLog *telemetry.AccessLog, cp *
 	if f.config == "" {
 		return
 	}
-	if cp != nil {
+	if link != nil {
 		// The distributions are the control plane's; the file gives the
 		// policies they are validated and applied with.
 		base, err := os.ReadFile(f.config)
+		if err == nil && cp != nil {
+			err = cp.store.SetBase(base, f.config)
+		}
 		if err == nil {
-			err = cp.setBase(base, f.config)
+			err = link.watcher.SetBase(base, f.config)
 		}
 		if err != nil {
 			slog.Error("reload refused, keeping the running configuration", "file", f.config, "error", err)
@@ -344,7 +461,7 @@ func reload(f serveFlags, srv *edge.Server, accessLog *telemetry.AccessLog, cp *
 	slog.Info("configuration reloaded", "file", f.config, "distributions", len(c.Distributions))
 }
 
-func adminHandler(reg *prometheus.Registry, c *config.Config, tiers *cacheTiers, srv *edge.Server, cp *controlPlane) http.Handler {
+func adminHandler(reg *prometheus.Registry, c *config.Config, tiers *cacheTiers, srv *edge.Server, cp *controlPlane, link *edgeLink) http.Handler {
 	mux := http.NewServeMux()
 	adminCache(mux, srv, tiers)
 	if cp != nil {
@@ -365,9 +482,10 @@ func adminHandler(reg *prometheus.Registry, c *config.Config, tiers *cacheTiers,
 			"cache":         tiers.stats(),
 			"distributions": ids,
 		}
-		if cp != nil {
+		if link != nil {
 			st["distributions"] = srv.DistributionIDs()
-			st["config"] = cp.watcher.Status()
+			st["config"] = link.watcher.Status()
+			st["control_plane"] = link.status()
 		}
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(st)
@@ -383,10 +501,13 @@ func adminHandler(reg *prometheus.Registry, c *config.Config, tiers *cacheTiers,
 	return mux
 }
 
-func printBanner(out io.Writer, c *config.Config, edgeAddr, adminAddr string, f serveFlags) {
+func printBanner(out io.Writer, c *config.Config, distributions int, edgeAddr, adminAddr string, f serveFlags) {
 	base := "http://" + edgeAddr
 	var b strings.Builder
-	fmt.Fprintf(&b, "Tern %s: edge %s (node %s, pop %s), %d distribution(s)\n", version, base, c.Edge.NodeID, c.Edge.POP, len(c.Distributions))
+	fmt.Fprintf(&b, "Tern %s: edge %s (node %s, pop %s), %d distribution(s)\n", version, base, c.Edge.NodeID, c.Edge.POP, distributions)
+	if f.edgeMode() {
+		fmt.Fprintf(&b, "  control plane: NATS %s\n", redactURL(f.nats))
+	}
 	if adminAddr != "" {
 		fmt.Fprintf(&b, "  admin:   http://%s/metrics  /healthz  /status\n", adminAddr)
 	}
@@ -398,7 +519,7 @@ func printBanner(out io.Writer, c *config.Config, edgeAddr, adminAddr string, f 
 	if c.Edge.AccessLog != "" {
 		fmt.Fprintf(&b, "  access log: %s\n", c.Edge.AccessLog)
 	}
-	if f.config == "" {
+	if f.config == "" && !f.edgeMode() {
 		fmt.Fprintf(&b, "  demo origin: http://%s/ (built-in example; use --config FILE for your own)\n\n", f.demoOrigin)
 		fmt.Fprintf(&b, "Open %s/ in a browser, or try:\n", base)
 		fmt.Fprintf(&b, "  curl -si %s/ | grep -iE '^(x-cache|age)'          # Miss, then Hit\n", base)
