@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/terncdn/tern/bus"
+	"github.com/terncdn/tern/telemetry"
 )
 
 // HeartbeatInterval is how often an edge says it is alive; the control
@@ -35,6 +36,8 @@ type Heartbeat struct {
 	Started time.Time `json:"started"`
 	// Sent is the edge's clock when it sent this heartbeat.
 	Sent time.Time `json:"sent"`
+	// Metrics is the edge's running totals since it started.
+	Metrics *telemetry.Summary `json:"metrics,omitempty"`
 }
 
 // SendHeartbeats publishes status() every interval (HeartbeatInterval if
@@ -70,6 +73,40 @@ type Edge struct {
 	LastSeen time.Time `json:"last_seen"`
 	// Alive reports a heartbeat within GoneAfter.
 	Alive bool `json:"alive"`
+	// Rates is the edge's traffic between its last two heartbeats.
+	Rates *Rates `json:"rates,omitempty"`
+}
+
+// Rates is an edge's traffic over the interval between two heartbeats.
+type Rates struct {
+	RequestsPerSecond float64 `json:"requests_per_second"`
+	BytesOutPerSecond float64 `json:"bytes_out_per_second"`
+	// HitRatio is the share of the interval's requests answered from
+	// cache; 0 when there were none.
+	HitRatio float64 `json:"hit_ratio"`
+	// OriginRequestsPerSecond is the interval's requests to origins and
+	// other tiers.
+	OriginRequestsPerSecond float64 `json:"origin_requests_per_second"`
+}
+
+// rates is the traffic between heartbeats prev and cur of one edge, or
+// nil when they cannot tell (no totals, a restart in between).
+func rates(prev, cur Heartbeat) *Rates {
+	a, b := prev.Metrics, cur.Metrics
+	secs := cur.Sent.Sub(prev.Sent).Seconds()
+	if a == nil || b == nil || secs <= 0 || !prev.Started.Equal(cur.Started) ||
+		b.Requests < a.Requests || b.Hits < a.Hits || b.BytesOut < a.BytesOut || b.OriginRequests < a.OriginRequests {
+		return nil
+	}
+	r := &Rates{
+		RequestsPerSecond:       float64(b.Requests-a.Requests) / secs,
+		BytesOutPerSecond:       float64(b.BytesOut-a.BytesOut) / secs,
+		OriginRequestsPerSecond: float64(b.OriginRequests-a.OriginRequests) / secs,
+	}
+	if n := b.Requests - a.Requests; n > 0 {
+		r.HitRatio = float64(b.Hits-a.Hits) / float64(n)
+	}
+	return r
 }
 
 // Edges is the control plane's registry of edges, fed by their
@@ -108,7 +145,11 @@ func WatchEdges(ctx context.Context, nc *nats.Conn) (*Edges, error) {
 func (e *Edges) seen(hb Heartbeat) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.edges[hb.NodeID] = &Edge{Heartbeat: hb, LastSeen: e.now()}
+	ed := &Edge{Heartbeat: hb, LastSeen: e.now()}
+	if prev := e.edges[hb.NodeID]; prev != nil {
+		ed.Rates = rates(prev.Heartbeat, hb)
+	}
+	e.edges[hb.NodeID] = ed
 }
 
 // HeardAll reports whether the registry has listened for GoneAfter, so

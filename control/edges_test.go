@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/terncdn/tern/bus"
+	"github.com/terncdn/tern/telemetry"
 )
 
 func TestHeartbeatsMakeEdgesAliveThenGone(t *testing.T) {
@@ -78,5 +79,31 @@ func TestHeartbeatsMakeEdgesAliveThenGone(t *testing.T) {
 	var body struct{ Edges []Edge }
 	if rec.Code != 200 || json.Unmarshal(rec.Body.Bytes(), &body) != nil || len(body.Edges) != 1 || body.Edges[0].NodeID != "edge-1" {
 		t.Fatalf("GET /api/v1/edges: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestEdgeRates: the control plane turns two heartbeats' totals into the
+// edge's rates over the interval between them, and shows none across a
+// restart of the edge (its totals start again).
+func TestEdgeRates(t *testing.T) {
+	e := &Edges{goneAfter: GoneAfter, now: time.Now, started: time.Now(), edges: map[string]*Edge{}}
+	start, t0 := time.Now().Add(-time.Hour), time.Now()
+	hb := func(sent time.Time, started time.Time, req, hits, bytes, origin uint64) Heartbeat {
+		return Heartbeat{NodeID: "e1", POP: "p", Started: started, Sent: sent,
+			Metrics: &telemetry.Summary{Requests: req, Hits: hits, BytesOut: bytes, OriginRequests: origin}}
+	}
+	e.seen(hb(t0, start, 100, 50, 10000, 50))
+	if r := e.List()[0].Rates; r != nil {
+		t.Fatalf("rates from one heartbeat: %+v", r)
+	}
+	e.seen(hb(t0.Add(2*time.Second), start, 300, 230, 30000, 70))
+	r := e.List()[0].Rates
+	if r == nil || r.RequestsPerSecond != 100 || r.HitRatio != 0.9 || r.BytesOutPerSecond != 10000 || r.OriginRequestsPerSecond != 10 {
+		t.Fatalf("rates %+v, want 100 req/s, 0.9 hit ratio, 10000 B/s, 10 origin req/s", r)
+	}
+	// Restarted: its totals start again; no negative rates.
+	e.seen(hb(t0.Add(3*time.Second), t0.Add(2500*time.Millisecond), 5, 0, 100, 5))
+	if r := e.List()[0].Rates; r != nil {
+		t.Fatalf("rates across a restart: %+v", r)
 	}
 }

@@ -98,6 +98,32 @@ func (nw *network) alive() int {
 	return n
 }
 
+// edgeList is the control API's list of edges.
+func (nw *network) edgeList() []struct {
+	NodeID  string `json:"node_id"`
+	Metrics struct{ Requests uint64 }
+} {
+	token, err := os.ReadFile(filepath.Join(nw.ctlDir, "admin-token"))
+	if err != nil {
+		return nil
+	}
+	req, _ := http.NewRequest("GET", "http://"+nw.ctl.Admin+"/api/v1/edges", nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var doc struct {
+		Edges []struct {
+			NodeID  string `json:"node_id"`
+			Metrics struct{ Requests uint64 }
+		}
+	}
+	json.NewDecoder(resp.Body).Decode(&doc)
+	return doc.Edges
+}
+
 // invalidate issues an invalidation and waits until it is Completed.
 func (nw *network) invalidate(dist string, paths ...string) {
 	nw.t.Helper()
@@ -183,6 +209,17 @@ func TestNetworkOfEdges(t *testing.T) {
 			}
 		}
 	}
+
+	// Heartbeats carry each edge's totals to the control plane.
+	waitLong(t, "every edge's requests counted by the control plane", func() bool {
+		list := nw.edgeList()
+		for _, e := range list {
+			if e.Metrics.Requests < 2 {
+				return false
+			}
+		}
+		return len(list) == 3
+	})
 
 	// A change through the API reaches every edge.
 	doc := filepath.Join(t.TempDir(), "api.yaml")

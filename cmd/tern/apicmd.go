@@ -307,7 +307,9 @@ func edgesCmd(cf *controlFlags) *cobra.Command {
 		Long: `Edges lists every edge that sent the control plane a heartbeat: its node id,
 POP, version, the configuration revision it has in service (and why it
 refused a later one), whether it is alive (a heartbeat within the last few
-seconds) and when it was last heard from.`,
+seconds), when it was last heard from, and its traffic between its last two
+heartbeats: requests per second, the share answered from cache, and requests
+per second to origins (and other tiers).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := cf.client()
@@ -323,14 +325,21 @@ seconds) and when it was last heard from.`,
 				return fmt.Errorf("edges: unexpected answer: %w", err)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NODE\tPOP\tVERSION\tCONFIG\tALIVE\tLAST SEEN")
+			fmt.Fprintln(tw, "NODE\tPOP\tVERSION\tCONFIG\tALIVE\tLAST SEEN\tREQ/S\tHIT%\tORIGIN REQ/S")
 			for _, e := range list.Edges {
 				rev := fmt.Sprint(e.ConfigRevision)
 				if e.ConfigError != "" {
 					rev += " (refused a later one)"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s ago\n", e.NodeID, e.POP, e.Version, rev, e.Alive,
-					time.Since(e.LastSeen).Round(time.Second/10))
+				rps, hit, orps := "-", "-", "-"
+				if r := e.Rates; r != nil && e.Alive {
+					rps, orps = fmt.Sprintf("%.1f", r.RequestsPerSecond), fmt.Sprintf("%.1f", r.OriginRequestsPerSecond)
+					if r.RequestsPerSecond > 0 {
+						hit = fmt.Sprintf("%.0f", 100*r.HitRatio)
+					}
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s ago\t%s\t%s\t%s\n", e.NodeID, e.POP, e.Version, rev, e.Alive,
+					time.Since(e.LastSeen).Round(time.Second/10), rps, hit, orps)
 			}
 			return tw.Flush()
 		},

@@ -17,6 +17,7 @@ import (
 	"github.com/terncdn/tern/control"
 	"github.com/terncdn/tern/edge"
 	"github.com/terncdn/tern/invalidations"
+	"github.com/terncdn/tern/telemetry"
 )
 
 // edgeLink keeps an edge in step with the control plane over NATS: it
@@ -26,6 +27,8 @@ import (
 type edgeLink struct {
 	node, pop string
 	srv       *edge.Server
+	// totals, if set, gives the node's running totals for heartbeats.
+	totals func() (telemetry.Summary, error)
 	watcher   *configwatch.Watcher
 	started   time.Time
 
@@ -124,8 +127,14 @@ func (l *edgeLink) follow(ctx context.Context, conn *bus.Conn, setup time.Durati
 
 func (l *edgeLink) heartbeat() control.Heartbeat {
 	st := l.watcher.Status()
-	return control.Heartbeat{NodeID: l.node, POP: l.pop, Version: version,
+	hb := control.Heartbeat{NodeID: l.node, POP: l.pop, Version: version,
 		ConfigRevision: st.Revision, ConfigError: st.Error, Started: l.started}
+	if l.totals != nil {
+		if s, err := l.totals(); err == nil {
+			hb.Metrics = &s
+		}
+	}
+	return hb
 }
 
 // connect links the edge to the NATS server at url. It tries for at most

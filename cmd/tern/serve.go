@@ -294,6 +294,7 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 			f.override(nc)
 			return srv.Apply(nc)
 		}, srv)
+		link.totals = func() (telemetry.Summary, error) { return telemetry.Summarize(reg) }
 		linkCtx, stopLink := context.WithCancel(ctx)
 		defer func() {
 			// What uses the bus stops before the bus.
