@@ -28,9 +28,9 @@ type edgeLink struct {
 	node, pop string
 	srv       *edge.Server
 	// totals, if set, gives the node's running totals for heartbeats.
-	totals func() (telemetry.Summary, error)
-	watcher   *configwatch.Watcher
-	started   time.Time
+	totals  func() (telemetry.Summary, error)
+	watcher *configwatch.Watcher
+	started time.Time
 
 	mu       sync.Mutex
 	linked   bool      // following the bucket and the stream
