@@ -14,8 +14,8 @@ import (
 const InvalidationsBucket = "tern_invalidations"
 
 // InvalidationsMaxAge is how long the stream keeps an invalidation: an edge
-// away longer than this cannot replay what it missed, and must start with
-// an empty cache. Nothing warns of that yet.
+// away longer than this cannot replay what it missed, and starts with an
+// empty cache (invalidations.Follower.CatchUp).
 const InvalidationsMaxAge = 7 * 24 * time.Hour
 
 // Invalidation is one invalidation request, as published on

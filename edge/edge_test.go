@@ -243,3 +243,25 @@ func TestPurge(t *testing.T) {
 		t.Error("Purge of an unknown distribution accepted")
 	}
 }
+
+// TestPurgeAll: every object goes, whatever its distribution or path.
+func TestPurgeAll(t *testing.T) {
+	o := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=600")
+		io.WriteString(w, r.URL.Path)
+	}))
+	defer o.Close()
+	s := newTestServer(t, o.URL, "")
+	paths := []string{"/", "/img/a.jpg", "/doc%20x.txt", "/keep?q=1"}
+	for _, p := range paths {
+		get(s, p)
+	}
+	if n := s.PurgeAll(); n != len(paths) {
+		t.Errorf("PurgeAll dropped %d objects, want %d", n, len(paths))
+	}
+	for _, p := range paths {
+		if rec := get(s, p); rec.Header().Get("X-Cache") != "Miss from tern" {
+			t.Errorf("%s after PurgeAll: %s", p, rec.Header().Get("X-Cache"))
+		}
+	}
+}

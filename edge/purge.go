@@ -72,3 +72,10 @@ func (s *Server) DistributionIDs() []string {
 	slices.Sort(ids)
 	return ids
 }
+
+// PurgeAll empties the cache: every distribution's objects in every tier,
+// and keeps every fetch in flight from storing. It returns the number of
+// objects the memory tier dropped.
+func (s *Server) PurgeAll() int {
+	return s.invalidate("")
+}

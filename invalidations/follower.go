@@ -10,6 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -28,18 +31,37 @@ type Options struct {
 	// in a distribution. An error for a distribution this edge does not
 	// serve is no failure: it holds nothing of it.
 	Purge func(distribution, path string) error
+	// PurgeAll empties the edge's cache. It is called when the edge missed
+	// invalidations the stream no longer holds (it was away longer than
+	// bus.InvalidationsMaxAge), so that nothing they removed is served.
+	// Nil: such an edge only logs it.
+	PurgeAll func()
+	// PositionFile keeps the stream sequence of the last invalidation
+	// applied, so that the edge knows on its return what it missed even
+	// after the stream moved on. "" keeps none: the consumer's position is
+	// used, which the server moves past invalidations that aged out, so a
+	// gap is then noticed only for a new edge.
+	PositionFile string
 }
 
 // Follower applies invalidations to one edge.
 type Follower struct {
 	o    Options
 	cons jetstream.Consumer
+	// existed is whether the edge's consumer was there before New: the
+	// edge followed the stream in an earlier life.
+	existed bool
 }
 
 // New creates (or finds) the edge's durable consumer of the stream: from
 // its first start, every invalidation still in the stream; after that,
 // those it has not acknowledged.
 func New(ctx context.Context, o Options) (*Follower, error) {
+	_, err := o.Conn.JetStream().Consumer(ctx, bus.InvalidationsStream, bus.EdgeConsumer(o.Node))
+	existed := err == nil
+	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, fmt.Errorf("invalidations consumer for %s: %w", o.Node, err)
+	}
 	cons, err := o.Conn.JetStream().CreateOrUpdateConsumer(ctx, bus.InvalidationsStream, jetstream.ConsumerConfig{
 		Durable:       bus.EdgeConsumer(o.Node),
 		Description:   "invalidations for edge " + o.Node + " in " + o.POP,
@@ -55,7 +77,35 @@ func New(ctx context.Context, o Options) (*Follower, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalidations consumer for %s: %w", o.Node, err)
 	}
-	return &Follower{o: o, cons: cons}, nil
+	return &Follower{o: o, cons: cons, existed: existed}, nil
+}
+
+// checkGap empties the cache if invalidations this edge never applied
+// have aged out of the stream: those after its acknowledged position for
+// an edge that followed the stream before, any at all for a new one (its
+// cache may be older than this network). It reports whether it did.
+func (f *Follower) checkGap(ctx context.Context, info *jetstream.ConsumerInfo) (bool, error) {
+	st, err := f.o.Conn.JetStream().Stream(ctx, bus.InvalidationsStream)
+	if err != nil {
+		return false, err
+	}
+	first := st.CachedInfo().State.FirstSeq // fetched just now by Stream
+	var seen uint64 // the last stream sequence this edge has applied
+	if f.existed {
+		seen = info.AckFloor.Stream
+	}
+	if pos, ok := f.position(); ok {
+		seen = pos
+	}
+	if first <= seen+1 {
+		return false, nil
+	}
+	slog.Warn("this edge missed invalidations that are no longer kept (away longer than the stream keeps them); emptying its cache",
+		"node", f.o.Node, "applied_up_to", seen, "stream_starts_at", first, "kept", bus.InvalidationsMaxAge)
+	if f.o.PurgeAll != nil {
+		f.o.PurgeAll()
+	}
+	return true, nil
 }
 
 // ackWait is how long a delivered invalidation may stay unacknowledged
@@ -66,11 +116,20 @@ const ackWait = 2 * time.Second
 // when none is left, neither waiting nor delivered and unacknowledged (a
 // delivery to this edge's previous process, killed mid-invalidation, comes
 // again within ackWait): call it before the edge serves, so that nothing
-// invalidated while it was away is served again. It gives up after
+// invalidated while it was away is served again. An edge that missed
+// invalidations the stream no longer keeps has its cache emptied first
+// (Options.PurgeAll). It gives up after
 // 10 x ackWait with an error.
 func (f *Follower) CatchUp(ctx context.Context) (int, error) {
 	n := 0
 	deadline := time.Now().Add(10 * ackWait)
+	info, err := f.cons.Info(ctx)
+	if err != nil {
+		return n, fmt.Errorf("catch up on invalidations: %w", err)
+	}
+	if _, err := f.checkGap(ctx, info); err != nil {
+		return n, fmt.Errorf("catch up on invalidations: %w", err)
+	}
 	for {
 		info, err := f.cons.Info(ctx)
 		if err != nil {
@@ -129,8 +188,40 @@ func (f *Follower) apply(m jetstream.Msg) {
 		slog.Warn("invalidation applied but not acknowledged to the stream", "id", inv.ID, "error", err)
 		return
 	}
+	if md, err := m.Metadata(); err == nil {
+		f.setPosition(md.Sequence.Stream)
+	}
 	ack, _ := json.Marshal(bus.InvalidationAck{ID: inv.ID, Node: f.o.Node, POP: f.o.POP})
 	if err := f.o.Conn.NATS().Publish(bus.InvalidationAcksPrefix+inv.ID, ack); err != nil {
 		slog.Warn("invalidation applied; acknowledgement to the control plane not sent", "id", inv.ID, "error", err)
+	}
+}
+
+// position reads PositionFile.
+func (f *Follower) position() (uint64, bool) {
+	if f.o.PositionFile == "" {
+		return 0, false
+	}
+	b, err := os.ReadFile(f.o.PositionFile)
+	if err != nil {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	return n, err == nil
+}
+
+// setPosition keeps seq in PositionFile, atomically: a crash leaves the
+// old position, and the invalidation after it is applied again.
+func (f *Follower) setPosition(seq uint64) {
+	if f.o.PositionFile == "" {
+		return
+	}
+	tmp := f.o.PositionFile + ".tmp"
+	err := os.WriteFile(tmp, []byte(strconv.FormatUint(seq, 10)+"\n"), 0o644)
+	if err == nil {
+		err = os.Rename(tmp, f.o.PositionFile)
+	}
+	if err != nil {
+		slog.Warn("invalidation position not kept", "file", f.o.PositionFile, "error", err)
 	}
 }

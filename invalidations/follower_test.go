@@ -3,6 +3,7 @@ package invalidations
 import (
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -75,4 +76,58 @@ func startStream(t *testing.T) *bus.Conn {
 		t.Fatal(err)
 	}
 	return conn
+}
+
+// TestCatchUpAfterTheStreamForgot: an edge away longer than the stream
+// keeps invalidations (here the stream is purged instead of waiting 7
+// days) cannot replay what it missed: it empties its cache, once. An edge
+// that missed nothing keeps its cache; so does a new edge on a stream that
+// never lost anything.
+func TestCatchUpAfterTheStreamForgot(t *testing.T) {
+	ctx := context.Background()
+	conn := startStream(t)
+	publish := func(id string) {
+		b, _ := json.Marshal(bus.Invalidation{ID: id, Distribution: "d", Paths: []string{"/" + id}})
+		if _, err := conn.JetStream().Publish(ctx, bus.InvalidationSubject("d"), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var emptied int
+	dir := t.TempDir()
+	follower := func(node string) *Follower {
+		f, err := New(ctx, Options{Conn: conn, Node: node, POP: "p",
+			Purge:        func(string, string) error { return nil },
+			PurgeAll:     func() { emptied++ },
+			PositionFile: filepath.Join(dir, node+".position")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	publish("I1")
+	if _, err := follower("e1").CatchUp(ctx); err != nil || emptied != 0 {
+		t.Fatalf("a new edge on a complete stream: emptied %d, %v", emptied, err)
+	}
+	// e1 is away: I2 and I3 are issued, then age out.
+	publish("I2")
+	publish("I3")
+	st, err := conn.JetStream().Stream(ctx, bus.InvalidationsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Purge(ctx); err != nil {
+		t.Fatal(err)
+	}
+	publish("I4")
+	if n, err := follower("e1").CatchUp(ctx); err != nil || emptied != 1 || n != 1 {
+		t.Fatalf("back after the stream forgot two: emptied %d times, applied %d, %v; want emptied once, I4 applied", emptied, n, err)
+	}
+	if _, err := follower("e1").CatchUp(ctx); err != nil || emptied != 1 {
+		t.Fatalf("nothing missed since: emptied %d times, %v", emptied, err)
+	}
+	// A new edge joining after invalidations aged out may hold a cache
+	// older than them.
+	if _, err := follower("e2").CatchUp(ctx); err != nil || emptied != 2 {
+		t.Fatalf("a new edge after the stream forgot: emptied %d times, %v", emptied, err)
+	}
 }

@@ -21,14 +21,15 @@ import (
 
 // Files under --data-dir.
 const (
-	dataNATS       = "nats"             // the embedded NATS server's store
-	dataToken      = "admin-token"      // the control API's bearer token
-	dataNATSToken  = "nats-token"       // the token edges present to the embedded NATS server
-	dataNATSURL    = "nats-url"         // where the embedded NATS server listens, for edges
-	dataControlURL = "control-url"      // where the control API listens, for the CLI
-	dataControlCA  = "control-ca.pem"   // the control API's TLS certificate, for the CLI
-	dataState      = "edge-config.json" // the last good configuration (configwatch)
-	tokenBytes     = 32                 // random bytes in a generated token
+	dataNATS       = "nats"                   // the embedded NATS server's store
+	dataToken      = "admin-token"            // the control API's bearer token
+	dataNATSToken  = "nats-token"             // the token edges present to the embedded NATS server
+	dataNATSURL    = "nats-url"               // where the embedded NATS server listens, for edges
+	dataControlURL = "control-url"            // where the control API listens, for the CLI
+	dataControlCA  = "control-ca.pem"         // the control API's TLS certificate, for the CLI
+	dataState      = "edge-config.json"       // the last good configuration (configwatch)
+	dataPosition   = "invalidations-position" // the last invalidation the edge applied
+	tokenBytes     = 32                       // random bytes in a generated token
 )
 
 // controlPlane is the control plane: NATS (embedded, or a connection to

@@ -27,6 +27,9 @@ import (
 type edgeLink struct {
 	node, pop string
 	srv       *edge.Server
+	// positionFile keeps the edge's place in the invalidation stream ("":
+	// none).
+	positionFile string
 	// totals, if set, gives the node's running totals for heartbeats.
 	totals  func() (telemetry.Summary, error)
 	watcher *configwatch.Watcher
@@ -84,7 +87,9 @@ func (l *edgeLink) follow(ctx context.Context, conn *bus.Conn, setup time.Durati
 		return fmt.Errorf("configuration bucket: %w", err)
 	}
 	follower, err := invalidations.New(sctx, invalidations.Options{Conn: conn, Node: l.node, POP: l.pop,
-		Purge: func(d, p string) error { _, err := l.srv.Purge(d, p); return err }})
+		Purge:        func(d, p string) error { _, err := l.srv.Purge(d, p); return err },
+		PurgeAll:     func() { l.srv.PurgeAll() },
+		PositionFile: l.positionFile})
 	if err != nil {
 		return err
 	}

@@ -294,6 +294,9 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 			f.override(nc)
 			return srv.Apply(nc)
 		}, srv)
+		if f.dataDir != "" {
+			link.positionFile = filepath.Join(f.dataDir, dataPosition)
+		}
 		link.totals = func() (telemetry.Summary, error) { return telemetry.Summarize(reg) }
 		linkCtx, stopLink := context.WithCancel(ctx)
 		defer func() {
