@@ -40,7 +40,14 @@ type Conn struct {
 // nats.ReconnectHandler replaces Tern's, and watches then take about 10 s
 // instead of a moment to resume after a reconnect.
 func Connect(ctx context.Context, url, name string, opts ...nats.Option) (*Conn, error) {
-	return connect(ctx, url, name, opts)
+	return connect(ctx, url, name, "", opts)
+}
+
+// ConnectDomain is Connect for a JetStream in domain: the control plane's
+// when the client reaches it through a NATS leaf node (see
+// Options.LeafListen; Tern's embedded server's domain is Domain).
+func ConnectDomain(ctx context.Context, url, name, domain string, opts ...nats.Option) (*Conn, error) {
+	return connect(ctx, url, name, domain, opts)
 }
 
 // Connect connects to s in-process (no network), with the same behaviour as
@@ -51,11 +58,11 @@ func (s *Server) Connect(ctx context.Context, name string, opts ...nats.Option) 
 	if s.token != "" {
 		own = append(own, nats.Token(s.token))
 	}
-	return connect(ctx, "", name, append(own, opts...))
+	return connect(ctx, "", name, "", append(own, opts...))
 }
 
 // connect dials url, or the in-process server in extra if url is empty.
-func connect(ctx context.Context, url, name string, extra []nats.Option) (*Conn, error) {
+func connect(ctx context.Context, url, name, domain string, extra []nats.Option) (*Conn, error) {
 	where := url
 	if where == "" {
 		where = "in-process"
@@ -95,7 +102,12 @@ func connect(ctx context.Context, url, name string, extra []nats.Option) (*Conn,
 		nc.Close()
 		return nil, fmt.Errorf("connect to NATS %s as %q: %w", where, name, err)
 	}
-	js, err := jetstream.New(nc)
+	var js jetstream.JetStream
+	if domain != "" {
+		js, err = jetstream.NewWithDomain(nc, domain)
+	} else {
+		js, err = jetstream.New(nc)
+	}
 	if err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("connect to NATS %s as %q: jetstream: %w", where, name, err)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -44,6 +45,13 @@ type Options struct {
 	// from other machines: anyone who can connect can change the config.
 	Token string
 
+	// LeafListen is the host:port on which the server accepts NATS leaf
+	// nodes: a NATS server in a POP, configured with this server as its
+	// remote, that the POP's edges connect to instead (they reach JetStream
+	// through it). Empty means none. Leaf nodes authenticate as user
+	// "leaf" with Token as the password (LeafURL). The port must be given.
+	LeafListen string
+
 	// Name identifies this server to clients and in JetStream. Default "tern".
 	Name string
 
@@ -58,11 +66,12 @@ type Options struct {
 
 // Server is an embedded NATS server with JetStream enabled.
 type Server struct {
-	ns    *server.Server
-	lock  *os.File
-	url   string
-	token string
-	once  sync.Once
+	ns      *server.Server
+	lock    *os.File
+	url     string
+	leafURL string
+	token   string
+	once    sync.Once
 }
 
 // Start starts an embedded NATS server with JetStream and waits until it
@@ -119,6 +128,25 @@ func Start(o Options) (*Server, error) {
 		}
 	}
 
+	if o.LeafListen != "" {
+		host, port, err := splitListen(o.LeafListen)
+		if err != nil || port <= 0 {
+			return nil, fmt.Errorf("start nats: leaf node listen address %q: want host:port with a port", o.LeafListen)
+		}
+		if o.Token == "" {
+			return nil, errors.New("start nats: leaf nodes need a token")
+		}
+		l, err := net.Listen("tcp", o.LeafListen)
+		if err != nil {
+			return nil, fmt.Errorf("start nats: listen for leaf nodes on %s: %w", o.LeafListen, err)
+		}
+		l.Close()
+		sopts.LeafNode = server.LeafNodeOpts{Host: host, Port: port, Username: leafUser, Password: o.Token}
+		// Clients behind a leaf node name this domain to reach this
+		// server's JetStream (a leaf node has none of its own, or its own).
+		sopts.JetStreamDomain = Domain
+	}
+
 	ns, err := server.NewServer(sopts)
 	if err != nil {
 		return nil, fmt.Errorf("start nats: configure server: %w", err)
@@ -141,6 +169,9 @@ func Start(o Options) (*Server, error) {
 	s := &Server{ns: ns, lock: lock, token: o.Token}
 	if o.Listen != "" {
 		s.url = "nats://" + ns.Addr().String()
+	}
+	if o.LeafListen != "" {
+		s.leafURL = "nats-leaf://" + o.LeafListen
 	}
 	ok = true
 	return s, nil
@@ -185,6 +216,23 @@ func lockDir(dir string) (*os.File, error) {
 		return nil, fmt.Errorf("start nats in %s: lock: %w", dir, err)
 	}
 	return lock, nil
+}
+
+// Domain is the JetStream domain of an embedded server that accepts leaf
+// nodes: clients connected through a leaf node reach its JetStream with
+// ConnectDomain(..., Domain, ...).
+const Domain = "tern"
+
+// leafUser is the user name leaf nodes present, with the token as password.
+const leafUser = "leaf"
+
+// LeafURL is the URL a leaf node's remote names, with credentials: keep it
+// secret. "" when LeafListen was not set.
+func (s *Server) LeafURL() string {
+	if s.leafURL == "" {
+		return ""
+	}
+	return strings.Replace(s.leafURL, "://", "://"+leafUser+":"+s.token+"@", 1)
 }
 
 // ClientURL is the nats:// URL other processes connect to, with the port

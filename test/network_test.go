@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
 )
 
 // network is a Tern network on loopback, every node its own process: a
@@ -385,4 +388,69 @@ func writeSelfSigned(t *testing.T, certFile, keyFile, ip string) {
 	}
 	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
 	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+}
+
+// TestEdgeThroughLeafNode: an edge connected to a NATS leaf node in its
+// POP (a plain nats-server with the control plane as its remote) follows
+// the control plane as one connected directly does: configuration,
+// heartbeats, invalidations.
+func TestEdgeThroughLeafNode(t *testing.T) {
+	var version atomic.Int32
+	o := startOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		fmt.Fprintf(w, "%s v%d", r.URL.Path, version.Load())
+	})
+	nw := &network{t: t, ctlDir: filepath.Join(t.TempDir(), "control")}
+	leafAddr := freeAddr(t)
+	nw.ctl = &node{t: t, Admin: freeAddr(t), Dir: t.TempDir(), output: &lockedBuffer{}}
+	path := filepath.Join(nw.ctl.Dir, "control.yaml")
+	os.WriteFile(path, fmt.Appendf(nil, `distributions:
+  - id: site
+    aliases: ["*"]
+    origins: [{id: o, domain_name: 127.0.0.1, http_port: %s}]
+    default_cache_behavior: {target_origin_id: o}
+`, o.port()), 0o644)
+	nw.ctl.start("control", "--config", path, "--data-dir", nw.ctlDir, "--listen", nw.ctl.Admin,
+		"--nats-listen", freeAddr(t), "--nats-leaf-listen", leafAddr)
+
+	// The POP's leaf node: the control plane's token as the leaf password.
+	token, err := os.ReadFile(filepath.Join(nw.ctlDir, "nats-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	remote, _ := url.Parse("nats-leaf://leaf:" + strings.TrimSpace(string(token)) + "@" + leafAddr)
+	leaf, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true,
+		LeafNode: server.LeafNodeOpts{Remotes: []*server.RemoteLeafOpts{{URLs: []*url.URL{remote}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf.Start()
+	t.Cleanup(leaf.Shutdown)
+	if !leaf.ReadyForConnections(5 * time.Second) {
+		t.Fatal("leaf node not ready")
+	}
+	nw.natsURL = leaf.ClientURL()
+
+	e := &node{t: t, Edge: freeAddr(t), Admin: freeAddr(t), Dir: t.TempDir(), output: &lockedBuffer{}}
+	file := strings.NewReplacer("%EDGE%", e.Edge, "%ADMIN%", e.Admin, "%DIR%", e.Dir).Replace(edgeFile)
+	os.WriteFile(filepath.Join(e.Dir, "edge.yaml"), []byte(file), 0o644)
+	e.start("edge", "--config", filepath.Join(e.Dir, "edge.yaml"), "--nats", nw.natsURL, "--nats-domain", "tern",
+		"--pop", "far", "--node-id", "far-1", "--data-dir", filepath.Join(e.Dir, "state"), "--connect-timeout", "10s")
+	nw.edges = append(nw.edges, e)
+
+	waitLong(t, "the configuration through the leaf node", func() bool { return slices.Contains(e.distributionIDs(), "site") })
+	if st, _ := e.statusOK(); st != nil {
+		if cp, _ := st["control_plane"].(map[string]any); cp["linked"] != true {
+			t.Fatalf("the edge does not follow the control plane: %v", cp)
+		}
+	}
+	waitLong(t, "the edge alive through the leaf node", func() bool { return nw.alive() == 1 })
+	if _, b := e.get("/x"); b != "/x v0" {
+		t.Fatalf("GET /x: %q", b)
+	}
+	version.Store(1)
+	nw.invalidate("site", "/x")
+	if _, b := e.get("/x"); b != "/x v1" {
+		t.Errorf("after the invalidation through the leaf node: %q", b)
+	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
+	"github.com/terncdn/tern/bus"
 	"github.com/terncdn/tern/config"
 	"github.com/terncdn/tern/telemetry"
 )
@@ -34,6 +35,7 @@ type controlCmdFlags struct {
 	natsTokFile string
 	embedded    bool
 	natsListen  string
+	leafListen  string
 	tlsCert     string
 	tlsKey      string
 }
@@ -70,6 +72,9 @@ stop.`,
 			if f.nats == "" && !f.embedded {
 				return errors.New("--embedded-nats=false needs --nats URL")
 			}
+			if f.nats != "" && f.leafListen != "" {
+				return errors.New("--nats-leaf-listen is for the embedded NATS server; configure leaf nodes on your own with --nats")
+			}
 			if (f.tlsCert == "") != (f.tlsKey == "") {
 				return errors.New("--tls-cert and --tls-key: give both or neither")
 			}
@@ -82,6 +87,8 @@ stop.`,
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:9000", "the control API's address")
 	fl.BoolVar(&f.embedded, "embedded-nats", true, "run NATS in this process (the default without --nats)")
 	fl.StringVar(&f.natsListen, "nats-listen", "127.0.0.1:4222", "where the embedded NATS server accepts edges")
+	fl.StringVar(&f.leafListen, "nats-leaf-listen", "", `where the embedded NATS server accepts leaf nodes (a NATS server in a POP that
+its edges connect to; they give --nats-domain `+bus.Domain+`); off when empty`)
 	fl.StringVar(&f.nats, "nats", "", "use this external NATS server or cluster (JetStream enabled) instead of an embedded one")
 	fl.StringVar(&f.natsToken, "nats-token", "", "token for the external NATS server (default $TERN_NATS_TOKEN)")
 	fl.StringVar(&f.natsTokFile, "nats-token-file", "", "read the external NATS server's token from this file")
@@ -128,7 +135,7 @@ func runControl(ctx context.Context, out io.Writer, f controlCmdFlags) error {
 			return err
 		}
 	} else {
-		o.natsListen = f.natsListen
+		o.natsListen, o.leafListen = f.natsListen, f.leafListen
 	}
 	cpCtx, stopCP := context.WithCancel(ctx)
 	defer stopCP()
@@ -219,6 +226,10 @@ func runControl(ctx context.Context, out io.Writer, f controlCmdFlags) error {
 	if cp.bus != nil {
 		fmt.Fprintf(&b, "  NATS:  %s (embedded; edges present the token in %s)\n", natsURL, filepath.Join(f.dataDir, dataNATSToken))
 		fmt.Fprintf(&b, "  edges: tern edge --nats %s --nats-token-file %s --pop POP --node-id ID\n", natsURL, filepath.Join(f.dataDir, dataNATSToken))
+		if f.leafListen != "" {
+			fmt.Fprintf(&b, "  leaf nodes: remote nats-leaf://leaf:TOKEN@%s (TOKEN: %s); their edges add --nats-domain %s\n",
+				f.leafListen, filepath.Join(f.dataDir, dataNATSToken), bus.Domain)
+		}
 	} else {
 		fmt.Fprintf(&b, "  NATS:  %s (external)\n", redactURL(natsURL))
 		fmt.Fprintf(&b, "  edges: tern edge --nats %s --pop POP --node-id ID\n", redactURL(natsURL))

@@ -60,8 +60,9 @@ type controlOptions struct {
 	// token; "" embeds one.
 	natsURL, natsToken string
 	// natsListen is where the embedded server accepts edges ("" only this
-	// process), guarded by a token generated under dir.
-	natsListen string
+	// process), guarded by a token generated under dir; leafListen where it
+	// accepts leaf nodes ("" none), with the same token.
+	natsListen, leafListen string
 }
 
 // openDataDir makes dir (private) and returns the token kept in file
@@ -114,12 +115,12 @@ func startControlPlane(ctx context.Context, o controlOptions) (*controlPlane, er
 		}
 	} else {
 		var natsToken string
-		if o.natsListen != "" {
+		if o.natsListen != "" || o.leafListen != "" {
 			if natsToken, err = openDataDir(o.dir, dataNATSToken); err != nil {
 				return nil, err
 			}
 		}
-		cp.bus, err = bus.Start(bus.Options{Dir: filepath.Join(o.dir, dataNATS), Listen: o.natsListen, Token: natsToken})
+		cp.bus, err = bus.Start(bus.Options{Dir: filepath.Join(o.dir, dataNATS), Listen: o.natsListen, Token: natsToken, LeafListen: o.leafListen})
 		if err != nil {
 			return nil, fmt.Errorf("embedded NATS: %w", err)
 		}

@@ -142,16 +142,17 @@ func (l *edgeLink) heartbeat() control.Heartbeat {
 	return hb
 }
 
-// connect links the edge to the NATS server at url. It tries for at most
+// connect links the edge to the NATS server at url (JetStream in domain,
+// "" for the server's own). It tries for at most
 // limit before the edge serves: connecting, catching up on invalidations
 // and applying the current configuration. If that does not finish in
 // time, the edge serves its last good configuration and connect goes on
 // in the background until ctx ends. A refusal retrying cannot mend (a
 // rejected token) is returned.
-func (l *edgeLink) connect(ctx context.Context, url, token string, limit time.Duration) error {
+func (l *edgeLink) connect(ctx context.Context, url, domain, token string, limit time.Duration) error {
 	name := "edge " + l.pop + "/" + l.node
 	lctx, cancel := context.WithTimeout(ctx, limit)
-	conn, err := bus.Connect(lctx, url, name, natsAuth(token)...)
+	conn, err := bus.ConnectDomain(lctx, url, name, domain, natsAuth(token)...)
 	cancel()
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err
@@ -166,7 +167,7 @@ func (l *edgeLink) connect(ctx context.Context, url, token string, limit time.Du
 	l.running.Go(func() {
 		for attempt := 0; ; attempt++ {
 			if conn == nil {
-				conn, err = bus.Connect(ctx, url, name, natsAuth(token)...)
+				conn, err = bus.ConnectDomain(ctx, url, name, domain, natsAuth(token)...)
 				if ctx.Err() != nil {
 					return
 				}

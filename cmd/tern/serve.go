@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
+	"github.com/terncdn/tern/bus"
 	"github.com/terncdn/tern/config"
 	"github.com/terncdn/tern/demo"
 	"github.com/terncdn/tern/edge"
@@ -38,6 +39,7 @@ type serveFlags struct {
 	nats           string
 	natsToken      string
 	natsTokenFile  string
+	natsDomain     string
 	connectTimeout time.Duration
 	pop, nodeID    string
 }
@@ -117,6 +119,8 @@ SIGTERM drain and stop.`,
 	fl.StringVar(&f.nats, "nats", "", "the control plane's NATS server, e.g. nats://10.0.0.2:4222 (comma-separated for a cluster)")
 	fl.StringVar(&f.natsToken, "nats-token", "", "NATS token (default $TERN_NATS_TOKEN)")
 	fl.StringVar(&f.natsTokenFile, "nats-token-file", "", "read the NATS token from this file (e.g. the control plane's DATA-DIR/nats-token)")
+	fl.StringVar(&f.natsDomain, "nats-domain", "", `the control plane's JetStream domain, when --nats is a leaf node in this POP
+("`+bus.Domain+`" for tern control's embedded NATS)`)
 	fl.DurationVar(&f.connectTimeout, "connect-timeout", 5*time.Second, "how long to try the control plane before serving the last good configuration")
 	fl.StringVar(&f.pop, "pop", "", "override edge.pop: the point of presence this node is in")
 	fl.StringVar(&f.nodeID, "node-id", "", "override edge.node_id: this node's name, unique in the network")
@@ -319,7 +323,7 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 			if err != nil {
 				return err
 			}
-			if err := link.connect(linkCtx, f.nats, token, f.connectTimeout); err != nil {
+			if err := link.connect(linkCtx, f.nats, f.natsDomain, token, f.connectTimeout); err != nil {
 				return fmt.Errorf("--nats: %w", err)
 			}
 		} else {
