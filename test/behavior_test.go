@@ -386,7 +386,9 @@ distributions:
 func TestServeWithNoConfig(t *testing.T) {
 	n := &node{t: t, Edge: freeAddr(t), Admin: freeAddr(t), output: &lockedBuffer{}}
 	demo := freeAddr(t)
-	n.start("serve", "--listen", n.Edge, "--admin", n.Admin, "--demo-origin", demo)
+	// Its state (control plane, disk cache) would go to ./tern-data.
+	dataDir := filepath.Join(t.TempDir(), "tern-data")
+	n.start("serve", "--listen", n.Edge, "--admin", n.Admin, "--demo-origin", demo, "--data-dir", dataDir)
 	resp, body := n.get("/")
 	if resp.StatusCode != 200 || !strings.Contains(strings.ToLower(body), "tern") {
 		t.Fatalf("GET /: %d %.200q", resp.StatusCode, body)
@@ -405,6 +407,17 @@ func TestServeWithNoConfig(t *testing.T) {
 	}
 	if out := n.output.String(); !strings.Contains(out, "curl") || !strings.Contains(out, n.Edge) {
 		t.Errorf("banner does not say what to curl:\n%s", out)
+	}
+	// The demo runs the control plane and a disk tier under its data dir.
+	out, err := exec.Command(ternBin, "invalidate", "demo", "/*", "--wait", "10s", "--data-dir", dataDir).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Completed") {
+		t.Errorf("invalidate through the demo's control plane: %v\n%s", err, out)
+	}
+	if resp, _ := n.get("/"); resp.Header.Get("X-Cache") != "Miss from tern" {
+		t.Errorf("GET / after invalidating everything: X-Cache %q", resp.Header.Get("X-Cache"))
+	}
+	if tiers, _ := n.status()["cache"].([]any); len(tiers) != 2 {
+		t.Errorf("the demo's cache tiers: %v, want memory and a disk", tiers)
 	}
 }
 

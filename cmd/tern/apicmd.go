@@ -29,7 +29,7 @@ type controlFlags struct {
 
 func (f *controlFlags) register(cmd *cobra.Command) {
 	fl := cmd.PersistentFlags()
-	fl.StringVar(&f.url, "control", "", "control API URL (default $TERN_CONTROL, or DATA-DIR/control-url)")
+	fl.StringVar(&f.url, "control", "", "control API URL (default $TERN_CONTROL, or DATA-DIR/control-url, or ./tern-data's)")
 	fl.StringVar(&f.token, "token", "", "control API token (default $TERN_TOKEN, or DATA-DIR/admin-token)")
 	fl.StringVar(&f.dataDir, "data-dir", "", "the --data-dir of a `tern serve` or `tern control` on this machine: its URL, token (and TLS certificate) are read from it")
 	fl.StringVar(&f.caFile, "ca-file", "", "trust the CA certificates in this PEM file for an HTTPS control API (default $TERN_CA_FILE; the system's roots are trusted too)")
@@ -38,6 +38,10 @@ func (f *controlFlags) register(cmd *cobra.Command) {
 // client resolves where the API is and with what token.
 func (f *controlFlags) client() (*apiClient, error) {
 	u, token := f.url, f.token
+	if f.dataDir == "" && u == "" && os.Getenv("TERN_CONTROL") == "" && fileExists(filepath.Join(demoDataDir, dataControlURL)) {
+		// `tern serve` with no --config, run from this directory.
+		f.dataDir = demoDataDir
+	}
 	if f.dataDir != "" {
 		if u == "" {
 			b, err := os.ReadFile(filepath.Join(f.dataDir, dataControlURL))

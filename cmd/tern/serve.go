@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -54,6 +55,13 @@ func (f serveFlags) edgeMode() bool { return f.nats != "" }
 func (f serveFlags) defaultBase() ([]byte, string) {
 	if f.edgeMode() {
 		return []byte("{}\n"), "defaults (no --config)"
+	}
+	if f.dataDir != "" {
+		// The demo keeps a disk tier under its data dir, so that ranges of
+		// its large downloads are fetched and kept slice by slice.
+		path, _ := json.Marshal(filepath.Join(f.dataDir, "cache"))
+		disk := fmt.Sprintf("    disk: {path: %s, size: %s}\n", path, demoDiskSize)
+		return []byte(strings.Replace(string(config.Example), "    # disk:\n", disk+"    # disk:\n", 1)), "built-in example"
 	}
 	return config.Example, "built-in example"
 }
@@ -141,13 +149,16 @@ func serveCmd() *cobra.Command {
 
 With no --config it runs the built-in example: an edge on 127.0.0.1:8080 in
 front of a demo origin on 127.0.0.1:8081 (a static site, a short-TTL API and
-large downloads), and prints what to curl.
+large downloads), with the control plane and a 1GiB disk cache kept under
+./tern-data (--data-dir to move it, --data-dir off for neither), and prints
+what to curl.
 
 With --data-dir it also runs the control plane: an embedded NATS server keeps
 the distributions (the configuration file's are carried over on first start),
 the control API on the admin listener (/api/v1/, bearer token in
 DATA-DIR/admin-token) changes them, and the edge applies each revision whole,
-keeping the last good one for restarts.
+keeping the last good one for restarts. The CLI finds it through the same
+--data-dir (or ./tern-data).
 
 Signals: SIGHUP reloads the configuration file (a bad file is refused and the
 running one kept; with --data-dir the file's distributions are not reloaded,
@@ -155,6 +166,15 @@ the control plane owns them, but its policies are) and reopens the access
 log; SIGINT or SIGTERM drain and stop.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !cmd.Flags().Changed("data-dir") && f.config == "" {
+				f.dataDir = demoDataDir
+			}
+			if f.dataDir == "off" {
+				f.dataDir = ""
+			}
+			if _, _, err := splitDemoOrigin(f.demoOrigin); err != nil {
+				return err
+			}
 			return serve(cmd.Context(), cmd.OutOrStdout(), f)
 		},
 	}
@@ -163,10 +183,11 @@ log; SIGINT or SIGTERM drain and stop.`,
 	fl.StringVar(&f.listen, "listen", "", "override edge.listen")
 	fl.StringVar(&f.admin, "admin", "", `override admin.listen ("off" disables it)`)
 	fl.StringVar(&f.accessLog, "access-log", "", `override edge.access_log: "stdout", "stderr" or a file`)
-	fl.StringVar(&f.demoOrigin, "demo-origin", "127.0.0.1:8081", "where the built-in example's demo origin listens (only without --config)")
+	fl.StringVar(&f.demoOrigin, "demo-origin", defaultDemoOrigin, "where the built-in example's demo origin listens (only without --config)")
 	fl.StringVar(&f.dataDir, "data-dir", "", `run the control plane too: embedded NATS, the distributions (seeded from the
 configuration file on first start, then changed through the API and "tern apply")
-and a generated admin token, all kept under this directory`)
+and a generated admin token, all kept under this directory; without --config the
+default is ./`+demoDataDir+` ("off": no control plane)`)
 	return cmd
 }
 
@@ -182,14 +203,6 @@ func loadConfig(f serveFlags) (*config.Config, error) {
 		return nil, err
 	}
 	f.override(c)
-	if f.config == "" && !f.edgeMode() && f.demoOrigin != "127.0.0.1:8081" {
-		if f.dataDir != "" {
-			return nil, errors.New("--demo-origin with --data-dir: the control plane keeps the example's distribution as written; use --config with your own")
-		}
-		if err := pointDemoOrigin(c, f.demoOrigin); err != nil {
-			return nil, err
-		}
-	}
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -215,24 +228,49 @@ func (f serveFlags) override(c *config.Config) {
 	if f.nodeID != "" {
 		c.Edge.NodeID = f.nodeID
 	}
+	if f.config == "" && !f.edgeMode() && f.demoOrigin != defaultDemoOrigin {
+		pointDemoOrigin(c, f.demoOrigin)
+	}
 }
 
-// pointDemoOrigin moves the example's demo origin to another address.
-func pointDemoOrigin(c *config.Config, addr string) error {
+// The built-in example's defaults.
+const (
+	defaultDemoOrigin = "127.0.0.1:8081"
+	demoDataDir       = "tern-data" // tern serve with no --config
+	demoDiskSize      = "1GiB"      // its disk tier, under the data dir
+)
+
+// splitDemoOrigin checks a --demo-origin address.
+func splitDemoOrigin(addr string) (string, int, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("--demo-origin %q: %w", addr, err)
+		return "", 0, fmt.Errorf("--demo-origin %q: %w", addr, err)
 	}
-	var p int
-	if _, err := fmt.Sscan(port, &p); err != nil {
-		return fmt.Errorf("--demo-origin %q: port: %w", addr, err)
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 1 || p > 65535 {
+		return "", 0, fmt.Errorf("--demo-origin %q: port must be 1-65535", addr)
+	}
+	return host, p, nil
+}
+
+// pointDemoOrigin moves the example's demo origin to another address (one
+// splitDemoOrigin accepted). Only the example's own origin moves: the
+// distributions added through the control plane keep theirs.
+func pointDemoOrigin(c *config.Config, addr string) {
+	host, p, err := splitDemoOrigin(addr)
+	if err != nil {
+		return
 	}
 	for _, d := range c.Distributions {
+		if d.ID != "demo" {
+			continue
+		}
 		for _, o := range d.Origins {
-			o.DomainName, o.HTTPPort = host, p
+			if o.ID == "demo-origin" {
+				o.DomainName, o.HTTPPort = host, p
+			}
 		}
 	}
-	return nil
 }
 
 func serve(ctx context.Context, out io.Writer, f serveFlags) error {
@@ -519,6 +557,13 @@ func printBanner(out io.Writer, c *config.Config, distributions int, edgeAddr, a
 	if adminAddr != "" {
 		fmt.Fprintf(&b, "  admin:   http://%s/metrics  /healthz  /status\n", adminAddr)
 	}
+	if f.dataDir != "" && !f.edgeMode() {
+		fmt.Fprintf(&b, "  control plane: state in %s", f.dataDir)
+		if adminAddr != "" {
+			fmt.Fprintf(&b, ", API http://%s/api/v1/ (token in %s)", adminAddr, filepath.Join(f.dataDir, dataToken))
+		}
+		b.WriteString("\n")
+	}
 	fmt.Fprintf(&b, "  cache:   memory %s", c.Edge.Cache.Memory)
 	for i, d := range c.Edge.Cache.Disk {
 		fmt.Fprintf(&b, ", disk%d %s at %s", i, d.Size, d.Path)
@@ -534,6 +579,14 @@ func printBanner(out io.Writer, c *config.Config, distributions int, edgeAddr, a
 		fmt.Fprintf(&b, "  curl -si %s/api/time                              # 5 s TTL, stale-while-revalidate\n", base)
 		fmt.Fprintf(&b, "  curl -si -H 'Range: bytes=0-99' %s/download/big.bin -o /dev/null -D -\n", base)
 		fmt.Fprintf(&b, "  curl -s  http://%s/metrics | grep tern_requests\n", adminAddr)
+		if f.dataDir != "" && adminAddr != "" {
+			dd := ""
+			if f.dataDir != demoDataDir {
+				dd = " --data-dir " + f.dataDir
+			}
+			fmt.Fprintf(&b, "  tern invalidate demo '/*' --wait 10s%s          # purge every edge (go run ./cmd/tern ...)\n", dd)
+			fmt.Fprintf(&b, "  tern edges%s\n", dd)
+		}
 	}
 	io.WriteString(out, b.String())
 }
