@@ -90,7 +90,7 @@ func (f *Follower) checkGap(ctx context.Context, info *jetstream.ConsumerInfo) (
 		return false, err
 	}
 	first := st.CachedInfo().State.FirstSeq // fetched just now by Stream
-	var seen uint64 // the last stream sequence this edge has applied
+	var seen uint64                         // the last stream sequence this edge has applied
 	if f.existed {
 		seen = info.AckFloor.Stream
 	}
