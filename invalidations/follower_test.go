@@ -25,7 +25,8 @@ func TestCatchUpReplaysOnlyWhatWasMissed(t *testing.T) {
 	var mu sync.Mutex
 	var purged []string
 	follower := func() *Follower {
-		f, err := New(ctx, Options{Conn: conn, Node: "edge.1", POP: "p", Purge: func(d, p string) error {
+		f, err := New(ctx, Options{Conn: conn, Node: "edge.1", POP: "p", Purge: func(d string, t Target) error {
+			p := t.Path
 			mu.Lock()
 			purged = append(purged, p)
 			mu.Unlock()

@@ -192,7 +192,15 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 		// Invalidations issued while this edge was away apply before it
 		// serves again.
 		follower, err := invalidations.New(cpCtx, invalidations.Options{Conn: cp.conn, Node: c.Edge.NodeID, POP: c.Edge.POP,
-			Purge: func(d, p string) error { _, err := srv.Purge(d, p); return err }})
+			Purge: func(d string, t invalidations.Target) error {
+				var err error
+				if t.Tag != "" {
+					_, err = srv.PurgeTag(d, t.Tag, t.Soft)
+				} else {
+					_, err = srv.PurgePath(d, t.Path, t.Soft)
+				}
+				return err
+			}})
 		if err != nil {
 			return fmt.Errorf("control plane: %w", err)
 		}
@@ -378,7 +386,7 @@ func adminHandler(reg *prometheus.Registry, c *config.Config, tiers *cacheTiers,
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, "Tern admin\n  /metrics        Prometheus metrics\n  /healthz        liveness\n  /status         node, cache tiers and distributions (JSON)\n  /cache/objects  stored objects: ?distribution=D&path=/prefix&limit=N (JSON)\n  /cache/purge    POST ?distribution=D&path=/a.jpg&path=/img/* removes them from every tier\n  /api/v1/        the control API (with --data-dir; bearer token)\n  /debug/pprof/   Go profiles\n")
+		io.WriteString(w, "Tern admin\n  /metrics        Prometheus metrics\n  /healthz        liveness\n  /status         node, cache tiers and distributions (JSON)\n  /cache/objects  stored objects: ?distribution=D&path=/prefix&limit=N (JSON)\n  /cache/purge    POST ?distribution=D&path=/a.jpg&path=/img/*&tag=T[&soft=1] removes them from every tier (soft: marks them stale)\n  /api/v1/        the control API (with --data-dir; bearer token)\n  /debug/pprof/   Go profiles\n")
 	})
 	return mux
 }
