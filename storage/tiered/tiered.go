@@ -104,8 +104,8 @@ type diskOp struct {
 	tag    string // every object of distribution key carrying tag
 	obj    *cache.Object
 	del    bool
-	expire bool      // a soft purge: mark stale as of now, keep
-	now    time.Time // of expire
+	expire bool          // a soft purge: mark stale as of now, keep
+	now    time.Time     // of expire
 	flush  chan struct{} // Flush: closed when reached
 	seq    uint64        // of a pending op
 }
