@@ -21,14 +21,29 @@ const InvalidationsMaxAge = 7 * 24 * time.Hour
 // Invalidation is one invalidation request, as published on
 // InvalidationSubject(Distribution) in InvalidationsStream.
 type Invalidation struct {
-	ID           string    `json:"id"`
-	Distribution string    `json:"distribution"`
-	Paths        []string  `json:"paths"`
-	Created      time.Time `json:"created"`
+	ID           string   `json:"id"`
+	Distribution string   `json:"distribution"`
+	Paths        []string `json:"paths"`
+	// Tags are cache tags: every object the origin tagged with one of them
+	// (Surrogate-Key, Cache-Tag) is invalidated.
+	Tags []string `json:"tags,omitempty"`
+	// Mode is PurgeHard (also when empty: invalidations published before
+	// modes existed) or PurgeSoft.
+	Mode    string    `json:"mode,omitempty"`
+	Created time.Time `json:"created"`
 }
 
+// Invalidation modes: a hard purge removes the objects; a soft purge marks
+// them stale, so that the next request revalidates them with the origin
+// (and stale-while-revalidate or stale-if-error may still serve them).
+const (
+	PurgeHard = "hard"
+	PurgeSoft = "soft"
+)
+
 // InvalidationAck is an edge's acknowledgement of one invalidation, on
-// InvalidationAcksPrefix + ID: it has removed every path from its cache.
+// InvalidationAcksPrefix + ID: it has applied every path and tag to its
+// cache.
 type InvalidationAck struct {
 	ID   string `json:"id"`
 	Node string `json:"node"`

@@ -43,6 +43,11 @@ type Object struct {
 	// under this primary key varies on these request fields (lower case,
 	// sorted), and the variants live under VariantKey(primary, Vary, req).
 	Vary []string
+
+	// Tags are the object's cache tags (see TakeTags), sorted: a purge by
+	// tag removes every object carrying it. The tag fields themselves are
+	// not kept in Header.
+	Tags []string
 }
 
 // FileBody is a body held in a file by a disk tier.
@@ -94,6 +99,9 @@ func (o *Object) Size() int64 {
 	}
 	for _, v := range o.Vary {
 		n += int64(len(v))
+	}
+	for _, t := range o.Tags {
+		n += int64(len(t)) + 16
 	}
 	return n
 }

@@ -1,6 +1,9 @@
 package cache
 
-import "io"
+import (
+	"io"
+	"time"
+)
 
 // Storage is a tier that holds objects by key. Implementations are safe for
 // concurrent use; Get on a hit is the hot path and must not allocate.
@@ -17,6 +20,16 @@ type Storage interface {
 	// DeletePrefix removes every key that starts with prefix and returns how
 	// many were removed.
 	DeletePrefix(prefix string) int
+	// DeleteTag removes every object of distribution that carries tag (see
+	// Object.Tags) and returns how many were removed. Tiers keep an index
+	// of tags, so that it visits only those objects.
+	DeleteTag(distribution, tag string) int
+	// ExpirePrefix and ExpireTag are the soft purges of DeletePrefix and
+	// DeleteTag: each matching object is kept but made stale as of now
+	// (Expired), so that its next use revalidates it with the origin.
+	// They return how many objects they marked.
+	ExpirePrefix(prefix string, now time.Time) int
+	ExpireTag(distribution, tag string, now time.Time) int
 	// Len and Bytes report the number of objects and their total Size.
 	Len() int
 	Bytes() int64

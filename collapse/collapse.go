@@ -104,6 +104,37 @@ func (g *Group) Invalidate(prefix string) int {
 	return len(found)
 }
 
+// InvalidateMatch is Invalidate for the fills whose key starts with prefix
+// and that match accepts: it is given each fill's head and whether that is
+// published yet, and runs with the fill locked, so a head published after
+// it looked is not missed (match decided on the unpublished fill), and a
+// Store in progress comes first. It returns how many fills it invalidated.
+// match must not call the Fill.
+func (g *Group) InvalidateMatch(prefix string, match func(h Head, published bool) bool) int {
+	g.mu.Lock()
+	var found []*Fill
+	for k, f := range g.fills {
+		if strings.HasPrefix(k, prefix) {
+			found = append(found, f)
+		}
+	}
+	g.mu.Unlock()
+	n := 0
+	for _, f := range found {
+		f.mu.Lock()
+		hit := match(f.head, f.headSet)
+		if hit {
+			f.invalidated = true
+		}
+		f.mu.Unlock()
+		if hit {
+			g.remove(f.key, f)
+			n++
+		}
+	}
+	return n
+}
+
 // InFlight reports how many fills the Group has in flight.
 func (g *Group) InFlight() int {
 	g.mu.Lock()

@@ -32,11 +32,31 @@ const (
 // (CloudFront's limit).
 const MaxInvalidationPaths = 3000
 
+// MaxInvalidationTags is how many cache tags one invalidation may have
+// (Fastly's limit for one batch purge).
+const MaxInvalidationTags = 256
+
+// InvalidationRequest is what the API is asked to invalidate.
+type InvalidationRequest struct {
+	// Paths follow CloudFront's rules: they start with "/", "*" only last.
+	Paths []string `json:"paths"`
+	// Tags are cache tags (cache.ValidateTag): every object the origin
+	// tagged with one (Surrogate-Key, Cache-Tag) is invalidated.
+	Tags []string `json:"tags"`
+	// Mode is "hard" (the default: remove) or "soft" (mark stale, so the
+	// next request revalidates with the origin).
+	Mode            string `json:"mode"`
+	CallerReference string `json:"caller_reference"`
+}
+
 // Invalidation is one invalidation as the control plane tracks it.
 type Invalidation struct {
-	ID              string    `json:"id"`
-	Distribution    string    `json:"distribution"`
-	Paths           []string  `json:"paths"`
+	ID           string   `json:"id"`
+	Distribution string   `json:"distribution"`
+	Paths        []string `json:"paths"`
+	Tags         []string `json:"tags,omitempty"`
+	// Mode is bus.PurgeHard or bus.PurgeSoft.
+	Mode            string    `json:"mode"`
 	CallerReference string    `json:"caller_reference,omitempty"`
 	Status          string    `json:"status"`
 	Created         time.Time `json:"created"`
@@ -49,8 +69,9 @@ type Invalidation struct {
 	Waiting []string `json:"waiting,omitempty"`
 }
 
-// ErrBadInvalidation: the request names no path, too many, or a path
-// CloudFront would refuse. The API answers 400.
+// ErrBadInvalidation: the request names no path nor tag, too many, a path
+// CloudFront would refuse, a malformed tag or an unknown mode. The API
+// answers 400.
 var ErrBadInvalidation = errors.New("invalid invalidation")
 
 // Invalidations issues invalidations and tracks them to completion: an
@@ -115,27 +136,27 @@ func NewInvalidations(ctx context.Context, conn *bus.Conn, store *Store, edges *
 	return iv, nil
 }
 
-// Create issues an invalidation of paths in distribution: it is on the
-// stream (every edge will apply it) when Create returns.
-func (iv *Invalidations) Create(ctx context.Context, distribution string, paths []string, callerReference string) (Invalidation, error) {
+// Create issues an invalidation of the request's paths and tags in
+// distribution: it is on the stream (every edge will apply it) when Create
+// returns.
+func (iv *Invalidations) Create(ctx context.Context, distribution string, req InvalidationRequest) (Invalidation, error) {
 	if _, err := iv.store.Get(ctx, distribution); err != nil {
 		return Invalidation{}, fmt.Errorf("invalidate in %q: %w", distribution, err)
 	}
-	if len(paths) == 0 || len(paths) > MaxInvalidationPaths {
-		return Invalidation{}, fmt.Errorf("invalidate in %q: %d paths, want 1 to %d: %w", distribution, len(paths), MaxInvalidationPaths, ErrBadInvalidation)
+	if err := req.validate(); err != nil {
+		return Invalidation{}, fmt.Errorf("invalidate in %q: %w", distribution, err)
 	}
-	var bad []string
-	for _, p := range paths {
-		if err := cache.ValidateInvalidationPath(p); err != nil {
-			bad = append(bad, err.Error())
-		}
+	mode := req.Mode
+	if mode == "" {
+		mode = bus.PurgeHard
 	}
-	if len(bad) > 0 {
-		return Invalidation{}, fmt.Errorf("invalidate in %q: %s: %w", distribution, strings.Join(bad, "; "), ErrBadInvalidation)
+	inv := Invalidation{ID: newInvalidationID(), Distribution: distribution, Paths: slices.Clone(req.Paths),
+		Tags: slices.Clone(req.Tags), Mode: mode, CallerReference: req.CallerReference, Status: InProgress, Created: time.Now().UTC()}
+	if inv.Paths == nil {
+		inv.Paths = []string{}
 	}
-	inv := Invalidation{ID: newInvalidationID(), Distribution: distribution, Paths: slices.Clone(paths),
-		CallerReference: callerReference, Status: InProgress, Created: time.Now().UTC()}
-	msg, _ := json.Marshal(bus.Invalidation{ID: inv.ID, Distribution: distribution, Paths: inv.Paths, Created: inv.Created})
+	msg, _ := json.Marshal(bus.Invalidation{ID: inv.ID, Distribution: distribution, Paths: inv.Paths, Tags: inv.Tags,
+		Mode: inv.Mode, Created: inv.Created})
 	// Pending before it is published: an edge's acknowledgement may come
 	// back before Publish does.
 	iv.mu.Lock()
@@ -151,6 +172,39 @@ func (iv *Invalidations) Create(ctx context.Context, distribution string, paths 
 	inv.Sequence = ack.Sequence
 	iv.settleLocked(ctx, &inv, true)
 	return iv.view(&inv), nil
+}
+
+// validate checks a request, naming the field at fault.
+func (req InvalidationRequest) validate() error {
+	if len(req.Paths) == 0 && len(req.Tags) == 0 {
+		return fmt.Errorf("paths and tags are both empty, want at least one path or tag: %w", ErrBadInvalidation)
+	}
+	if len(req.Paths) > MaxInvalidationPaths {
+		return fmt.Errorf("paths: %d, the limit is %d: %w", len(req.Paths), MaxInvalidationPaths, ErrBadInvalidation)
+	}
+	if len(req.Tags) > MaxInvalidationTags {
+		return fmt.Errorf("tags: %d, the limit is %d: %w", len(req.Tags), MaxInvalidationTags, ErrBadInvalidation)
+	}
+	switch req.Mode {
+	case "", bus.PurgeHard, bus.PurgeSoft:
+	default:
+		return fmt.Errorf("mode %q: want %q or %q: %w", req.Mode, bus.PurgeHard, bus.PurgeSoft, ErrBadInvalidation)
+	}
+	var bad []string
+	for i, p := range req.Paths {
+		if err := cache.ValidateInvalidationPath(p); err != nil {
+			bad = append(bad, fmt.Sprintf("paths[%d]: %v", i, err))
+		}
+	}
+	for i, t := range req.Tags {
+		if err := cache.ValidateTag(t); err != nil {
+			bad = append(bad, fmt.Sprintf("tags[%d]: %v", i, err))
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%s: %w", strings.Join(bad, "; "), ErrBadInvalidation)
+	}
+	return nil
 }
 
 // Get returns invalidation id of distribution.
@@ -299,13 +353,15 @@ func newInvalidationID() string {
 
 // WithInvalidations serves the invalidations of each distribution:
 //
-//	POST /api/v1/distributions/{id}/invalidations  {"paths": ["/img/*"], "caller_reference": "..."}
+//	POST /api/v1/distributions/{id}/invalidations  {"paths": ["/img/*"], "tags": ["product-42"], "mode": "soft", "caller_reference": "..."}
 //	     201 with the invalidation (its status InProgress, or Completed)
 //	GET  /api/v1/distributions/{id}/invalidations  {"invalidations": [...]}, newest first
 //	GET  /api/v1/distributions/{id}/invalidations/{inv}
 //
-// Paths follow CloudFront's rules: they start with "/", "*" only last; a
-// bad path is answered 400 naming it.
+// Paths follow CloudFront's rules: they start with "/", "*" only last;
+// tags are cache tags (no spaces or commas, at most cache.MaxTagLen
+// bytes); mode is "hard" (the default) or "soft". At least one path or tag
+// is required; a bad one is answered 400 naming its field.
 func WithInvalidations(iv *Invalidations) APIOption {
 	return func(mux *http.ServeMux) {
 		mux.HandleFunc("/api/v1/distributions/{id}/invalidations", iv.serveCollection)
@@ -327,17 +383,14 @@ func (iv *Invalidations) serveCollection(w http.ResponseWriter, r *http.Request)
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"invalidations": list})
 	case http.MethodPost:
-		var req struct {
-			Paths           []string `json:"paths"`
-			CallerReference string   `json:"caller_reference"`
-		}
+		var req InvalidationRequest
 		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxDocumentSize))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&req); err != nil {
 			invalidationError(w, fmt.Errorf("invalidation request: %v: %w", err, ErrBadInvalidation))
 			return
 		}
-		inv, err := iv.Create(r.Context(), id, req.Paths, req.CallerReference)
+		inv, err := iv.Create(r.Context(), id, req)
 		if err != nil {
 			invalidationError(w, err)
 			return

@@ -69,7 +69,7 @@ func TestControlPlaneRestartKeepsInvalidationsInProgress(t *testing.T) {
 	gate := make(chan struct{})
 	defer close(gate)
 	f, err := invalidations.New(ctx, invalidations.Options{Conn: conn, Node: "e1", POP: "p",
-		Purge: func(string, string) error { <-gate; return nil }})
+		Purge: func(string, invalidations.Target) error { <-gate; return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestControlPlaneRestartKeepsInvalidationsInProgress(t *testing.T) {
 
 	heartbeat()
 	waitUntil(t, "the edge alive", func() bool { l := edges.List(); return len(l) == 1 && l[0].Alive })
-	before, err := iv.Create(ctx, "site", []string{"/a.jpg"}, "")
+	before, err := iv.Create(ctx, "site", InvalidationRequest{Paths: []string{"/a.jpg"}})
 	if err != nil || before.Status != InProgress {
 		t.Fatalf("with a live edge that has not applied it: %+v %v", before, err)
 	}
@@ -94,7 +94,7 @@ func TestControlPlaneRestartKeepsInvalidationsInProgress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	after, err := iv.Create(ctx, "site", []string{"/b.jpg"}, "")
+	after, err := iv.Create(ctx, "site", InvalidationRequest{Paths: []string{"/b.jpg"}})
 	if err != nil {
 		t.Fatal(err)
 	}

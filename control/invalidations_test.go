@@ -27,7 +27,7 @@ func TestInvalidationsCompleteWhenEveryLiveEdgeApplied(t *testing.T) {
 	}
 
 	// No edge yet: nothing to wait for.
-	inv, err := iv.Create(ctx, "site", []string{"/a.jpg"}, "ref-1")
+	inv, err := iv.Create(ctx, "site", InvalidationRequest{Paths: []string{"/a.jpg"}, CallerReference: "ref-1"})
 	if err != nil || inv.Status != Completed {
 		t.Fatalf("with no live edge: %+v %v", inv, err)
 	}
@@ -38,7 +38,8 @@ func TestInvalidationsCompleteWhenEveryLiveEdgeApplied(t *testing.T) {
 	var mu sync.Mutex
 	var purged []string
 	gate := make(chan struct{})
-	f, err := invalidations.New(ctx, invalidations.Options{Conn: conn, Node: "e1", POP: "p", Purge: func(d, p string) error {
+	f, err := invalidations.New(ctx, invalidations.Options{Conn: conn, Node: "e1", POP: "p", Purge: func(d string, t invalidations.Target) error {
+		p := t.Path
 		<-gate
 		mu.Lock()
 		purged = append(purged, d+p)
@@ -55,7 +56,7 @@ func TestInvalidationsCompleteWhenEveryLiveEdgeApplied(t *testing.T) {
 	gate = make(chan struct{})
 	go f.Run(ctx)
 
-	inv, err = iv.Create(ctx, "site", []string{"/img/*", "/b.css"}, "ref-2")
+	inv, err = iv.Create(ctx, "site", InvalidationRequest{Paths: []string{"/img/*", "/b.css"}, CallerReference: "ref-2"})
 	if err != nil || inv.Status != InProgress || len(inv.Waiting) != 1 || inv.Waiting[0] != "e1" {
 		t.Fatalf("with a live edge that has not applied it: %+v %v", inv, err)
 	}
@@ -85,7 +86,7 @@ func TestInvalidationsCompleteWhenEveryLiveEdgeApplied(t *testing.T) {
 		{"site", nil, ErrBadInvalidation},
 		{"nope", []string{"/a"}, ErrNotFound},
 	} {
-		if _, err := iv.Create(ctx, c.dist, c.paths, ""); !errors.Is(err, c.want) {
+		if _, err := iv.Create(ctx, c.dist, InvalidationRequest{Paths: c.paths}); !errors.Is(err, c.want) {
 			t.Errorf("Create(%q, %q): %v, want %v", c.dist, c.paths, err, c.want)
 		}
 	}

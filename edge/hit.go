@@ -113,6 +113,7 @@ func (s *Server) respondObject(x *exchange, obj *cache.Object, now time.Time) {
 	for k, v := range obj.Header {
 		h[k] = v
 	}
+	tagsForTier(x, h, obj.Tags)
 	if len(obj.Freshness.NoCacheFields) > 0 && x.result == resultHit {
 		// RFC 9111 §5.2.2.4: fields named by no-cache="..." go out only
 		// after a successful validation.

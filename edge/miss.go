@@ -40,6 +40,9 @@ type fillResult struct {
 	// a viewer whose request selects another variant fetches on its own.
 	varyFields []string
 	variantKey string
+	// tags are the response's cache tags (cache.Object.Tags), handed on
+	// to viewers from another tier and matched by purges of fills.
+	tags []string
 }
 
 // fillJob is everything a fetch needs, copied out of the viewer request
@@ -307,6 +310,12 @@ func (s *Server) fillFrom(f *collapse.Fill, j *fillJob, resp *origin.Response) {
 				s.runFill(f, j.unconditional())
 				return
 			}
+			// A 304 that names tags replaces the stored ones (its header
+			// fields update the stored response's, §4.3.4); one that names
+			// none keeps them.
+			if tags, present := takeTags(obj.Header, j.key); present {
+				obj.Tags = tags
+			}
 			vary, _ := cache.VaryFields(obj.Header)
 			f.Store(func() {
 				if fr.Storable {
@@ -340,11 +349,14 @@ func (s *Server) fillFrom(f *collapse.Fill, j *fillJob, resp *origin.Response) {
 	cache.RemoveUnstorableFields(h)
 	cache.StripPrivateFields(h, cache.EffectiveDirectives(h))
 	delete(h, "Surrogate-Control")
+	// Cache tags are kept beside the header, not in it (viewers never see
+	// them, and a hit has nothing to remove).
+	tags, _ := takeTags(h, j.key)
 	// From Publish on, h is read by every viewer of the fill and then by
 	// every hit: it is never written again.
 	clipHeader(h)
 
-	res := &fillResult{result: resultMiss, initialAge: cache.InitialAge(h, resp.RequestTime, resp.ResponseTime), responseTime: resp.ResponseTime}
+	res := &fillResult{result: resultMiss, initialAge: cache.InitialAge(h, resp.RequestTime, resp.ResponseTime), responseTime: resp.ResponseTime, tags: tags}
 	vary, star := cache.VaryFields(h)
 	if star {
 		fr.Storable, fr.Reason = false, "vary *"
@@ -396,6 +408,7 @@ func (s *Server) fillFrom(f *collapse.Fill, j *fillJob, resp *origin.Response) {
 			ResponseTime: resp.ResponseTime,
 			InitialAge:   res.initialAge,
 			Freshness:    fr,
+			Tags:         tags,
 		}, vary)
 	})
 }
@@ -413,7 +426,7 @@ func (s *Server) largeBody(j *fillJob, resp *origin.Response, h cache.Header, fr
 	}
 	meta := &cache.Object{
 		Status: resp.StatusCode, Header: h, RequestTime: resp.RequestTime, ResponseTime: resp.ResponseTime,
-		InitialAge: res.initialAge, Freshness: fr,
+		InitialAge: res.initialAge, Freshness: fr, Tags: res.tags,
 	}
 	w, err := s.bodies.Create(key, meta, resp.ContentLength)
 	if err != nil {
@@ -520,7 +533,7 @@ func (s *Server) publishStale(f *collapse.Fill, j *fillJob, cause error) {
 // objectResult tells the viewers of a fill to serve obj as it is, naming
 // its variant so that a viewer asking for another one does not get it.
 func (s *Server) objectResult(j *fillJob, obj *cache.Object, r result) *fillResult {
-	res := &fillResult{obj: obj, result: r}
+	res := &fillResult{obj: obj, result: r, tags: obj.Tags}
 	if vary, _ := cache.VaryFields(obj.Header); len(vary) > 0 {
 		res.varyFields = vary
 		res.variantKey = cache.VariantKey(j.key, vary, j.facts.Header)
@@ -587,6 +600,7 @@ func (s *Server) respondFill(x *exchange, f *collapse.Fill, head collapse.Head, 
 	for k, v := range head.Header {
 		h[k] = v
 	}
+	tagsForTier(x, h, res.tags)
 	h["Age"] = ageValue(res.initialAge + time.Since(res.responseTime))
 	markOriginError(x, head.Status)
 	s.decorate(x, h)

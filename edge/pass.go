@@ -48,6 +48,10 @@ func (s *Server) pass(x *exchange) {
 		h[k] = v
 	}
 	delete(h, "Surrogate-Control")
+	if _, tier := r.Header[headerTier]; !tier {
+		delete(h, cache.SurrogateKeyHeader) // cache tags are for caches
+		delete(h, cache.CacheTagHeader)
+	}
 	x.result = resultMiss
 	markOriginError(x, resp.StatusCode)
 	s.decorate(x, h)
@@ -91,13 +95,18 @@ func (s *Server) invalidateAfterUnsafe(x *exchange, status int, h cache.Header) 
 // later requests start a new one. The fills go first, so a store racing
 // with the invalidation lands before the deletes (collapse.Fill.Store).
 func (s *Server) invalidate(prefix string) int {
+	s.invalidateFills(prefix)
+	return s.store.DeletePrefix(prefix)
+}
+
+// invalidateFills makes every fetch in flight under prefix store nothing.
+func (s *Server) invalidateFills(prefix string) {
 	// Span fills first: one handed to a whole fetch after this either is
 	// refused (handOffWhole) or joined that fetch before it is invalidated.
 	if s.sliceFills != nil {
 		s.sliceFills.Invalidate(prefix)
 	}
 	s.fills.Invalidate(prefix)
-	return s.store.DeletePrefix(prefix)
 }
 
 // tunnel passes a WebSocket upgrade through to the origin.

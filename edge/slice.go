@@ -171,6 +171,7 @@ func (s *Server) serveSliced(x *exchange, obj *cache.Object) {
 	for k, v := range meta.Header {
 		h[k] = v
 	}
+	tagsForTier(x, h, meta.Tags)
 	if len(meta.Freshness.NoCacheFields) > 0 && fresh {
 		for _, f := range meta.Freshness.NoCacheFields {
 			delete(h, f) // RFC 9111 §5.2.2.4, as for any hit
@@ -598,7 +599,8 @@ func (s *Server) runSliceFill(f *collapse.Fill, j *fillJob, sp span, joinKey str
 		s.observeOrigin(j, resp)
 		h := cache.Header(resp.Header)
 		cache.RemoveUnstorableFields(h)
-		res := &fillResult{result: resultMiss, initialAge: cache.InitialAge(h, resp.RequestTime, resp.ResponseTime), responseTime: resp.ResponseTime}
+		tags, _ := takeTags(h, j.key)
+		res := &fillResult{tags: tags, result: resultMiss, initialAge: cache.InitialAge(h, resp.RequestTime, resp.ResponseTime), responseTime: resp.ResponseTime}
 		f.Publish(collapse.Head{Status: resp.StatusCode, Header: http.Header(clipHeader(h)), Shareable: true, ContentLength: resp.ContentLength, Meta: res})
 		_, err := io.Copy(f, resp.Body)
 		f.Close(err)
@@ -645,13 +647,14 @@ func (s *Server) runSliceFill(f *collapse.Fill, j *fillJob, sp span, joinKey str
 	cache.RemoveUnstorableFields(whole)
 	cache.StripPrivateFields(whole, cache.EffectiveDirectives(whole))
 	delete(whole, "Surrogate-Control")
+	tags, _ := takeTags(whole, j.key)
 	vary, star := cache.VaryFields(whole)
 	if star {
 		fr.Storable, fr.Reason = false, "vary *"
 	}
 	meta := &cache.Object{
 		Status: http.StatusOK, Header: whole, RequestTime: resp.RequestTime, ResponseTime: resp.ResponseTime,
-		InitialAge: cache.InitialAge(h, resp.RequestTime, resp.ResponseTime), Freshness: fr,
+		InitialAge: cache.InitialAge(h, resp.RequestTime, resp.ResponseTime), Freshness: fr, Tags: tags,
 	}
 	res := &sliceResult{meta: meta, rg: rg, total: total, combinable: fr.Storable && cache.CanCombine(whole)}
 	key := j.key

@@ -29,7 +29,7 @@ func TestCatchUpAfterDyingMidInvalidation(t *testing.T) {
 		t.Fatal(err)
 	}
 	applying := make(chan struct{})
-	f, err := New(ctx, Options{Conn: first, Node: "e1", POP: "p", Purge: func(string, string) error {
+	f, err := New(ctx, Options{Conn: first, Node: "e1", POP: "p", Purge: func(string, Target) error {
 		close(applying)
 		<-ctx.Done() // killed before it finishes
 		return nil
@@ -55,7 +55,8 @@ func TestCatchUpAfterDyingMidInvalidation(t *testing.T) {
 	}
 	defer again.Close()
 	var purged []string
-	f, err = New(ctx, Options{Conn: again, Node: "e1", POP: "p", Purge: func(d, p string) error {
+	f, err = New(ctx, Options{Conn: again, Node: "e1", POP: "p", Purge: func(d string, t Target) error {
+		p := t.Path
 		purged = append(purged, p)
 		return nil
 	}})

@@ -21,7 +21,7 @@ func TestEdgesWhoseIDsDifferInPunctuationFollowApart(t *testing.T) {
 		}
 	}
 	for _, node := range []string{"edge.1", "edge_1", "edge-1"} {
-		f, err := New(ctx, Options{Conn: conn, Node: node, POP: "p", Purge: func(string, string) error { return nil }})
+		f, err := New(ctx, Options{Conn: conn, Node: node, POP: "p", Purge: func(string, Target) error { return nil }})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -27,10 +27,12 @@ type Options struct {
 	// Node and POP name this edge: its durable position in the stream is
 	// kept under Node, and acknowledgements carry both.
 	Node, POP string
-	// Purge removes what the edge holds for path (CloudFront's path rules)
-	// in a distribution. An error for a distribution this edge does not
-	// serve is no failure: it holds nothing of it.
-	Purge func(distribution, path string) error
+	// Purge applies one target of an invalidation to the edge's cache in a
+	// distribution: removes (or, soft, marks stale) what it holds for a
+	// path (CloudFront's path rules) or a cache tag. An error for a
+	// distribution this edge does not serve is no failure: it holds
+	// nothing of it.
+	Purge func(distribution string, t Target) error
 	// PurgeAll empties the edge's cache. It is called when the edge missed
 	// invalidations the stream no longer holds (it was away longer than
 	// bus.InvalidationsMaxAge), so that nothing they removed is served.
@@ -42,6 +44,16 @@ type Options struct {
 	// used, which the server moves past invalidations that aged out, so a
 	// gap is then noticed only for a new edge.
 	PositionFile string
+}
+
+// Target is one path or one tag of an invalidation, and its mode.
+type Target struct {
+	// Path is a CloudFront invalidation path, or empty for a tag.
+	Path string
+	// Tag is a cache tag, or empty for a path.
+	Tag string
+	// Soft marks the objects stale instead of removing them.
+	Soft bool
 }
 
 // Follower applies invalidations to one edge.
@@ -169,7 +181,7 @@ func (f *Follower) Run(ctx context.Context) error {
 	return nil
 }
 
-// apply purges every path of one invalidation, then acknowledges it to
+// apply purges every path and tag of one invalidation, then acknowledges it to
 // the stream (this edge is done with it) and to the control plane.
 func (f *Follower) apply(m jetstream.Msg) {
 	var inv bus.Invalidation
@@ -178,9 +190,15 @@ func (f *Follower) apply(m jetstream.Msg) {
 		m.Term()
 		return
 	}
+	soft := inv.Mode == bus.PurgeSoft
 	for _, p := range inv.Paths {
-		if err := f.o.Purge(inv.Distribution, p); err != nil {
+		if err := f.o.Purge(inv.Distribution, Target{Path: p, Soft: soft}); err != nil {
 			slog.Debug("invalidation path not applied", "id", inv.ID, "distribution", inv.Distribution, "path", p, "error", err)
+		}
+	}
+	for _, t := range inv.Tags {
+		if err := f.o.Purge(inv.Distribution, Target{Tag: t, Soft: soft}); err != nil {
+			slog.Debug("invalidation tag not applied", "id", inv.ID, "distribution", inv.Distribution, "tag", t, "error", err)
 		}
 	}
 	if err := m.DoubleAck(context.Background()); err != nil {

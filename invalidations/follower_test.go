@@ -26,7 +26,8 @@ func TestCatchUpReplaysOnlyWhatWasMissed(t *testing.T) {
 	var mu sync.Mutex
 	var purged []string
 	follower := func() *Follower {
-		f, err := New(ctx, Options{Conn: conn, Node: "edge.1", POP: "p", Purge: func(d, p string) error {
+		f, err := New(ctx, Options{Conn: conn, Node: "edge.1", POP: "p", Purge: func(d string, t Target) error {
+			p := t.Path
 			mu.Lock()
 			purged = append(purged, p)
 			mu.Unlock()
@@ -96,7 +97,7 @@ func TestCatchUpAfterTheStreamForgot(t *testing.T) {
 	dir := t.TempDir()
 	follower := func(node string) *Follower {
 		f, err := New(ctx, Options{Conn: conn, Node: node, POP: "p",
-			Purge:        func(string, string) error { return nil },
+			Purge:        func(string, Target) error { return nil },
 			PurgeAll:     func() { emptied++ },
 			PositionFile: filepath.Join(dir, node+".position")})
 		if err != nil {

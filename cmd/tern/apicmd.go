@@ -12,11 +12,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/terncdn/tern/bus"
 	"github.com/terncdn/tern/config"
 	"github.com/terncdn/tern/control"
 )
@@ -353,22 +355,35 @@ per second to origins (and other tiers).`,
 func invalidateCmd(cf *controlFlags) *cobra.Command {
 	var wait time.Duration
 	var ref string
+	var tags []string
+	var soft bool
 	cmd := &cobra.Command{
-		Use:   "invalidate DISTRIBUTION PATH...",
-		Short: "Remove paths from every edge's cache, as a CloudFront invalidation",
+		Use:   "invalidate DISTRIBUTION [PATH...] [--tag TAG]... [--soft]",
+		Short: "Remove paths or tagged objects from every edge's cache, as a CloudFront invalidation",
 		Long: `Invalidate asks the control plane to remove the paths from every edge's cache.
 Paths follow CloudFront's rules: they start with "/", and "*" may only end them
 ("/images/*"; "/*" is everything); each path covers every query string and
-variant. The invalidation is InProgress until every live edge has applied it,
-then Completed; edges that are away apply it before they serve again.
+variant. --tag (repeatable) also invalidates every object the origin tagged
+with TAG (Surrogate-Key or Cache-Tag response header). --soft marks the objects
+stale instead of removing them: the next request revalidates with the origin
+(a 304 keeps the stored body), and stale-while-revalidate / stale-if-error may
+serve them meanwhile. The invalidation is InProgress until every live edge has
+applied it, then Completed; edges that are away apply it before they serve again.
 With --wait, Invalidate waits until it is Completed and says how long that took.`,
-		Args: cobra.MinimumNArgs(2),
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 && len(tags) == 0 {
+				return fmt.Errorf("invalidate: name at least one path or --tag")
+			}
 			c, err := cf.client()
 			if err != nil {
 				return err
 			}
-			body, _ := json.Marshal(map[string]any{"paths": args[1:], "caller_reference": ref})
+			mode := bus.PurgeHard
+			if soft {
+				mode = bus.PurgeSoft
+			}
+			body, _ := json.Marshal(control.InvalidationRequest{Paths: args[1:], Tags: tags, Mode: mode, CallerReference: ref})
 			start := time.Now()
 			path := "/distributions/" + url.PathEscape(args[0]) + "/invalidations"
 			_, b, err := c.do(http.MethodPost, path, body, map[string]string{"Content-Type": "application/json"})
@@ -403,6 +418,8 @@ With --wait, Invalidate waits until it is Completed and says how long that took.
 	}
 	cmd.Flags().DurationVar(&wait, "wait", 0, "wait up to this long for the invalidation to be Completed")
 	cmd.Flags().StringVar(&ref, "caller-reference", "", "your own reference for the invalidation")
+	cmd.Flags().StringArrayVar(&tags, "tag", nil, "invalidate the objects carrying this cache tag; repeatable")
+	cmd.Flags().BoolVar(&soft, "soft", false, "mark the objects stale (revalidate on next use) instead of removing them")
 	return cmd
 }
 
@@ -425,9 +442,10 @@ func invalidationsCmd(cf *controlFlags) *cobra.Command {
 				return fmt.Errorf("invalidations: unexpected answer: %w", err)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tSTATUS\tCREATED\tPATHS")
+			fmt.Fprintln(tw, "ID\tSTATUS\tMODE\tCREATED\tPATHS AND TAGS")
 			for _, inv := range list.Invalidations {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", inv.ID, inv.Status, inv.Created.Format(time.RFC3339), strings.Join(inv.Paths, " "))
+				what := strings.Join(append(slices.Clone(inv.Paths), tagArgs(inv.Tags)...), " ")
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", inv.ID, inv.Status, inv.Mode, inv.Created.Format(time.RFC3339), what)
 			}
 			return tw.Flush()
 		},

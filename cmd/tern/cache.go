@@ -83,7 +83,8 @@ func describe(tier, key string, status int, size int64, varies bool) objectInfo 
 // adminCache serves the cache endpoints of the admin API:
 //
 //	GET  /cache/objects?distribution=D&path=/prefix&limit=N  stored objects (JSON)
-//	POST /cache/purge?distribution=D&path=/a.jpg&path=/img/* remove from every tier
+//	POST /cache/purge?distribution=D&path=/a.jpg&path=/img/*&tag=T remove from every tier
+//	     (with soft=1: mark stale, so the next request revalidates)
 func adminCache(mux *http.ServeMux, srv *edge.Server, tiers *cacheTiers) {
 	mux.HandleFunc("GET /cache/objects", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
@@ -108,20 +109,43 @@ func adminCache(mux *http.ServeMux, srv *edge.Server, tiers *cacheTiers) {
 	})
 	mux.HandleFunc("POST /cache/purge", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		dist, paths := q.Get("distribution"), q["path"]
-		if dist == "" || len(paths) == 0 {
-			http.Error(w, "distribution and at least one path are required", http.StatusBadRequest)
+		dist, paths, tags := q.Get("distribution"), q["path"], q["tag"]
+		if dist == "" || len(paths)+len(tags) == 0 {
+			http.Error(w, "distribution and at least one path or tag are required", http.StatusBadRequest)
 			return
 		}
-		purged := 0
+		soft := false
+		if v := q.Get("soft"); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				http.Error(w, fmt.Sprintf("soft=%q: want 1 or 0", v), http.StatusBadRequest)
+				return
+			}
+			soft = b
+		}
 		for _, p := range paths {
 			if err := cache.ValidateInvalidationPath(p); err != nil {
-				http.Error(w, err.Error(), http.StatusBadRequest)
+				http.Error(w, "path: "+err.Error(), http.StatusBadRequest)
 				return
 			}
 		}
+		for _, t := range tags {
+			if err := cache.ValidateTag(t); err != nil {
+				http.Error(w, "tag: "+err.Error(), http.StatusBadRequest)
+				return
+			}
+		}
+		purged := 0
 		for _, p := range paths {
-			n, err := srv.Purge(dist, p)
+			n, err := srv.PurgePath(dist, p, soft)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusNotFound)
+				return
+			}
+			purged += n
+		}
+		for _, t := range tags {
+			n, err := srv.PurgeTag(dist, t, soft)
 			if err != nil {
 				http.Error(w, err.Error(), http.StatusNotFound)
 				return
@@ -129,7 +153,7 @@ func adminCache(mux *http.ServeMux, srv *edge.Server, tiers *cacheTiers) {
 			purged += n
 		}
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{"distribution": dist, "paths": paths, "memory_objects": purged})
+		json.NewEncoder(w).Encode(map[string]any{"distribution": dist, "paths": paths, "tags": tags, "soft": soft, "memory_objects": purged})
 	})
 }
 

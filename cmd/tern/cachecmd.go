@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -82,24 +83,38 @@ func cacheCmd() *cobra.Command {
 	}
 
 	var purgeDist string
+	var purgeTags []string
+	var purgeSoft bool
 	purge := &cobra.Command{
-		Use:   "purge --distribution D PATH...",
-		Short: `Remove paths from every tier ("/a.jpg", "/images/*", "/*")`,
-		Args:  cobra.MinimumNArgs(1),
+		Use:   "purge --distribution D [PATH...] [--tag T]... [--soft]",
+		Short: `Remove paths ("/a.jpg", "/images/*", "/*") or tagged objects from every tier`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if purgeDist == "" {
 				return fmt.Errorf("cache purge: --distribution is required")
 			}
-			q := url.Values{"distribution": {purgeDist}, "path": args}
+			if len(args)+len(purgeTags) == 0 {
+				return fmt.Errorf("cache purge: name at least one path or --tag")
+			}
+			q := url.Values{"distribution": {purgeDist}, "path": args, "tag": purgeTags}
+			if purgeSoft {
+				q.Set("soft", "1")
+			}
 			var res map[string]any
 			if err := adminCall(http.MethodPost, admin, "/cache/purge?"+q.Encode(), &res); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "purged %s from %s (%v objects in memory)\n", strings.Join(args, " "), purgeDist, res["memory_objects"])
+			what := strings.Join(append(slices.Clone(args), tagArgs(purgeTags)...), " ")
+			verb := "purged"
+			if purgeSoft {
+				verb = "marked stale"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %s in %s (%v objects in memory)\n", verb, what, purgeDist, res["memory_objects"])
 			return nil
 		},
 	}
 	purge.Flags().StringVarP(&purgeDist, "distribution", "d", "", "distribution id (required)")
+	purge.Flags().StringArrayVar(&purgeTags, "tag", nil, "purge the objects carrying this cache tag (Surrogate-Key, Cache-Tag); repeatable")
+	purge.Flags().BoolVar(&purgeSoft, "soft", false, "mark the objects stale instead of removing them: the next request revalidates with the origin")
 
 	cmd.AddCommand(ls, stat, purge)
 	return cmd
@@ -123,4 +138,13 @@ func adminCall(method, admin, path string, out any) error {
 		return fmt.Errorf("admin %s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(b)))
 	}
 	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// tagArgs describes tags for a message: "tag:T" each.
+func tagArgs(tags []string) []string {
+	out := make([]string, len(tags))
+	for i, t := range tags {
+		out[i] = "tag:" + t
+	}
+	return out
 }

@@ -87,7 +87,15 @@ func (l *edgeLink) follow(ctx context.Context, conn *bus.Conn, setup time.Durati
 		return fmt.Errorf("configuration bucket: %w", err)
 	}
 	follower, err := invalidations.New(sctx, invalidations.Options{Conn: conn, Node: l.node, POP: l.pop,
-		Purge:        func(d, p string) error { _, err := l.srv.Purge(d, p); return err },
+		Purge: func(d string, t invalidations.Target) error {
+			var err error
+			if t.Tag != "" {
+				_, err = l.srv.PurgeTag(d, t.Tag, t.Soft)
+			} else {
+				_, err = l.srv.PurgePath(d, t.Path, t.Soft)
+			}
+			return err
+		},
 		PurgeAll:     func() { l.srv.PurgeAll() },
 		PositionFile: l.positionFile})
 	if err != nil {

@@ -542,7 +542,7 @@ func adminHandler(reg *prometheus.Registry, c *config.Config, tiers *cacheTiers,
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, "Tern admin\n  /metrics        Prometheus metrics\n  /healthz        liveness\n  /status         node, cache tiers and distributions (JSON)\n  /cache/objects  stored objects: ?distribution=D&path=/prefix&limit=N (JSON)\n  /cache/purge    POST ?distribution=D&path=/a.jpg&path=/img/* removes them from every tier\n  /api/v1/        the control API (with --data-dir; bearer token)\n  /debug/pprof/   Go profiles\n")
+		io.WriteString(w, "Tern admin\n  /metrics        Prometheus metrics\n  /healthz        liveness\n  /status         node, cache tiers and distributions (JSON)\n  /cache/objects  stored objects: ?distribution=D&path=/prefix&limit=N (JSON)\n  /cache/purge    POST ?distribution=D&path=/a.jpg&path=/img/*&tag=T[&soft=1] removes them from every tier (soft: marks them stale)\n  /api/v1/        the control API (with --data-dir; bearer token)\n  /debug/pprof/   Go profiles\n")
 	})
 	return mux
 }

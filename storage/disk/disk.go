@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -82,6 +83,7 @@ var ErrLocked = errors.New("directory is in use by another store")
 var (
 	bucketObjects = []byte("objects") // key -> record
 	bucketIDs     = []byte("ids")     // data file id (8 bytes, big endian) -> key
+	bucketTags    = []byte("tags")    // distribution \0 tag \0 key -> empty: see tags.go
 	bucketMeta    = []byte("meta")
 	metaNextID    = []byte("next-id")
 )
@@ -174,7 +176,7 @@ func Open(o Options) (*Store, error) {
 	}
 	s.db.MaxBatchDelay = 2 * time.Millisecond
 	err = s.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketObjects, bucketIDs, bucketMeta} {
+		for _, name := range [][]byte{bucketObjects, bucketIDs, bucketTags, bucketMeta} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -405,6 +407,9 @@ func (s *Store) recommit(key string, fb *fileBody, obj *cache.Object) error {
 			}
 			rec = encodeRecord(nil, fb.id, obj, fb.n, time.Now(), cur.sliceSize, cur.crcs, cur.present)
 		}
+		if err := retag(tx, key, v, obj.Tags); err != nil {
+			return err
+		}
 		return objects.Put([]byte(key), rec)
 	})
 	s.recs.changed(h)
@@ -414,7 +419,7 @@ func (s *Store) recommit(key string, fb *fileBody, obj *cache.Object) error {
 // commit makes the record rec for data file id visible under key, then
 // evicts beyond Options.Size. It is the only way an object enters the
 // store.
-func (s *Store) commit(key string, id uint64, weight int64, rec []byte) error {
+func (s *Store) commit(key string, id uint64, weight int64, rec []byte, tags []string) error {
 	h := hashKey(key)
 	mu := &s.stripes[h%uint64(len(s.stripes))]
 	mu.Lock()
@@ -422,11 +427,15 @@ func (s *Store) commit(key string, id uint64, weight int64, rec []byte) error {
 	err := s.update(func(tx *bolt.Tx) error {
 		objects, ids := tx.Bucket(bucketObjects), tx.Bucket(bucketIDs)
 		old = 0
-		if v := objects.Get(keyBytes(key)); v != nil {
+		v := objects.Get(keyBytes(key))
+		if v != nil {
 			old = recordID(v)
 			if err := ids.Delete(idKey(old)); err != nil {
 				return err
 			}
+		}
+		if err := retag(tx, key, v, tags); err != nil {
+			return err
 		}
 		if err := objects.Put([]byte(key), rec); err != nil {
 			return err
@@ -485,6 +494,9 @@ func (s *Store) dropIDs(idList []uint64) {
 				continue // replaced or removed meanwhile
 			}
 			if v := objects.Get(k); v != nil && recordID(v) == id {
+				if err := retag(tx, string(k), v, nil); err != nil {
+					return err
+				}
 				if err := objects.Delete(k); err != nil {
 					return err
 				}
@@ -521,7 +533,11 @@ func (s *Store) removeFile(id uint64) {
 }
 
 // Delete removes key and reports whether it was present.
-func (s *Store) Delete(key string) bool {
+func (s *Store) Delete(key string) bool { return s.deleteIf(key, "") }
+
+// deleteIf removes key if its record carries tag (any record, for an empty
+// tag), and reports whether it did.
+func (s *Store) deleteIf(key, tag string) bool {
 	h := hashKey(key)
 	mu := &s.stripes[h%uint64(len(s.stripes))]
 	mu.Lock()
@@ -539,7 +555,13 @@ func (s *Store) Delete(key string) bool {
 		if v == nil {
 			return nil
 		}
+		if tag != "" && !slices.Contains(recordTags(v), tag) {
+			return nil // replaced meanwhile by an object without the tag
+		}
 		old = recordID(v)
+		if err := retag(tx, key, v, nil); err != nil {
+			return err
+		}
 		if err := objects.Delete(keyBytes(key)); err != nil {
 			return err
 		}

@@ -93,6 +93,9 @@ func sameObject(t *testing.T, got, want *cache.Object) {
 	if !reflect.DeepEqual(got.Vary, want.Vary) {
 		t.Errorf("Vary = %#v, want %#v", got.Vary, want.Vary)
 	}
+	if !reflect.DeepEqual(got.Tags, want.Tags) {
+		t.Errorf("Tags = %#v, want %#v", got.Tags, want.Tags)
+	}
 	if len(got.Header) != len(want.Header) {
 		t.Errorf("Header = %v, want %v", got.Header, want.Header)
 	}

@@ -27,7 +27,8 @@ const recordFormat = 1
 // then, varint encoded: slice size, slice count, a bitmap of the slices
 // present (all of them for a complete object; a partial object, fetched
 // slice by slice for range requests, lacks some), one CRC32C per slice (0
-// for a missing one), and the cache.Object metadata. The weight of a
+// for a missing one), and the cache.Object metadata, its tags last (absent
+// when it has none). The weight of a
 // partial object counts only the slices it holds.
 const recordHead = 33
 
@@ -109,6 +110,11 @@ func encodeRecord(dst []byte, id uint64, obj *cache.Object, bodyLen int64, store
 	for k, vs := range obj.Header {
 		dst = appendString(dst, k)
 		dst = appendStrings(dst, vs)
+	}
+	// Tags come last: a record written before they existed ends here, and
+	// decodes with none.
+	if len(obj.Tags) > 0 {
+		dst = appendStrings(dst, obj.Tags)
 	}
 	return dst
 }
@@ -224,6 +230,9 @@ func decodeRecord(v []byte) (record, error) {
 			k := d.string()
 			o.Header[k] = d.strings()
 		}
+	}
+	if d.err == nil && d.off < len(v) {
+		o.Tags = d.strings()
 	}
 	if d.err != nil {
 		return r, fmt.Errorf("decode index record: %w", d.err)

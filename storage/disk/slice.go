@@ -120,6 +120,9 @@ func (s *Store) PutSlice(key string, meta *cache.Object, total, i int64, body []
 				}
 			}
 		}
+		if err := retag(tx, key, v, m.Tags); err != nil {
+			return err
+		}
 		if err := objects.Put([]byte(key), rec); err != nil {
 			return err
 		}

@@ -184,7 +184,7 @@ func (w *Writer) Commit() error {
 	w.closed = true
 	w.reserve(-w.reserved) // from now on the index counts the body
 	rec := encodeRecord(nil, w.id, w.meta, w.n, time.Now(), w.s.opts.SliceSize, w.crcs, nil)
-	if err := w.s.commit(w.key, w.id, weightOf(w.meta, w.n), rec); err != nil {
+	if err := w.s.commit(w.key, w.id, weightOf(w.meta, w.n), rec, w.meta.Tags); err != nil {
 		w.err = err
 		w.s.removeFile(w.id)
 		return err

@@ -5,8 +5,11 @@ package memory
 
 import (
 	"math"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/maypok86/otter/v2"
 
@@ -20,6 +23,7 @@ type Store struct {
 	maxObject int64
 	evictions atomic.Uint64
 	onEvict   atomic.Pointer[func(key string, obj *cache.Object)]
+	tags      tagIndex
 }
 
 var _ cache.Storage = (*Store)(nil)
@@ -46,6 +50,10 @@ func New(capacity int64, maxObject int64) *Store {
 		// OnAtomicDeletion runs on the deleting goroutine, so counting does
 		// not cost a task on the executor per eviction.
 		OnAtomicDeletion: func(e otter.DeletionEvent[string, *cache.Object]) {
+			if e.Cause != otter.CauseReplacement {
+				// A replacement updated the index in Set's Compute.
+				s.tags.remove(e.Key, e.Value.Tags, nil)
+			}
 			if !e.WasEvicted() {
 				return
 			}
@@ -71,7 +79,16 @@ func (s *Store) Set(key string, obj *cache.Object) {
 		s.objects.Invalidate(key)
 		return
 	}
-	s.objects.Set(key, obj)
+	// The tag index changes under the key's bucket lock, as the deletion
+	// callback's do, so it always names exactly the keys whose stored
+	// object carries each tag.
+	s.objects.Compute(key, func(old *cache.Object, found bool) (*cache.Object, otter.ComputeOp) {
+		if found {
+			s.tags.remove(key, old.Tags, obj.Tags)
+		}
+		s.tags.add(key, obj.Tags)
+		return obj, otter.WriteOp
+	})
 }
 
 // Delete removes key and reports whether it was present.
@@ -93,6 +110,66 @@ func (s *Store) DeletePrefix(prefix string) int {
 		}
 	}
 	return n
+}
+
+// DeleteTag removes every object of distribution that carries tag and
+// returns how many it removed. It visits only those objects (the tag
+// index), not the whole Store.
+func (s *Store) DeleteTag(distribution, tag string) int {
+	n := 0
+	for _, key := range s.tags.keys(distribution, tag) {
+		s.objects.ComputeIfPresent(key, func(old *cache.Object) (*cache.Object, otter.ComputeOp) {
+			if !old.HasTag(tag) {
+				return old, otter.CancelOp // replaced meanwhile by an untagged object
+			}
+			n++
+			return nil, otter.InvalidateOp
+		})
+	}
+	return n
+}
+
+// ExpirePrefix marks every object whose key starts with prefix stale as
+// of now (a soft purge, see cache.Expired) and returns how many it
+// marked. Like DeletePrefix it walks every key.
+func (s *Store) ExpirePrefix(prefix string, now time.Time) int {
+	n := 0
+	for key := range s.objects.Keys() {
+		if strings.HasPrefix(key, prefix) && s.expire(key, "", now) {
+			n++
+		}
+	}
+	return n
+}
+
+// ExpireTag marks every object of distribution that carries tag stale as
+// of now, visiting only those (the tag index), and returns how many.
+func (s *Store) ExpireTag(distribution, tag string, now time.Time) int {
+	n := 0
+	for _, key := range s.tags.keys(distribution, tag) {
+		if s.expire(key, tag, now) {
+			n++
+		}
+	}
+	return n
+}
+
+// expire replaces key's object with its expired copy, if it carries tag
+// (any object, for an empty tag) and is fresh.
+func (s *Store) expire(key, tag string, now time.Time) bool {
+	done := false
+	s.objects.ComputeIfPresent(key, func(old *cache.Object) (*cache.Object, otter.ComputeOp) {
+		if tag != "" && !old.HasTag(tag) {
+			return old, otter.CancelOp
+		}
+		exp := cache.Expired(old, now)
+		if exp == nil {
+			return old, otter.CancelOp
+		}
+		done = true
+		return exp, otter.WriteOp // same tags: the index stays
+	})
+	return done
 }
 
 // Walk calls fn for each object whose key starts with prefix, in no
@@ -138,4 +215,84 @@ func (s *Store) OnEvict(fn func(key string, obj *cache.Object)) {
 		return
 	}
 	s.onEvict.Store(&fn)
+}
+
+// tagIndex maps each tag of a distribution (cache.TagPrefix without its
+// trailing NUL) to the keys of the objects that carry it, so that a purge
+// by tag visits only those. It changes only under the key's otter bucket
+// lock (Set's Compute, the deletion callback), which orders the changes of
+// one key the way the Store applied them.
+type tagIndex struct {
+	mu    sync.Mutex
+	byTag map[string]map[string]struct{}
+}
+
+func tagIndexKey(distribution, tag string) string { return distribution + "\x00" + tag }
+
+// add records that key's object carries tags.
+func (x *tagIndex) add(key string, tags []string) {
+	if len(tags) == 0 {
+		return
+	}
+	d := cache.DistributionOf(key)
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.byTag == nil {
+		x.byTag = make(map[string]map[string]struct{})
+	}
+	for _, t := range tags {
+		tk := tagIndexKey(d, t)
+		keys := x.byTag[tk]
+		if keys == nil {
+			keys = make(map[string]struct{})
+			x.byTag[tk] = keys
+		}
+		keys[key] = struct{}{}
+	}
+}
+
+// remove forgets key under each of tags that keep (the tags of the object
+// replacing it) does not hold.
+func (x *tagIndex) remove(key string, tags, keep []string) {
+	if len(tags) == 0 {
+		return
+	}
+	d := cache.DistributionOf(key)
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, t := range tags {
+		if _, kept := slices.BinarySearch(keep, t); kept {
+			continue
+		}
+		tk := tagIndexKey(d, t)
+		if keys := x.byTag[tk]; keys != nil {
+			delete(keys, key)
+			if len(keys) == 0 {
+				delete(x.byTag, tk)
+			}
+		}
+	}
+}
+
+// keys returns the keys of the objects of distribution carrying tag.
+func (x *tagIndex) keys(distribution, tag string) []string {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	keys := x.byTag[tagIndexKey(distribution, tag)]
+	out := make([]string, 0, len(keys))
+	for k := range keys {
+		out = append(out, k)
+	}
+	return out
+}
+
+// len reports how many (tag, key) entries the index holds.
+func (x *tagIndex) len() int {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	n := 0
+	for _, keys := range x.byTag {
+		n += len(keys)
+	}
+	return n
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/terncdn/tern/cache"
 )
@@ -94,14 +95,19 @@ type diskQueue struct {
 	mu       sync.Mutex
 	pending  []*diskOp
 	npending atomic.Int32
+	seq      uint64 // numbers the pending ops; q.mu
 }
 
 type diskOp struct {
 	key    string
-	prefix bool // delete every key starting with key
+	prefix bool   // every key starting with key
+	tag    string // every object of distribution key carrying tag
 	obj    *cache.Object
 	del    bool
+	expire bool          // a soft purge: mark stale as of now, keep
+	now    time.Time     // of expire
 	flush  chan struct{} // Flush: closed when reached
+	seq    uint64        // of a pending op
 }
 
 func (q *diskQueue) run() {
@@ -110,6 +116,15 @@ func (q *diskQueue) run() {
 		switch {
 		case op.flush != nil:
 			close(op.flush)
+		case op.del && op.tag != "":
+			q.disk.DeleteTag(op.key, op.tag)
+			q.applied(&op)
+		case op.expire && op.tag != "":
+			q.disk.ExpireTag(op.key, op.tag, op.now)
+			q.applied(&op)
+		case op.expire:
+			q.disk.ExpirePrefix(op.key, op.now)
+			q.applied(&op)
 		case op.del && op.prefix:
 			q.disk.DeletePrefix(op.key)
 			q.applied(&op)
@@ -125,7 +140,7 @@ func (q *diskQueue) run() {
 func (q *diskQueue) applied(op *diskOp) {
 	q.mu.Lock()
 	for i, p := range q.pending {
-		if p.key == op.key && p.prefix == op.prefix {
+		if p.seq == op.seq {
 			q.pending = append(q.pending[:i], q.pending[i+1:]...)
 			break
 		}
@@ -142,23 +157,55 @@ func (q *diskQueue) deleted(key string) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, p := range q.pending {
-		if p.key == key || p.prefix && strings.HasPrefix(key, p.key) {
+		if p.del && p.tag == "" && (p.key == key || p.prefix && strings.HasPrefix(key, p.key)) {
 			return true
 		}
 	}
 	return false
 }
 
+// view is what Get returns for obj, read from the disk under key, while
+// purges by tag and soft purges are pending for the disk: nothing, if a
+// delete by tag covers it, or the object stale, if a soft purge does.
+func (q *diskQueue) view(key string, obj *cache.Object) (*cache.Object, bool) {
+	if q.npending.Load() == 0 {
+		return obj, true
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, p := range q.pending {
+		covers := p.tag != "" && p.key == cache.DistributionOf(key) && obj.HasTag(p.tag) ||
+			p.tag == "" && p.expire && strings.HasPrefix(key, p.key)
+		switch {
+		case !covers:
+		case p.del:
+			return nil, false
+		case p.expire:
+			if exp := cache.Expired(obj, p.now); exp != nil {
+				obj = exp
+			}
+		}
+	}
+	return obj, true
+}
+
+// register records op as pending, as registerDelete does, and returns it
+// numbered.
+func (q *diskQueue) register(op diskOp) *diskOp {
+	q.mu.Lock()
+	q.seq++
+	op.seq = q.seq
+	q.pending = append(q.pending, &op)
+	q.npending.Store(int32(len(q.pending)))
+	q.mu.Unlock()
+	return &op
+}
+
 // registerDelete records a delete as pending, before anything else of it
 // happens: from then on Get treats the keys it covers as missing on this
 // disk, so no promotion can read what the delete is about to remove.
 func (q *diskQueue) registerDelete(key string, prefix bool) *diskOp {
-	op := &diskOp{key: key, prefix: prefix, del: true}
-	q.mu.Lock()
-	q.pending = append(q.pending, op)
-	q.npending.Store(int32(len(q.pending)))
-	q.mu.Unlock()
-	return op
+	return q.register(diskOp{key: key, prefix: prefix, del: true})
 }
 
 // send queues op for the disk, waiting for room rather than drop a delete
@@ -210,6 +257,9 @@ func (s *Store) Get(key string) (*cache.Object, bool) {
 		return nil, false
 	}
 	obj, ok := q.disk.Get(key)
+	if ok {
+		obj, ok = q.view(key, obj)
+	}
 	if !ok {
 		s.misses.Add(1)
 		return nil, false
@@ -349,6 +399,46 @@ func (s *Store) DeletePrefix(prefix string) int {
 	}
 	s.bump()
 	n := s.mem.DeletePrefix(prefix)
+	for i, q := range s.disks {
+		s.send(q, *ops[i])
+	}
+	return n
+}
+
+// DeleteTag removes every object of distribution carrying tag from every
+// tier, as DeletePrefix does. It returns how many the memory tier held.
+func (s *Store) DeleteTag(distribution, tag string) int {
+	return s.purge(diskOp{key: distribution, tag: tag, del: true}, func() int {
+		return s.mem.DeleteTag(distribution, tag)
+	})
+}
+
+// ExpirePrefix marks every object under prefix stale as of now in every
+// tier (a soft purge): the disks catch up behind, while Get already
+// returns their objects stale. It returns how many the memory tier marked.
+func (s *Store) ExpirePrefix(prefix string, now time.Time) int {
+	return s.purge(diskOp{key: prefix, prefix: true, expire: true, now: now}, func() int {
+		return s.mem.ExpirePrefix(prefix, now)
+	})
+}
+
+// ExpireTag is ExpirePrefix for the objects of distribution carrying tag.
+func (s *Store) ExpireTag(distribution, tag string, now time.Time) int {
+	return s.purge(diskOp{key: distribution, tag: tag, expire: true, now: now}, func() int {
+		return s.mem.ExpireTag(distribution, tag, now)
+	})
+}
+
+// purge applies op to every disk, behind the request but in effect for
+// Get at once (pending), and mem to the memory tier, in DeletePrefix's
+// order: pending first, then the memory tier, then the disk queues.
+func (s *Store) purge(op diskOp, mem func() int) int {
+	ops := make([]*diskOp, len(s.disks))
+	for i, q := range s.disks {
+		ops[i] = q.register(op)
+	}
+	s.bump()
+	n := mem()
 	for i, q := range s.disks {
 		s.send(q, *ops[i])
 	}
