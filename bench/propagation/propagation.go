@@ -79,7 +79,7 @@ type results struct {
 	AllAlive                 time.Duration
 	// Per round, from just before the API call: the API's answer; the
 	// last edge applying the change; for invalidations, Completed.
-	ConfigAPI, ConfigAll             []time.Duration
+	ConfigAPI, ConfigAll               []time.Duration
 	PurgeAPI, PurgeAll, PurgeCompleted []time.Duration
 	// Per edge and round: when each edge applied the change.
 	ConfigEach, PurgeEach []time.Duration
