@@ -25,13 +25,15 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 func (r *results) print(w io.Writer) {
 	fmt.Fprintf(w, "edges: %d, rounds: %d\n\n", r.Edges, r.Rounds)
 	fmt.Fprintf(w, "setup: control plane %v; edges connected, consumers created, caught up %v "+
-		"(one consumer: p50 %v, p99 %v); all alive %v after the edges started\n\n",
+		"(one consumer: p50 %v, p99 %v); all alive, and the control plane listening for GoneAfter, %v after the edges started\n\n",
 		ms(r.ControlStart), ms(r.EdgesStart), ms(percentile(r.ConsumerCreate, 50)),
 		ms(percentile(r.ConsumerCreate, 99)), ms(r.AllAlive))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "from the API call until\tsamples\tp50\tp99\tmax\t")
+	// Labels padded by hand stay left-aligned among right-aligned numbers.
+	const label = "%-56s"
+	fmt.Fprintf(tw, label+"\tsamples\tp50\tp99\tmax\t\n", "from the API call until")
 	row := func(what string, ds []time.Duration) {
-		fmt.Fprintf(tw, "%s\t%d\t%v\t%v\t%v\t\n", what, len(ds), ms(percentile(ds, 50)), ms(percentile(ds, 99)), ms(percentile(ds, 100)))
+		fmt.Fprintf(tw, label+"\t%d\t%v\t%v\t%v\t\n", what, len(ds), ms(percentile(ds, 50)), ms(percentile(ds, 99)), ms(percentile(ds, 100)))
 	}
 	row("config change: API answered", r.ConfigAPI)
 	row("config change: every edge applied", r.ConfigAll)
