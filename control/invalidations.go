@@ -85,8 +85,11 @@ type tracked struct {
 	since time.Time
 	// keptAt is when its record was last written; zero while it has none.
 	keptAt time.Time
-	// creating is set while Create writes its first record.
-	creating bool
+	// creating is set while Create writes its first record, completing
+	// while a record saying Completed is written: meanwhile the bucket,
+	// not this, answers for it, so that what the API reports and what the
+	// bucket holds agree.
+	creating, completing bool
 }
 
 // Timing of the bookkeeping:
@@ -216,6 +219,7 @@ func (iv *Invalidations) Create(ctx context.Context, distribution string, paths 
 	case errors.Is(err, bus.ErrExists): // the writer's, later
 	default:
 		slog.Warn("invalidation record not kept; trying again", "id", rec.ID, "error", err)
+		t.completing = false
 	}
 	if t.keptAt.IsZero() || len(t.Acked) != len(rec.Acked) {
 		iv.changedLocked(t) // not kept, or acknowledged meanwhile
@@ -226,7 +230,7 @@ func (iv *Invalidations) Create(ctx context.Context, distribution string, paths 
 // Get returns invalidation id of distribution.
 func (iv *Invalidations) Get(ctx context.Context, distribution, id string) (Invalidation, error) {
 	iv.mu.Lock()
-	if t, ok := iv.pending[id]; ok && t.Distribution == distribution {
+	if t, ok := iv.pending[id]; ok && t.Distribution == distribution && !t.completing {
 		defer iv.mu.Unlock()
 		return iv.view(t), nil
 	}
@@ -260,7 +264,7 @@ func (iv *Invalidations) List(ctx context.Context, distribution string) ([]Inval
 	}
 	iv.mu.Lock()
 	for i := range out {
-		if t, ok := iv.pending[out[i].ID]; ok {
+		if t, ok := iv.pending[out[i].ID]; ok && !t.completing {
 			out[i] = iv.view(t)
 		}
 	}
@@ -353,6 +357,7 @@ func (iv *Invalidations) writeRecords(ctx context.Context) {
 		if err != nil {
 			slog.Warn("invalidation record not kept; trying again", "id", w.rec.ID, "error", err)
 			iv.dirty[w.t.ID] = true
+			w.t.completing = false
 		} else {
 			iv.keptLocked(w.t, w.rec)
 		}
@@ -360,13 +365,14 @@ func (iv *Invalidations) writeRecords(ctx context.Context) {
 	}
 }
 
-// recordLocked is t's record as of now: Completed if it is complete.
-// iv.mu is held.
+// recordLocked is t's record as of now: Completed if it is complete (and
+// then t is completing until the write returns). iv.mu is held.
 func (iv *Invalidations) recordLocked(t *tracked, now time.Time) Invalidation {
 	rec := t.Invalidation
 	rec.Acked, rec.Waiting = maps.Clone(t.Acked), nil
 	if iv.completeLocked(t) {
 		rec.Status, rec.Completed = Completed, now.UTC()
+		t.completing = true
 	}
 	return rec
 }
