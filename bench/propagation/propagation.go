@@ -81,6 +81,10 @@ type results struct {
 	// last edge applying the change; for invalidations, Completed.
 	ConfigAPI, ConfigAll               []time.Duration
 	PurgeAPI, PurgeAll, PurgeCompleted []time.Duration
+	// PurgeSettle is, per round, from the last edge applying the
+	// invalidation until Completed: the acknowledgements and the control
+	// plane's share.
+	PurgeSettle []time.Duration
 	// Per edge and round: when each edge applied the change.
 	ConfigEach, PurgeEach []time.Duration
 }
@@ -185,6 +189,7 @@ func run(ctx context.Context, o options) (*results, error) {
 			return nil, fmt.Errorf("round %d: invalidation %s: %w", r, inv.ID, err)
 		}
 		res.PurgeCompleted = append(res.PurgeCompleted, done.Sub(t0))
+		res.PurgeSettle = append(res.PurgeSettle, done.Sub(latest(at)))
 		// What the bucket says, the API says.
 		if got, err := cp.getInvalidation(ctx, inv.ID); err != nil || got.Status != control.Completed {
 			return nil, fmt.Errorf("round %d: invalidation %s Completed in its record, but the API answers %+v (%v)", r, inv.ID, got, err)

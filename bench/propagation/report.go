@@ -42,6 +42,7 @@ func (r *results) print(w io.Writer) {
 	row("purge: every edge applied", r.PurgeAll)
 	row("purge: Completed", r.PurgeCompleted)
 	row("purge: one edge applied (each edge, each round)", r.PurgeEach)
+	row("purge: from the last edge applying it until Completed", r.PurgeSettle)
 	tw.Flush()
 }
 
