@@ -190,3 +190,17 @@ func (e *Edges) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"edges": e.List()})
 }
+
+// everyLive reports whether done holds for every live edge's node id. It
+// copies and sorts nothing, for callers that run it often.
+func (e *Edges) everyLive(done func(node string) bool) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := e.now()
+	for id, ed := range e.edges {
+		if now.Sub(ed.LastSeen) <= e.goneAfter && !done(id) {
+			return false
+		}
+	}
+	return true
+}

@@ -77,6 +77,14 @@ var ErrBadInvalidation = errors.New("invalid invalidation")
 // Invalidations issues invalidations and tracks them to completion: an
 // invalidation is InProgress until every live edge has applied it (edges
 // that are away replay it before they serve again), then Completed.
+//
+// Edges' acknowledgements settle an invalidation as they arrive. Its
+// record in the bucket is written outside the lock: first by Create, then
+// by one writer (writeRecords) that a burst of acknowledgements from many
+// edges wakes once, so that it costs a write or two, not one each, and no
+// acknowledgement waits for a write. Completed is reported once the
+// record saying so is kept: a control plane restarted after that never
+// reports it InProgress again.
 type Invalidations struct {
 	conn  *bus.Conn
 	kv    *bus.KV // bus.InvalidationsBucket, by id
@@ -84,8 +92,40 @@ type Invalidations struct {
 	edges *Edges
 
 	mu      sync.Mutex
-	pending map[string]*Invalidation // InProgress, by id
+	pending map[string]*tracked // InProgress, by id (and Completed until its record is kept)
+	dirty   map[string]bool     // pending records the writer is to write
+	wake    chan struct{}       // (one slot) tells the writer there is work
 }
+
+// tracked is an invalidation in progress, with what the writer of its
+// record needs.
+type tracked struct {
+	Invalidation
+	// since is when this process began tracking it: reconcile leaves it
+	// to the acknowledgements for ackGrace.
+	since time.Time
+	// keptAt is when its record was last written; zero while it has none.
+	keptAt time.Time
+	// creating is set while Create writes its first record, completing
+	// while a record saying Completed is written: meanwhile the bucket,
+	// not this, answers for it, so that what the API reports and what the
+	// bucket holds agree.
+	creating, completing bool
+}
+
+// Timing of the bookkeeping:
+//   - reconcileInterval: how often reconcile runs.
+//   - ackGrace: how long an invalidation is left to the edges'
+//     acknowledgements, which normally come within milliseconds, before
+//     reconcile asks the stream where the edges still waited for are.
+//   - progressInterval: how often, at most, an invalidation's record is
+//     rewritten with the acknowledgements so far; its first record and
+//     the Completed one are written at once.
+const (
+	reconcileInterval = 250 * time.Millisecond
+	ackGrace          = time.Second
+	progressInterval  = time.Second
+)
 
 // NewInvalidations starts tracking: it reads the invalidations still in
 // progress, listens for the edges' acknowledgements, and checks the
@@ -98,15 +138,17 @@ func NewInvalidations(ctx context.Context, conn *bus.Conn, store *Store, edges *
 	if err != nil {
 		return nil, err
 	}
-	iv := &Invalidations{conn: conn, kv: kv, store: store, edges: edges, pending: map[string]*Invalidation{}}
+	iv := &Invalidations{conn: conn, kv: kv, store: store, edges: edges,
+		pending: map[string]*tracked{}, dirty: map[string]bool{}, wake: make(chan struct{}, 1)}
 	all, err := kv.List(ctx, "")
 	if err != nil {
 		return nil, fmt.Errorf("read invalidations: %w", err)
 	}
+	now := time.Now()
 	for _, e := range all {
 		var inv Invalidation
 		if json.Unmarshal(e.Value, &inv) == nil && inv.Status == InProgress {
-			iv.pending[inv.ID] = &inv
+			iv.pending[inv.ID] = &tracked{Invalidation: inv, since: now, keptAt: now}
 		}
 	}
 	sub, err := conn.NATS().Subscribe(bus.InvalidationAcksPrefix+"*", func(m *nats.Msg) {
@@ -115,13 +157,23 @@ func NewInvalidations(ctx context.Context, conn *bus.Conn, store *Store, edges *
 			slog.Warn("malformed invalidation acknowledgement", "subject", m.Subject, "error", err)
 			return
 		}
-		iv.acked(ctx, ack.ID, ack.Node)
+		iv.acked(ack.ID, ack.Node)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("listen for invalidation acknowledgements: %w", err)
 	}
 	go func() {
-		t := time.NewTicker(250 * time.Millisecond)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-iv.wake:
+				iv.writeRecords(ctx)
+			}
+		}
+	}()
+	go func() {
+		t := time.NewTicker(reconcileInterval)
 		defer t.Stop()
 		for {
 			select {
@@ -155,23 +207,46 @@ func (iv *Invalidations) Create(ctx context.Context, distribution string, req In
 	if inv.Paths == nil {
 		inv.Paths = []string{}
 	}
-	msg, _ := json.Marshal(bus.Invalidation{ID: inv.ID, Distribution: distribution, Paths: inv.Paths, Tags: inv.Tags,
-		Mode: inv.Mode, Created: inv.Created})
+	t := &tracked{Invalidation: inv, since: time.Now()}
+	msg, _ := json.Marshal(bus.Invalidation{ID: t.ID, Distribution: distribution, Paths: t.Paths, Tags: t.Tags,
+		Mode: t.Mode, Created: t.Created})
 	// Pending before it is published: an edge's acknowledgement may come
 	// back before Publish does.
 	iv.mu.Lock()
-	iv.pending[inv.ID] = &inv
+	iv.pending[t.ID] = t
 	iv.mu.Unlock()
-	ack, err := iv.conn.JetStream().Publish(ctx, bus.InvalidationSubject(distribution), msg, jetstream.WithMsgID(inv.ID))
+	ack, err := iv.conn.JetStream().Publish(ctx, bus.InvalidationSubject(distribution), msg, jetstream.WithMsgID(t.ID))
 	iv.mu.Lock()
-	defer iv.mu.Unlock()
 	if err != nil {
-		delete(iv.pending, inv.ID)
+		delete(iv.pending, t.ID)
+		delete(iv.dirty, t.ID)
+		iv.mu.Unlock()
 		return Invalidation{}, fmt.Errorf("invalidate in %q: publish: %w", distribution, err)
 	}
-	inv.Sequence = ack.Sequence
-	iv.settleLocked(ctx, &inv, true)
-	return iv.view(&inv), nil
+	// Its record is kept (so that List has it) before Create returns. The
+	// writer may write a later one meanwhile (every edge acknowledged it
+	// at once): then this one, older, is not written over it.
+	t.Sequence = ack.Sequence
+	t.creating = true
+	rec := iv.recordLocked(t, time.Now())
+	iv.mu.Unlock()
+	b, _ := json.Marshal(rec)
+	_, err = iv.kv.Create(ctx, rec.ID, b)
+	iv.mu.Lock()
+	defer iv.mu.Unlock()
+	t.creating = false
+	switch {
+	case err == nil:
+		iv.keptLocked(t, rec)
+	case errors.Is(err, bus.ErrExists): // the writer's, later
+	default:
+		slog.Warn("invalidation record not kept; trying again", "id", rec.ID, "error", err)
+		t.completing = false
+	}
+	if t.keptAt.IsZero() || len(t.Acked) != len(rec.Acked) {
+		iv.changedLocked(t) // not kept, or acknowledged meanwhile
+	}
+	return iv.view(t), nil
 }
 
 // validate checks a request, naming the field at fault.
@@ -210,9 +285,9 @@ func (req InvalidationRequest) validate() error {
 // Get returns invalidation id of distribution.
 func (iv *Invalidations) Get(ctx context.Context, distribution, id string) (Invalidation, error) {
 	iv.mu.Lock()
-	if p, ok := iv.pending[id]; ok && p.Distribution == distribution {
+	if t, ok := iv.pending[id]; ok && t.Distribution == distribution && !t.completing {
 		defer iv.mu.Unlock()
-		return iv.view(p), nil
+		return iv.view(t), nil
 	}
 	iv.mu.Unlock()
 	e, err := iv.kv.Get(ctx, id)
@@ -235,106 +310,261 @@ func (iv *Invalidations) List(ctx context.Context, distribution string) ([]Inval
 	if err != nil {
 		return nil, fmt.Errorf("list invalidations: %w", err)
 	}
-	iv.mu.Lock()
-	defer iv.mu.Unlock()
 	var out []Invalidation
 	for _, e := range all {
 		var inv Invalidation
-		if json.Unmarshal(e.Value, &inv) != nil || inv.Distribution != distribution {
-			continue
+		if json.Unmarshal(e.Value, &inv) == nil && inv.Distribution == distribution {
+			out = append(out, inv)
 		}
-		if p, ok := iv.pending[inv.ID]; ok {
-			inv = iv.view(p)
-		}
-		out = append(out, inv)
 	}
+	iv.mu.Lock()
+	for i := range out {
+		if t, ok := iv.pending[out[i].ID]; ok && !t.completing {
+			out[i] = iv.view(t)
+		}
+	}
+	iv.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Sequence > out[j].Sequence })
 	return out, nil
 }
 
 // acked records that node applied invalidation id.
-func (iv *Invalidations) acked(ctx context.Context, id, node string) {
+func (iv *Invalidations) acked(id, node string) {
 	iv.mu.Lock()
 	defer iv.mu.Unlock()
-	inv, ok := iv.pending[id]
+	t, ok := iv.pending[id]
 	if !ok {
 		return
 	}
-	if inv.Acked == nil {
-		inv.Acked = map[string]time.Time{}
+	if _, seen := t.Acked[node]; seen {
+		return
 	}
-	_, seen := inv.Acked[node]
-	if !seen {
-		inv.Acked[node] = time.Now().UTC()
+	if t.Acked == nil {
+		t.Acked = map[string]time.Time{}
 	}
-	iv.settleLocked(ctx, inv, !seen)
+	t.Acked[node] = time.Now().UTC()
+	iv.changedLocked(t)
 }
 
-// reconcile completes what the live edges have applied: an
-// acknowledgement may be lost (the control plane was away), but an edge's
-// position in the stream is not, and an edge that went away is no longer
-// waited for.
-func (iv *Invalidations) reconcile(ctx context.Context) {
+// changedLocked notes that t changed: the writer writes its record now if
+// it is complete, else within progressInterval. iv.mu is held.
+func (iv *Invalidations) changedLocked(t *tracked) {
+	if t.Sequence == 0 || t.Status != InProgress {
+		return // not published yet (Create writes it whole), or done
+	}
+	iv.dirty[t.ID] = true
+	if iv.completeLocked(t) {
+		iv.wakeWriter()
+	}
+}
+
+func (iv *Invalidations) wakeWriter() {
+	select {
+	case iv.wake <- struct{}{}:
+	default: // already woken
+	}
+}
+
+// completeLocked reports whether t is published and no live edge is
+// waited for, and the registry has listened long enough to know them all.
+// It runs on every acknowledgement, so it asks the registry without
+// copying or sorting it. iv.mu is held.
+func (iv *Invalidations) completeLocked(t *tracked) bool {
+	if t.Status != InProgress || t.Sequence == 0 || !iv.edges.HeardAll() {
+		return false
+	}
+	return iv.edges.everyLive(func(node string) bool {
+		_, ok := t.Acked[node]
+		return ok
+	})
+}
+
+// writeRecords writes the records that changed, outside the lock: those
+// complete, as Completed, and only then reports them so; the others at
+// most every progressInterval (and not while Create writes the first). A
+// failed write is tried again on the next reconcile.
+func (iv *Invalidations) writeRecords(ctx context.Context) {
+	type write struct {
+		t   *tracked
+		rec Invalidation
+	}
+	var writes []write
+	now := time.Now()
 	iv.mu.Lock()
-	defer iv.mu.Unlock()
-	for _, inv := range iv.pending {
-		if inv.Sequence == 0 {
+	for id := range iv.dirty {
+		t, ok := iv.pending[id]
+		if !ok {
+			delete(iv.dirty, id)
+			continue
+		}
+		if !iv.completeLocked(t) && (t.creating || !t.keptAt.IsZero() && now.Sub(t.keptAt) < progressInterval) {
+			continue // progress only: reconcile wakes the writer again
+		}
+		delete(iv.dirty, id)
+		writes = append(writes, write{t, iv.recordLocked(t, now)})
+	}
+	iv.mu.Unlock()
+
+	for _, w := range writes {
+		b, _ := json.Marshal(w.rec)
+		_, err := iv.kv.Put(ctx, w.rec.ID, b)
+		iv.mu.Lock()
+		if err != nil {
+			slog.Warn("invalidation record not kept; trying again", "id", w.rec.ID, "error", err)
+			iv.dirty[w.t.ID] = true
+			w.t.completing = false
+		} else {
+			iv.keptLocked(w.t, w.rec)
+		}
+		iv.mu.Unlock()
+	}
+}
+
+// recordLocked is t's record as of now: Completed if it is complete (and
+// then t is completing until the write returns). iv.mu is held.
+func (iv *Invalidations) recordLocked(t *tracked, now time.Time) Invalidation {
+	rec := t.Invalidation
+	rec.Acked, rec.Waiting = maps.Clone(t.Acked), nil
+	if iv.completeLocked(t) {
+		rec.Status, rec.Completed = Completed, now.UTC()
+		t.completing = true
+	}
+	return rec
+}
+
+// keptLocked notes that rec, t's record, was written: if it says
+// Completed, t is, and is tracked no more. iv.mu is held.
+func (iv *Invalidations) keptLocked(t *tracked, rec Invalidation) {
+	t.keptAt = time.Now()
+	if rec.Status == Completed && t.Status == InProgress {
+		t.Status, t.Completed = Completed, rec.Completed
+		delete(iv.pending, t.ID)
+		delete(iv.dirty, t.ID)
+	}
+}
+
+// reconcile does what no acknowledgement will: it completes what is
+// complete because an edge went away (it is no longer waited for) or
+// because the registry now knows every live edge; it makes good the
+// acknowledgements that were lost (the control plane was away), from the
+// edges' places in the stream; and it has the writer write what is left
+// to write. It holds the lock only between its calls to NATS.
+func (iv *Invalidations) reconcile(ctx context.Context) {
+	// The live edges still waited for, for invalidations older than
+	// ackGrace, with the lowest sequence each is waited for at.
+	ask := map[string]uint64{}
+	now := time.Now()
+	iv.mu.Lock()
+	for _, t := range iv.pending {
+		if t.Sequence == 0 {
 			continue // not published yet
 		}
-		changed := false
-		for _, node := range iv.waiting(inv) {
-			info, err := iv.conn.JetStream().Consumer(ctx, bus.InvalidationsStream, bus.EdgeConsumer(node))
-			if err != nil {
-				continue
-			}
-			if ci, err := info.Info(ctx); err == nil && ci.AckFloor.Stream >= inv.Sequence {
-				if inv.Acked == nil {
-					inv.Acked = map[string]time.Time{}
-				}
-				inv.Acked[node] = time.Now().UTC()
-				changed = true
+		if iv.completeLocked(t) {
+			iv.dirty[t.ID] = true
+			continue
+		}
+		if now.Sub(t.since) < ackGrace {
+			continue
+		}
+		for _, node := range iv.waiting(t) {
+			if s, ok := ask[node]; !ok || t.Sequence < s {
+				ask[node] = t.Sequence
 			}
 		}
-		iv.settleLocked(ctx, inv, changed)
+	}
+	iv.mu.Unlock()
+
+	if len(ask) > 0 {
+		floors, err := iv.ackFloors(ctx, ask)
+		if err != nil {
+			slog.Debug("invalidations: edges' places in the stream not read", "error", err)
+		}
+		iv.mu.Lock()
+		for _, t := range iv.pending {
+			changed := false
+			for node, floor := range floors {
+				if _, ok := t.Acked[node]; !ok && t.Sequence != 0 && floor >= t.Sequence {
+					if t.Acked == nil {
+						t.Acked = map[string]time.Time{}
+					}
+					t.Acked[node] = now.UTC()
+					changed = true
+				}
+			}
+			if changed {
+				iv.changedLocked(t)
+			}
+		}
+		iv.mu.Unlock()
+	}
+
+	iv.mu.Lock()
+	work := len(iv.dirty) > 0
+	iv.mu.Unlock()
+	if work {
+		iv.wakeWriter()
 	}
 }
 
-// waiting lists the live edges that have not applied inv.
-func (iv *Invalidations) waiting(inv *Invalidation) []string {
+// ackFloors returns, for the nodes in ask whose consumer it finds, the
+// last stream sequence below which the node has acknowledged everything.
+// A few nodes are asked about one by one; more, by listing the stream's
+// consumers (one request per page of them).
+func (iv *Invalidations) ackFloors(ctx context.Context, ask map[string]uint64) (map[string]uint64, error) {
+	floors := map[string]uint64{}
+	if len(ask) <= askOneByOne {
+		var errs []error
+		for node := range ask {
+			c, err := iv.conn.JetStream().Consumer(ctx, bus.InvalidationsStream, bus.EdgeConsumer(node))
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			floors[node] = c.CachedInfo().AckFloor.Stream
+		}
+		return floors, errors.Join(errs...)
+	}
+	byConsumer := make(map[string]string, len(ask))
+	for node := range ask {
+		byConsumer[bus.EdgeConsumer(node)] = node
+	}
+	s, err := iv.conn.JetStream().Stream(ctx, bus.InvalidationsStream)
+	if err != nil {
+		return floors, err
+	}
+	l := s.ListConsumers(ctx)
+	for ci := range l.Info() {
+		if node, ok := byConsumer[ci.Name]; ok {
+			floors[node] = ci.AckFloor.Stream
+		}
+	}
+	return floors, l.Err()
+}
+
+// askOneByOne is how many edges' places reconcile asks for one by one
+// before it lists every consumer instead.
+const askOneByOne = 8
+
+// waiting lists the live edges that have not applied inv, by POP then
+// node id. iv.mu is held.
+func (iv *Invalidations) waiting(t *tracked) []string {
 	var w []string
 	for _, e := range iv.edges.List() {
-		if _, ok := inv.Acked[e.NodeID]; e.Alive && !ok {
+		if _, ok := t.Acked[e.NodeID]; e.Alive && !ok {
 			w = append(w, e.NodeID)
 		}
 	}
 	return w
 }
 
-// settleLocked completes inv when no live edge is waited for (and the
-// registry has listened long enough to know them all), and keeps
-// its record if that or anything else (changed) moved. iv.mu is held.
-func (iv *Invalidations) settleLocked(ctx context.Context, inv *Invalidation, changed bool) {
-	if inv.Status == InProgress && len(iv.waiting(inv)) == 0 && iv.edges.HeardAll() {
-		inv.Status, inv.Completed = Completed, time.Now().UTC()
-		delete(iv.pending, inv.ID)
-		changed = true
-	}
-	if !changed {
-		return
-	}
-	b, _ := json.Marshal(inv)
-	if _, err := iv.kv.Put(ctx, inv.ID, b); err != nil {
-		slog.Warn("invalidation record not kept", "id", inv.ID, "error", err)
-	}
-}
-
-// view is inv with Waiting filled in. iv.mu is held.
-func (iv *Invalidations) view(inv *Invalidation) Invalidation {
-	v := *inv
+// view is t as the API shows it: Waiting filled in while InProgress.
+// iv.mu is held.
+func (iv *Invalidations) view(t *tracked) Invalidation {
+	v := t.Invalidation
 	if v.Status == InProgress {
-		v.Waiting = iv.waiting(inv)
+		v.Waiting = iv.waiting(t)
 	}
-	v.Acked = maps.Clone(inv.Acked)
+	v.Acked = maps.Clone(t.Acked)
 	return v
 }
 

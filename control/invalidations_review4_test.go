@@ -21,6 +21,13 @@ func newInvalidationsBus(t *testing.T, ctx context.Context) (*bus.Conn, *Store) 
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Shutdown)
+	return newInvalidationsBusOn(t, ctx, s)
+}
+
+// newInvalidationsBusOn is newInvalidationsBus on a server already
+// started, for tests that connect edges to it.
+func newInvalidationsBusOn(t *testing.T, ctx context.Context, s *bus.Server) (*bus.Conn, *Store) {
+	t.Helper()
 	conn, err := s.Connect(ctx, "test")
 	if err != nil {
 		t.Fatal(err)
