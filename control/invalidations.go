@@ -3,6 +3,8 @@ package control
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -207,6 +209,19 @@ func (iv *Invalidations) Create(ctx context.Context, distribution string, req In
 	if inv.Paths == nil {
 		inv.Paths = []string{}
 	}
+	// A caller reference is claimed before anything is published: of two
+	// requests with the same one, one issues the invalidation and the
+	// other gets it (CloudFront's idempotency).
+	refKey := ""
+	if req.CallerReference != "" {
+		refKey = callerRefKey(distribution, req.CallerReference)
+		idJSON, _ := json.Marshal(inv.ID)
+		if _, err := iv.kv.Create(ctx, refKey, idJSON); errors.Is(err, bus.ErrExists) {
+			return iv.byCallerReference(ctx, distribution, refKey, inv)
+		} else if err != nil {
+			return Invalidation{}, fmt.Errorf("invalidate in %q: caller reference: %w", distribution, err)
+		}
+	}
 	t := &tracked{Invalidation: inv, since: time.Now()}
 	msg, _ := json.Marshal(bus.Invalidation{ID: t.ID, Distribution: distribution, Paths: t.Paths, Tags: t.Tags,
 		Mode: t.Mode, Created: t.Created})
@@ -221,6 +236,12 @@ func (iv *Invalidations) Create(ctx context.Context, distribution string, req In
 		delete(iv.pending, t.ID)
 		delete(iv.dirty, t.ID)
 		iv.mu.Unlock()
+		if refKey != "" {
+			// Not issued: the reference is free for the caller's retry.
+			if derr := iv.kv.Delete(context.WithoutCancel(ctx), refKey, 0); derr != nil {
+				slog.Warn("caller reference of an invalidation not published stays claimed", "key", refKey, "error", derr)
+			}
+		}
 		return Invalidation{}, fmt.Errorf("invalidate in %q: publish: %w", distribution, err)
 	}
 	// Its record is kept (so that List has it) before Create returns. The
@@ -247,6 +268,59 @@ func (iv *Invalidations) Create(ctx context.Context, distribution string, req In
 		iv.changedLocked(t) // not kept, or acknowledged meanwhile
 	}
 	return iv.view(t), nil
+}
+
+// ErrBatchAlreadyExists: the caller reference was used before with other
+// paths, tags or mode (CloudFront's InvalidationBatchAlreadyExists). The
+// API answers 409.
+var ErrBatchAlreadyExists = errors.New("InvalidationBatchAlreadyExists")
+
+// callerRefKey is where the invalidations bucket keeps which invalidation
+// a caller reference of distribution issued. Its value is a JSON string,
+// which List and the restart scan skip as no record.
+func callerRefKey(distribution, ref string) string {
+	sum := sha256.Sum256([]byte(ref))
+	return "ref." + distribution + "." + hex.EncodeToString(sum[:16])
+}
+
+// byCallerReference answers a request whose caller reference refKey
+// already issued an invalidation: that one, if the request asks the same
+// (paths and tags in any order, the same mode), or ErrBatchAlreadyExists.
+func (iv *Invalidations) byCallerReference(ctx context.Context, distribution, refKey string, want Invalidation) (Invalidation, error) {
+	e, err := iv.kv.Get(ctx, refKey)
+	if err != nil {
+		return Invalidation{}, fmt.Errorf("invalidate in %q: caller reference: %w", distribution, err)
+	}
+	var id string
+	if err := json.Unmarshal(e.Value, &id); err != nil {
+		return Invalidation{}, fmt.Errorf("invalidate in %q: caller reference record %s: %w", distribution, refKey, err)
+	}
+	// The request that claimed it may still be publishing.
+	var got Invalidation
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if got, err = iv.Get(ctx, distribution, id); err == nil || !errors.Is(err, ErrNotFound) || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return Invalidation{}, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if err != nil {
+		return Invalidation{}, fmt.Errorf("invalidate in %q: caller reference %q names invalidation %s: %w", distribution, want.CallerReference, id, err)
+	}
+	same := func(a, b []string) bool {
+		a, b = slices.Clone(a), slices.Clone(b)
+		slices.Sort(a)
+		slices.Sort(b)
+		return slices.Equal(a, b)
+	}
+	if !same(got.Paths, want.Paths) || !same(got.Tags, want.Tags) || got.Mode != want.Mode {
+		return Invalidation{}, fmt.Errorf("invalidate in %q: caller_reference %q was used for invalidation %s with other paths, tags or mode: %w",
+			distribution, want.CallerReference, id, ErrBatchAlreadyExists)
+	}
+	return got, nil
 }
 
 // validate checks a request, naming the field at fault.
@@ -654,6 +728,8 @@ func invalidationError(w http.ResponseWriter, err error) {
 		status = http.StatusBadRequest
 	case errors.Is(err, ErrNotFound):
 		status = http.StatusNotFound
+	case errors.Is(err, ErrBatchAlreadyExists):
+		status = http.StatusConflict
 	default:
 		slog.Error("control API: invalidation request failed", "error", err)
 	}
