@@ -106,3 +106,11 @@ func validID(s string) bool {
 	}
 	return true
 }
+
+// ErrorResponseHeader marks a node's answer to a tier-to-tier request
+// that is one of its distribution's custom error responses (a page or a
+// status in place of the origin's answer). The node that asked cannot
+// store that as the origin's response, so it fetches from the origin
+// itself; custom error responses are applied by the node facing the
+// viewer.
+const ErrorResponseHeader = "Tern-Tier-Error-Response"
