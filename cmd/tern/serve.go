@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -169,6 +170,10 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 	defer srv.Close()
 
 	var cp *controlPlane
+	// tierAddr is what the heartbeats advertise for tier-to-tier
+	// requests, known once the edge listens ("" until then, or for good
+	// when edge.listen names no host).
+	var tierAddr atomic.Pointer[string]
 	if f.dataDir != "" {
 		base, source := config.Example, "built-in example"
 		if f.config != "" {
@@ -182,6 +187,9 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 			stopCP()
 			return fmt.Errorf("control plane: %w", err)
 		}
+		// Misses go through the POP's owner and the origin's shield, as
+		// the nodes' heartbeats tell them apart (tiered caching).
+		srv.SetTiers(cp.edges)
 		var running sync.WaitGroup
 		defer func() {
 			// What uses the bus stops before the bus.
@@ -215,8 +223,12 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 		running.Go(func() {
 			control.SendHeartbeats(cpCtx, cp.conn.NATS(), 0, func() control.Heartbeat {
 				st := cp.watcher.Status()
-				return control.Heartbeat{NodeID: c.Edge.NodeID, POP: c.Edge.POP, Version: version,
-					ConfigRevision: st.Revision, ConfigError: st.Error, Started: started}
+				hb := control.Heartbeat{NodeID: c.Edge.NodeID, POP: c.Edge.POP, Version: version,
+					ConfigRevision: st.Revision, ConfigError: st.Error, Started: started, Role: c.Edge.Role}
+				if a := tierAddr.Load(); a != nil {
+					hb.TierAddress = *a
+				}
+				return hb
 			})
 		})
 	}
@@ -248,6 +260,14 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 	}
 	servers = append(servers, edgeSrv)
 	go func() { errc <- serveOn(edgeSrv, edgeLn, "edge") }()
+	if cp != nil {
+		adv := c.Edge.AdvertisedTierAddress(edgeLn.Addr().String())
+		if adv == "" {
+			slog.Info("not advertised for tier-to-tier requests: edge.listen names no host other nodes can reach; set edge.tier_address to take them (this node still fetches through its peers and shields)",
+				"listen", c.Edge.Listen)
+		}
+		tierAddr.Store(&adv)
+	}
 
 	adminAddr := ""
 	if c.Admin.Enabled() {
