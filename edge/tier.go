@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/terncdn/tern/origin"
@@ -190,16 +192,30 @@ func (s *Server) observeUpstream(j *fillJob, upstream string) {
 }
 
 // fetchTier sends j's tier request to one node and judges its answer.
+//
+// A node may take long to answer (it waits on its own upstream), so the
+// wait for its response head is bounded by the behavior's tierTimeout;
+// but a node that hangs (stopped, deadlocked) stops sending heartbeats
+// too, and the wait ends as soon as the membership no longer lists it.
 func (s *Server) fetchTier(j *fillJob, st tierStop) (*origin.Response, error) {
 	o := s.tierOrigin(st.node, j.b.tierTimeout)
 	// The fill's goroutine alone uses j.treq: the header is set per try.
 	j.treq.Header[tier.Header] = []string{j.hop.Next(st.kind, s.nodeID)}
 	req := *j.treq
 	req.OnEarlyHints = j.req.OnEarlyHints
-	resp, err := s.tierClient.Do(context.Background(), &origin.Target{ID: o.ID, Members: []*origin.Origin{o}}, &req)
+	ctx, cancel := context.WithCancel(context.Background())
+	w := s.watchTierNode(st, cancel)
+	resp, err := s.tierClient.Do(ctx, &origin.Target{ID: o.ID, Members: []*origin.Origin{o}}, &req)
+	gone := w.stop()
 	if err != nil {
+		cancel()
+		if gone {
+			err = fmt.Errorf("left the membership while this node waited: %w", err)
+		}
 		return nil, fmt.Errorf("%s %s at %s: %w", st.kind, st.node.NodeID, st.node.Addr, err)
 	}
+	// The body streams under ctx: it is released when the body is closed.
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
 	if err := tierVerdict(resp, st, j.b.target.ID); err != nil {
 		resp.Body.Close()
 		return nil, err
@@ -210,6 +226,73 @@ func (s *Server) fetchTier(j *fillJob, st tierStop) (*origin.Response, error) {
 		delete(h, k)
 	}
 	return resp, nil
+}
+
+// tierLivenessCheck is how often a wait for a node's answer checks that
+// the membership still lists the node.
+const tierLivenessCheck = time.Second
+
+// tierWatch cancels a wait for a node's response head once the node
+// leaves the membership.
+type tierWatch struct {
+	mu          sync.Mutex
+	t           *time.Timer
+	done, fired bool
+}
+
+func (s *Server) watchTierNode(st tierStop, cancel context.CancelFunc) *tierWatch {
+	w := &tierWatch{}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.t = time.AfterFunc(tierLivenessCheck, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.done {
+			return
+		}
+		if !s.isTierMember(st.node) {
+			w.fired = true
+			cancel()
+			return
+		}
+		w.t.Reset(tierLivenessCheck)
+	})
+	return w
+}
+
+// stop ends the watch, before the response body is read (cancelling
+// then would cut it), and reports whether the node had left.
+func (w *tierWatch) stop() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.done = true
+	w.t.Stop()
+	return w.fired
+}
+
+// isTierMember reports whether the membership still lists m.
+func (s *Server) isTierMember(m tier.Member) bool {
+	src := s.tiers.Load()
+	if src == nil {
+		return false
+	}
+	for _, n := range src.m.Members(m.POP) {
+		if n.NodeID == m.NodeID && n.Addr == m.Addr {
+			return true
+		}
+	}
+	return false
+}
+
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
 }
 
 // relayedOriginError is a node's answer that it could not reach the

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -50,7 +51,7 @@ var originModTime = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
 func (o *countingOrigin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cc := o.cc
-	if cc == "" {
+	if cc == "" || strings.HasPrefix(r.URL.Path, "/long/") {
 		cc = "public, max-age=600"
 	}
 	w.Header().Set("Cache-Control", cc)
@@ -472,6 +473,7 @@ func TestConditionalAndRangeThroughPeer(t *testing.T) {
 	if full["/c"] != 1 || full["/r"] != 1 || notModified != 0 {
 		t.Fatalf("origin: %v, %d 304s", full, notModified)
 	}
+	fetchVia(t, b.url("/long/age")) // fra-2 stores it now; fra-1 asks for it later
 
 	// Once stale, fra-1 revalidates through fra-2, which revalidates with
 	// the origin: one 304 there, and the body is not sent again.
@@ -483,6 +485,14 @@ func TestConditionalAndRangeThroughPeer(t *testing.T) {
 	full, notModified, _, _ = o.counts()
 	if full["/c"] != 1 || notModified != 1 {
 		t.Errorf("after revalidation the origin served /c %d times and %d 304s; want once and one", full["/c"], notModified)
+	}
+	// An object fra-2 has held for two seconds is two seconds old at fra-1
+	// too (RFC 9111 §4.2.3: the Age fra-2 sends counts).
+	for _, want := range []string{"Miss from tern", "Hit from tern"} {
+		resp, _ = fetchVia(t, a.url("/long/age"))
+		if age, _ := strconv.Atoi(resp.Header.Get("Age")); age < 2 || resp.Header.Get(HeaderCache) != want {
+			t.Errorf("/long/age at fra-1: Age %q, X-Cache %q; want at least 2, %s", resp.Header.Get("Age"), resp.Header.Get(HeaderCache), want)
+		}
 	}
 	if got := counter(t, a.reg, "tern_upstream_fetches_total", map[string]string{"upstream": "origin"}); got != 0 {
 		t.Errorf("fra-1 fetched %v times from the origin, want never", got)
@@ -501,5 +511,54 @@ func TestConditionalAndRangeThroughPeer(t *testing.T) {
 	full, _, _, _ = o.counts()
 	if full["/s"] != 1 {
 		t.Errorf("origin served /s %d times, want once (fra-2 fetches it whole, fra-3 asks it for the slice)", full["/s"])
+	}
+}
+
+// TestHungPeerIsLeftWhenItLeavesTheMembership: a peer that accepts
+// connections but never answers (a stopped process) holds a fetch only
+// until the membership drops it, as it does once its heartbeats stop;
+// then the fetch goes on to the origin and the viewer is served.
+func TestHungPeerIsLeftWhenItLeavesTheMembership(t *testing.T) {
+	o, origin := newCountingOrigin(t)
+	hung, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hung.Close()
+	var held []net.Conn
+	var heldMu sync.Mutex
+	go func() {
+		for {
+			c, err := hung.Accept()
+			if err != nil {
+				return
+			}
+			heldMu.Lock()
+			held = append(held, c) // read nothing, answer nothing
+			heldMu.Unlock()
+		}
+	}()
+	defer func() {
+		heldMu.Lock()
+		for _, c := range held {
+			c.Close()
+		}
+		heldMu.Unlock()
+	}()
+	hungMember := tier.Member{NodeID: "fra-9", POP: "fra", Role: tier.RoleEdge, Addr: hung.Addr().String()}
+	members := tier.NewStatic(hungMember) // the only member: it owns everything
+	n := startTierNode(t, "fra-1", "fra", origin.URL, members, nodeOptions{})
+
+	time.AfterFunc(300*time.Millisecond, func() { members.Set() })
+	start := time.Now()
+	resp, body := fetchVia(t, n.url("/obj/1"))
+	if resp.StatusCode != 200 || !bytes.Equal(body, objectBody("/obj/1")) {
+		t.Fatalf("%d %q", resp.StatusCode, resp.Header.Get(HeaderError))
+	}
+	if d := time.Since(start); d > 3*tierLivenessCheck {
+		t.Errorf("served after %v: the hung peer held the fetch after it left the membership", d)
+	}
+	if full, _, _, _ := o.counts(); full["/obj/1"] != 1 {
+		t.Errorf("origin served /obj/1 %d times", full["/obj/1"])
 	}
 }

@@ -3,6 +3,7 @@ package tier
 import (
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -111,4 +112,27 @@ func TestStatic(t *testing.T) {
 	if got := s.Members("x"); len(got) != 0 {
 		t.Errorf("after Set(): %v", got)
 	}
+}
+
+// FuzzParseHeader: any value a viewer sends parses or is refused, and what
+// parses names only valid node ids and survives a round trip.
+func FuzzParseHeader(f *testing.F) {
+	for _, s := range []string{"peer; chain=a", "shield;chain=a/b/c", "peer; chain=", "x", ";;;", "peer; chain=a/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		h, ok := ParseHeader(v)
+		if !ok {
+			return
+		}
+		for id := range strings.SplitSeq(h.Chain, "/") {
+			if !validID(id) || !h.Has(id) {
+				t.Fatalf("%q: chain %q holds %q", v, h.Chain, id)
+			}
+		}
+		again, ok := ParseHeader(h.Next(h.Kind, "self"))
+		if !ok || again.Len() != h.Len()+1 || !again.Has("self") {
+			t.Fatalf("%q: round trip %+v %v", v, again, ok)
+		}
+	})
 }
