@@ -562,3 +562,37 @@ func TestHungPeerIsLeftWhenItLeavesTheMembership(t *testing.T) {
 		t.Errorf("origin served /obj/1 %d times", full["/obj/1"])
 	}
 }
+
+// TestOriginDownThroughPeer: when the peer cannot reach the origin either,
+// its answer is the fetch's answer, not a failure of the peer: the node
+// does not try the origin itself, and serves its stale copy as CloudFront
+// does when the origin cannot be reached.
+func TestOriginDownThroughPeer(t *testing.T) {
+	o, origin := newCountingOrigin(t)
+	o.cc = "public, max-age=1"
+	members := tier.NewStatic()
+	a := startTierNode(t, "fra-1", "fra", origin.URL, members, nodeOptions{})
+	b := startTierNode(t, "fra-2", "fra", origin.URL, members, nodeOptions{})
+	members.Set(b.member()) // fra-2 owns everything
+
+	if resp, _ := fetchVia(t, a.url("/down")); resp.StatusCode != 200 {
+		t.Fatalf("first fetch: %d", resp.StatusCode)
+	}
+	origin.Close()
+	if _, err := b.srv.Purge("d", "/down"); err != nil { // fra-2 has no copy to fall back on
+		t.Fatal(err)
+	}
+	time.Sleep(1100 * time.Millisecond)
+
+	resp, body := fetchVia(t, a.url("/down"))
+	if resp.StatusCode != 200 || !bytes.Equal(body, objectBody("/down")) ||
+		resp.Header.Get(HeaderCache) != "Hit from tern" || resp.Header.Get(HeaderError) != "origin-connect-error" {
+		t.Fatalf("stale at fra-1 with the origin down: %d, X-Cache %q, X-Tern-Error %q", resp.StatusCode, resp.Header.Get(HeaderCache), resp.Header.Get(HeaderError))
+	}
+	if got := counter(t, a.reg, "tern_tier_failures_total", nil); got != 0 {
+		t.Errorf("%v tier failures: fra-2 relaying the origin's failure is no failure of fra-2", got)
+	}
+	if got := counter(t, a.reg, "tern_upstream_fetches_total", map[string]string{"upstream": "origin"}); got != 0 {
+		t.Errorf("fra-1 tried the origin itself %v times", got)
+	}
+}
