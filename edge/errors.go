@@ -208,9 +208,11 @@ func (s *Server) errorResponse(x *exchange, status int, er *errorResponse) {
 
 // markTierErrorResponse tells the node that sent a tier-to-tier request
 // that this answer is a custom error response in place of the origin's
-// (for status), which it must not store as the object.
+// (for status), which it must not store as the object. It looks at the
+// request's header itself, not at x.tierHop, so that a node without a
+// tier membership of its own marks them too.
 func markTierErrorResponse(x *exchange, h http.Header, status int) {
-	if x.tierHop.Kind != "" {
+	if _, ok := x.r.Header[tier.Header]; ok {
 		h.Set(tier.ErrorResponseHeader, strconv.Itoa(status))
 	}
 }

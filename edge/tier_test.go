@@ -34,6 +34,7 @@ type countingOrigin struct {
 	notModified int
 	partial     int
 	tierHeaders int // requests that carried Tern-Tier: never
+	notFound    int // 404s, for paths starting /missing
 }
 
 func newCountingOrigin(t *testing.T) (*countingOrigin, *httptest.Server) {
@@ -50,6 +51,14 @@ func objectBody(path string) []byte {
 var originModTime = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
 func (o *countingOrigin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/missing") {
+		o.mu.Lock()
+		o.notFound++
+		o.mu.Unlock()
+		w.Header().Set("Cache-Control", "max-age=60")
+		http.Error(w, "no such object", http.StatusNotFound)
+		return
+	}
 	cc := o.cc
 	if cc == "" || strings.HasPrefix(r.URL.Path, "/long/") {
 		cc = "public, max-age=600"
@@ -594,5 +603,39 @@ func TestOriginDownThroughPeer(t *testing.T) {
 	}
 	if got := counter(t, a.reg, "tern_upstream_fetches_total", map[string]string{"upstream": "origin"}); got != 0 {
 		t.Errorf("fra-1 tried the origin itself %v times", got)
+	}
+}
+
+// TestCustomErrorResponseThroughPeer: a peer answers with its custom error
+// response (here a page served as 200, as single-page sites do), which is
+// not the origin's answer; the node does not store it as the object but
+// fetches from the origin itself, and applies its own custom error
+// response.
+func TestCustomErrorResponseThroughPeer(t *testing.T) {
+	o, origin := newCountingOrigin(t)
+	members := tier.NewStatic()
+	opt := nodeOptions{extra: `    custom_error_responses:
+      - {error_code: 404, response_page_path: /errors/404.html, response_code: 200}
+`}
+	a := startTierNode(t, "fra-1", "fra", origin.URL, members, opt)
+	b := startTierNode(t, "fra-2", "fra", origin.URL, members, opt)
+	members.Set(b.member()) // fra-2 owns everything
+
+	for range 2 {
+		resp, body := fetchVia(t, a.url("/missing/x"))
+		if resp.StatusCode != 200 || !bytes.Equal(body, objectBody("/errors/404.html")) || resp.Header.Get(tier.ErrorResponseHeader) != "" {
+			t.Fatalf("custom error response at fra-1: %d %q %q", resp.StatusCode, body, resp.Header.Get(tier.ErrorResponseHeader))
+		}
+	}
+	o.mu.Lock()
+	notFound := o.notFound
+	o.mu.Unlock()
+	// fra-2 fetched the 404 for fra-1's tier request, and fra-1 once more
+	// itself; then it was stored (as the 404 it is) at both.
+	if notFound != 2 {
+		t.Errorf("origin answered 404 %d times, want 2", notFound)
+	}
+	if got := counter(t, a.reg, "tern_tier_failures_total", nil); got != 1 {
+		t.Errorf("%v tier failures at fra-1, want 1 (the custom error response)", got)
 	}
 }
