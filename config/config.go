@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 
 	"go.yaml.in/yaml/v3"
@@ -58,6 +59,56 @@ type Edge struct {
 	// AccessLog is where the access log goes: "" (default) for nowhere,
 	// "stdout", "stderr", or a file path.
 	AccessLog string `yaml:"access_log,omitempty"`
+	// Role is what this node is to other Tern nodes: "edge" (default)
+	// serves viewers, or "shield", a regional cache: an origin whose
+	// origin_shield names this node's POP as its region is fetched through
+	// the shield-role nodes of that POP. A shield serves viewers too.
+	Role string `yaml:"role,omitempty"`
+	// TierAddress is the host:port at which other Tern nodes reach this
+	// node's edge listener for tier-to-tier requests (POP peers and
+	// shields), advertised in its heartbeats. Default: edge.listen when it
+	// names a specific host (with the port actually bound when its port is
+	// 0); when edge.listen is ":8080" or "0.0.0.0:8080" and tier_address is
+	// not set, the node does not advertise itself: it still fetches
+	// through its peers and shields, but none fetch through it. The host
+	// must be one other nodes can connect to, not 0.0.0.0 or "::".
+	TierAddress string `yaml:"tier_address,omitempty"`
+	// Peering makes a miss go first to the object's owner among this
+	// POP's live nodes (chosen by rendezvous hashing of the cache key), so
+	// that a POP fetches each object once. Default true.
+	Peering *bool `yaml:"peering,omitempty"`
+}
+
+// PeeringEnabled reports whether misses go through the POP's owner of
+// each object (Peering, default true).
+func (e *Edge) PeeringEnabled() bool { return e.Peering == nil || *e.Peering }
+
+// AdvertisedTierAddress is the address this node advertises for
+// tier-to-tier requests: TierAddress if set, else bound (the edge
+// listener's actual address) when Listen names a specific host, else ""
+// (the node does not advertise itself).
+func (e *Edge) AdvertisedTierAddress(bound string) string {
+	if e.TierAddress != "" {
+		return e.TierAddress
+	}
+	host, _, err := net.SplitHostPort(e.Listen)
+	if err != nil || unspecifiedHost(host) {
+		return ""
+	}
+	if _, port, err := net.SplitHostPort(bound); err == nil && port != "0" {
+		return net.JoinHostPort(host, port)
+	}
+	return e.Listen
+}
+
+// unspecifiedHost reports whether host in a listen address means every
+// interface, so that other nodes cannot be told to connect to it.
+func unspecifiedHost(host string) bool {
+	if host == "" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsUnspecified()
 }
 
 // EdgeCache sizes the cache tiers: memory, and optionally disks under it.

@@ -90,6 +90,9 @@ func TestDefaults(t *testing.T) {
 	if got := [...]any{c.Edge.Listen, c.Edge.POP, c.Edge.Cache.Memory, c.Edge.Cache.MaxObjectSize, c.Admin.Listen, c.Admin.Enabled()}; got != [...]any{"127.0.0.1:8080", "local", 512 * MiB, 64 * MiB, "127.0.0.1:9090", true} {
 		t.Errorf("edge/admin defaults = %v", got)
 	}
+	if c.Edge.Role != RoleEdge || !c.Edge.PeeringEnabled() || c.Edge.TierAddress != "" {
+		t.Errorf("tier defaults: role %q, peering %v, tier_address %q", c.Edge.Role, c.Edge.PeeringEnabled(), c.Edge.TierAddress)
+	}
 	d := c.Distributions[0]
 	o := d.Origins[0]
 	if got := [...]any{o.HTTPPort, o.HTTPSPort, o.ProtocolPolicy, o.ConnectionAttempts, o.ConnectionTimeout.Std(), o.ResponseTimeout.Std(), o.KeepaliveTimeout.Std()}; got != [...]any{80, 443, "http-only", 3, 10 * time.Second, 30 * time.Second, 5 * time.Second} {
@@ -303,5 +306,45 @@ func TestCachePolicyLookupWithoutProvision(t *testing.T) {
 	}
 	if _, ok := c.OriginRequestPolicy("nope"); ok {
 		t.Error("unknown origin request policy found")
+	}
+}
+
+// TestAdvertisedTierAddress: a node advertises its tier_address, else its
+// listen address when that names a host (with the port bound for port 0),
+// else nothing.
+func TestAdvertisedTierAddress(t *testing.T) {
+	for _, tc := range []struct{ listen, tier, bound, want string }{
+		{"127.0.0.1:8080", "", "127.0.0.1:8080", "127.0.0.1:8080"},
+		{"127.0.0.1:0", "", "127.0.0.1:41234", "127.0.0.1:41234"},
+		{"edge-1.internal:8080", "", "10.0.0.5:8080", "edge-1.internal:8080"},
+		{":8080", "", "[::]:8080", ""},
+		{"0.0.0.0:8080", "", "0.0.0.0:8080", ""},
+		{"[::]:8080", "", "[::]:8080", ""},
+		{":8080", "10.0.0.5:8080", "[::]:8080", "10.0.0.5:8080"},
+		{"127.0.0.1:0", "", "", "127.0.0.1:0"},
+	} {
+		e := Edge{Listen: tc.listen, TierAddress: tc.tier}
+		if got := e.AdvertisedTierAddress(tc.bound); got != tc.want {
+			t.Errorf("listen %q tier_address %q bound %q: %q, want %q", tc.listen, tc.tier, tc.bound, got, tc.want)
+		}
+	}
+}
+
+func TestOriginShieldFromYAML(t *testing.T) {
+	c := mustParse(t, `
+edge: {role: shield, peering: false, tier_address: "10.0.0.5:8080"}
+distributions:
+  - id: a
+    origins:
+      - {id: o, domain_name: o.example.com, origin_shield: {enabled: true, region: fra}}
+      - {id: p, domain_name: p.example.com, origin_shield: {enabled: false, region: fra}}
+    default_cache_behavior: {target_origin_id: o}
+`)
+	d := c.Distributions[0]
+	if d.Origins[0].ShieldRegion() != "fra" || d.Origins[1].ShieldRegion() != "" {
+		t.Errorf("shield regions %q %q", d.Origins[0].ShieldRegion(), d.Origins[1].ShieldRegion())
+	}
+	if c.Edge.Role != RoleShield || c.Edge.PeeringEnabled() || c.Edge.TierAddress != "10.0.0.5:8080" {
+		t.Errorf("edge %+v", c.Edge)
 	}
 }

@@ -11,6 +11,8 @@ const (
 	DefaultEdgeListen           = "127.0.0.1:8080"
 	DefaultAdminListen          = "127.0.0.1:9090"
 	DefaultPOP                  = "local"
+	RoleEdge                    = "edge"   // edge.role: serves viewers
+	RoleShield                  = "shield" // edge.role: a regional cache
 	DefaultMemory               = 512 * MiB
 	DefaultMaxObjectSize        = 64 * MiB
 	DefaultDiskMaxObjectSize    = 1 * GiB
@@ -38,6 +40,7 @@ func (c *Config) ApplyDefaults() {
 		c.Edge.NodeID = hostname()
 	}
 	setString(&c.Edge.POP, DefaultPOP)
+	setString(&c.Edge.Role, RoleEdge)
 	if c.Edge.Cache.Memory == 0 {
 		c.Edge.Cache.Memory = DefaultMemory
 	}

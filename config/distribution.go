@@ -146,6 +146,31 @@ type Origin struct {
 	// KeepaliveTimeout is how long an idle connection to the origin is
 	// kept for reuse. Above 0 and at most 180s. Default (or 0) 5s.
 	KeepaliveTimeout Duration `yaml:"keepalive_timeout"`
+	// OriginShield, as in CloudFront, puts a regional cache in front of
+	// the origin: misses for it go through the shield-role nodes
+	// (edge.role: shield) of the POP named as region, so that the origin
+	// sees each object about once for all POPs. Default: no shield. For an
+	// origin group, the primary's origin_shield applies.
+	OriginShield *OriginShield `yaml:"origin_shield,omitempty"`
+}
+
+// OriginShield is an origin's regional shield.
+type OriginShield struct {
+	// Enabled turns the shield on.
+	Enabled bool `yaml:"enabled"`
+	// Region is the POP whose shield-role nodes serve as this origin's
+	// shield, e.g. "fra". Required when enabled; an id (letters, digits,
+	// ".", "-", "_").
+	Region string `yaml:"region,omitempty"`
+}
+
+// ShieldRegion is the POP whose shields this origin is fetched through,
+// or "" without an enabled origin_shield.
+func (o *Origin) ShieldRegion() string {
+	if o == nil || o.OriginShield == nil || !o.OriginShield.Enabled {
+		return ""
+	}
+	return o.OriginShield.Region
 }
 
 // OriginGroup is a primary and a secondary origin: when the primary fails

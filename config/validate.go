@@ -169,6 +169,14 @@ func (c *Config) validateEdge(p *problems) {
 	if !validID(c.Edge.POP) {
 		p.add("edge.pop", "%q %s", c.Edge.POP, idRule)
 	}
+	checkWord(p, "edge.role", c.Edge.Role, RoleEdge, RoleShield)
+	if a := c.Edge.TierAddress; a != "" {
+		if problem := checkListen(a); problem != "" {
+			p.add("edge.tier_address", "%s", problem)
+		} else if host, port, _ := net.SplitHostPort(a); unspecifiedHost(host) || port == "0" {
+			p.add("edge.tier_address", "%q is not an address other nodes can connect to (name a host and a port other than 0)", a)
+		}
+	}
 	mem, maxObj := c.Edge.Cache.Memory, c.Edge.Cache.MaxObjectSize
 	if mem <= 0 {
 		p.add("edge.cache.memory", "%s is not a positive size", mem)
@@ -426,6 +434,14 @@ func (o *Origin) validate(p *problems, f string) {
 	checkTimeout(p, f+".connection_timeout", o.ConnectionTimeout, 10*time.Second)
 	checkTimeout(p, f+".response_timeout", o.ResponseTimeout, 180*time.Second)
 	checkTimeout(p, f+".keepalive_timeout", o.KeepaliveTimeout, 180*time.Second)
+	if sh := o.OriginShield; sh != nil {
+		switch {
+		case sh.Enabled && sh.Region == "":
+			p.add(f+".origin_shield.region", "is required when the shield is enabled (the POP whose shield-role nodes serve as this origin's shield)")
+		case sh.Region != "" && !validID(sh.Region):
+			p.add(f+".origin_shield.region", "%q %s", sh.Region, idRule)
+		}
+	}
 }
 
 func (b *CacheBehavior) validate(p *problems, f string, d *Distribution, names policyNames) {

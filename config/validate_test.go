@@ -87,6 +87,13 @@ func TestValidate(t *testing.T) {
 		{"access log", func(c *Config) { c.Edge.AccessLog = "a\nb" }, "edge.access_log", "not a file path"},
 		{"admin listen", func(c *Config) { c.Admin.Listen = "nowhere" }, "admin.listen", "not host:port"},
 		{"admin on edge address", func(c *Config) { c.Admin.Listen = c.Edge.Listen }, "admin.listen", "also edge.listen"},
+		{"role", func(c *Config) { c.Edge.Role = "parent" }, "edge.role", `"parent" is not one of edge, shield`},
+		{"tier address", func(c *Config) { c.Edge.TierAddress = "10.0.0.1" }, "edge.tier_address", "not host:port"},
+		{"tier address any host", func(c *Config) { c.Edge.TierAddress = "0.0.0.0:8080" }, "edge.tier_address", "not an address other nodes can connect to"},
+		{"tier address no host", func(c *Config) { c.Edge.TierAddress = ":8080" }, "edge.tier_address", "not an address other nodes can connect to"},
+		{"tier address port 0", func(c *Config) { c.Edge.TierAddress = "10.0.0.1:0" }, "edge.tier_address", "not an address other nodes can connect to"},
+		{"shield without region", func(c *Config) { d0(c).Origins[0].OriginShield = &OriginShield{Enabled: true} }, "distributions[0].origins[0].origin_shield.region", "is required when the shield is enabled"},
+		{"shield region", func(c *Config) { d0(c).Origins[1].OriginShield = &OriginShield{Enabled: true, Region: "eu west"} }, "distributions[0].origins[1].origin_shield.region", `"eu west" is not an id`},
 
 		// Policies.
 		{"nil policy", func(c *Config) { c.CachePolicies = append(c.CachePolicies, nil) }, "cache_policies[1]", "is empty"},

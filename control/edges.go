@@ -14,6 +14,7 @@ import (
 
 	"github.com/terncdn/tern/bus"
 	"github.com/terncdn/tern/telemetry"
+	"github.com/terncdn/tern/tier"
 )
 
 // HeartbeatInterval is how often an edge says it is alive; the control
@@ -32,6 +33,12 @@ type Heartbeat struct {
 	// service; ConfigError why it refused a later one, if it did.
 	ConfigRevision uint64 `json:"config_revision"`
 	ConfigError    string `json:"config_error,omitempty"`
+	// Role is the node's edge.role: "edge" or "shield" ("" from nodes
+	// older than tiered caching: "edge").
+	Role string `json:"role,omitempty"`
+	// TierAddress is where other nodes reach the node's edge listener for
+	// tier-to-tier requests; "" when it does not take them.
+	TierAddress string `json:"tier_address,omitempty"`
 	// Started is when the edge process started.
 	Started time.Time `json:"started"`
 	// Sent is the edge's clock when it sent this heartbeat.
@@ -109,21 +116,23 @@ func rates(prev, cur Heartbeat) *Rates {
 	return r
 }
 
-// Edges is the control plane's registry of edges, fed by their
-// heartbeats. Edges gone for a long time stay listed (not alive) until
-// the process restarts.
+// Edges is the registry of edges, fed by their heartbeats: the control
+// plane lists it, and an edge asks it for its live POP peers and shields
+// (it is a tier.Members). Edges gone for a long time stay listed (not
+// alive) until the process restarts.
 type Edges struct {
 	goneAfter time.Duration
 	now       func() time.Time
 	started   time.Time // when it began listening
 
 	mu    sync.Mutex
-	edges map[string]*Edge // by node id
+	edges map[string]*Edge            // by node id
+	byPOP map[string]map[string]*Edge // by POP, then node id: what Members reads
 }
 
 // WatchEdges subscribes to every edge's heartbeats until ctx ends.
 func WatchEdges(ctx context.Context, nc *nats.Conn) (*Edges, error) {
-	e := &Edges{goneAfter: GoneAfter, now: time.Now, started: time.Now(), edges: map[string]*Edge{}}
+	e := &Edges{goneAfter: GoneAfter, now: time.Now, started: time.Now(), edges: map[string]*Edge{}, byPOP: map[string]map[string]*Edge{}}
 	sub, err := nc.Subscribe(bus.HeartbeatsPrefix+">", func(m *nats.Msg) {
 		var hb Heartbeat
 		if err := json.Unmarshal(m.Data, &hb); err != nil || hb.NodeID == "" {
@@ -146,10 +155,40 @@ func (e *Edges) seen(hb Heartbeat) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	ed := &Edge{Heartbeat: hb, LastSeen: e.now()}
-	if prev := e.edges[hb.NodeID]; prev != nil {
-		ed.Rates = rates(prev.Heartbeat, hb)
+	if old := e.edges[hb.NodeID]; old != nil {
+		ed.Rates = rates(old.Heartbeat, hb)
+		if old.POP != hb.POP {
+			delete(e.byPOP[old.POP], hb.NodeID) // the node moved to another POP
+		}
 	}
 	e.edges[hb.NodeID] = ed
+	pop := e.byPOP[hb.POP]
+	if pop == nil {
+		pop = map[string]*Edge{}
+		e.byPOP[hb.POP] = pop
+	}
+	pop[hb.NodeID] = ed
+}
+
+// Members returns the live nodes of pop (a heartbeat within GoneAfter)
+// that advertise a tier address, for tiered caching: it makes Edges a
+// tier.Members.
+func (e *Edges) Members(pop string) []tier.Member {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := e.now()
+	var out []tier.Member
+	for _, ed := range e.byPOP[pop] {
+		if ed.TierAddress == "" || now.Sub(ed.LastSeen) > e.goneAfter {
+			continue
+		}
+		role := ed.Role
+		if role == "" {
+			role = tier.RoleEdge
+		}
+		out = append(out, tier.Member{NodeID: ed.NodeID, POP: ed.POP, Role: role, Addr: ed.TierAddress})
+	}
+	return out
 }
 
 // HeardAll reports whether the registry has listened for GoneAfter, so

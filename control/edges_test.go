@@ -86,7 +86,7 @@ func TestHeartbeatsMakeEdgesAliveThenGone(t *testing.T) {
 // edge's rates over the interval between them, and shows none across a
 // restart of the edge (its totals start again).
 func TestEdgeRates(t *testing.T) {
-	e := &Edges{goneAfter: GoneAfter, now: time.Now, started: time.Now(), edges: map[string]*Edge{}}
+	e := &Edges{goneAfter: GoneAfter, now: time.Now, started: time.Now(), edges: map[string]*Edge{}, byPOP: map[string]map[string]*Edge{}}
 	start, t0 := time.Now().Add(-time.Hour), time.Now()
 	hb := func(sent time.Time, started time.Time, req, hits, bytes, origin uint64) Heartbeat {
 		return Heartbeat{NodeID: "e1", POP: "p", Started: started, Sent: sent,

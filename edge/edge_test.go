@@ -13,6 +13,7 @@ import (
 	"github.com/terncdn/tern/config"
 	"github.com/terncdn/tern/storage/memory"
 	"github.com/terncdn/tern/telemetry"
+	"github.com/terncdn/tern/tier"
 )
 
 func newTestServer(tb testing.TB, originURL string, extra string) *Server {
@@ -85,7 +86,11 @@ func BenchmarkServeHit(b *testing.B) { benchmarkServeHit(b, false) }
 
 func BenchmarkServeHitWithMetrics(b *testing.B) { benchmarkServeHit(b, true) }
 
-func benchmarkServeHit(b *testing.B, withMetrics bool) {
+// BenchmarkServeHitWithTiers is the hit path of an edge that has a tier
+// membership: it looks for a Tern-Tier header on every request.
+func BenchmarkServeHitWithTiers(b *testing.B) { benchmarkServeHit(b, false, tier.NewStatic()) }
+
+func benchmarkServeHit(b *testing.B, withMetrics bool, tiers ...tier.Members) {
 	body := strings.Repeat("x", 1024)
 	o := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "public, max-age=3600")
@@ -96,6 +101,9 @@ func benchmarkServeHit(b *testing.B, withMetrics bool) {
 	s := newTestServer(b, o.URL, "")
 	if withMetrics {
 		s.metrics = telemetry.NewMetrics(prometheus.NewRegistry(), "t1", "tst")
+	}
+	for _, m := range tiers {
+		s.SetTiers(m)
 	}
 	req := httptest.NewRequest("GET", "http://bench.test/obj/1k", nil)
 	req.RemoteAddr = "127.0.0.1:5000"

@@ -12,6 +12,7 @@ import (
 	"github.com/terncdn/tern/collapse"
 	"github.com/terncdn/tern/origin"
 	"github.com/terncdn/tern/telemetry"
+	"github.com/terncdn/tern/tier"
 )
 
 // Error tokens Tern's edge sends in X-Tern-Error and logs; the origin's own
@@ -117,6 +118,9 @@ func (s *Server) fail(x *exchange, status int, token string, err error) {
 	}
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
+	if x.errorPage {
+		markTierErrorResponse(x, h, status)
+	}
 	s.decorate(x, h)
 	body := "<!DOCTYPE html><title>" + strconv.Itoa(status) + " " + http.StatusText(status) +
 		"</title><h1>" + strconv.Itoa(status) + " " + http.StatusText(status) +
@@ -194,10 +198,22 @@ func (s *Server) errorResponse(x *exchange, status int, er *errorResponse) {
 		}
 	}
 	h.Set("Content-Length", strconv.Itoa(page.body.Len()))
+	markTierErrorResponse(x, h, status)
 	s.decorate(x, h)
 	x.w.WriteHeader(code)
 	if x.r.Method != http.MethodHead {
 		x.w.Write(page.body.Bytes())
+	}
+}
+
+// markTierErrorResponse tells the node that sent a tier-to-tier request
+// that this answer is a custom error response in place of the origin's
+// (for status), which it must not store as the object. It looks at the
+// request's header itself, not at x.tierHop, so that a node without a
+// tier membership of its own marks them too.
+func markTierErrorResponse(x *exchange, h http.Header, status int) {
+	if _, ok := x.r.Header[tier.Header]; ok {
+		h.Set(tier.ErrorResponseHeader, strconv.Itoa(status))
 	}
 }
 

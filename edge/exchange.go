@@ -15,6 +15,7 @@ import (
 	"unsafe"
 
 	"github.com/terncdn/tern/telemetry"
+	"github.com/terncdn/tern/tier"
 )
 
 // exchange is one request's state as it moves through the pipeline. It is
@@ -38,6 +39,8 @@ type exchange struct {
 	err    error  // the cause of an error response, for the log
 
 	errorPage bool // this is the internal fetch of a custom error page
+
+	tierHop tier.Hop // the Tern-Tier header of a request from another node
 
 	hints *hintSink // relays 103 Early Hints from this viewer's fetch
 

@@ -1,7 +1,6 @@
 package edge
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net"
@@ -14,6 +13,7 @@ import (
 	"github.com/terncdn/tern/cache"
 	"github.com/terncdn/tern/collapse"
 	"github.com/terncdn/tern/origin"
+	"github.com/terncdn/tern/tier"
 )
 
 // passMarkerTTL is how long a key whose response was not storable is served
@@ -57,6 +57,36 @@ type fillJob struct {
 	// header that was not forwarded.
 	storeFacts cache.RequestFacts
 	stale      *cache.Object
+
+	// Tiered caching (tier.go): the nodes to try before the origin, the
+	// request they get, the Tern-Tier header it came with, and which
+	// upstream answered (a telemetry.Upstream* value).
+	tiers    []tierStop
+	treq     *origin.Request
+	hop      tier.Hop
+	upstream string
+}
+
+// headers are the headers of every request the job may send: the
+// origin's, and the tier request's.
+func (j *fillJob) headers() []http.Header {
+	if j.treq == nil {
+		return []http.Header{j.req.Header}
+	}
+	return []http.Header{j.req.Header, j.treq.Header}
+}
+
+// cloneRequests gives j requests of its own, so that changing their
+// headers leaves the job it was copied from alone.
+func (j *fillJob) cloneRequests() {
+	req := *j.req
+	req.Header = j.req.Header.Clone()
+	j.req = &req
+	if j.treq != nil {
+		treq := *j.treq
+		treq.Header = j.treq.Header.Clone()
+		j.treq = &treq
+	}
 }
 
 // fillOnlyEdge are the viewer fields a fill never forwards.
@@ -74,6 +104,9 @@ func (s *Server) newFillJob(x *exchange, stale *cache.Object) *fillJob {
 		req:   s.originRequest(x, method),
 		facts: cache.RequestFacts{Method: method, Header: viewerFacts(x.r.Header)},
 		stale: stale,
+	}
+	if j.tiers = s.tierPlan(x, j.key); len(j.tiers) > 0 {
+		j.treq, j.hop = s.tierRequest(x, method), x.tierHop
 	}
 	// A fill fetches the whole object for everyone waiting on it: no one
 	// viewer's range or validators go out on it (the edge answers those
@@ -93,7 +126,9 @@ func (s *Server) newFillJob(x *exchange, stale *cache.Object) *fillJob {
 	if stale != nil {
 		// RFC 9111 §4.3.1: ask the origin whether the stored response is
 		// still good.
-		cache.ValidatorRequestHeaders(stale, cache.Header(j.req.Header))
+		for _, h := range j.headers() {
+			cache.ValidatorRequestHeaders(stale, cache.Header(h))
+		}
 	}
 	return j
 }
@@ -127,6 +162,7 @@ func (s *Server) originRequest(x *exchange, method string) *origin.Request {
 	// root object or a custom error page. pass attaches the viewer's body.
 	req.Method, req.Path = method, x.path
 	req.Body, req.ContentLength = nil, 0
+	delete(req.Header, tier.Header) // between Tern nodes only
 	return req
 }
 
@@ -271,10 +307,11 @@ func (s *Server) refreshInBackground(x *exchange, obj *cache.Object) {
 	go s.runFill(f, j)
 }
 
-// runFill fetches from the origin for everyone joined on f, stores what may
-// be stored, and ends f. It runs detached from any viewer's context.
+// runFill fetches from upstream (a peer, a shield or the origin) for
+// everyone joined on f, stores what may be stored, and ends f. It runs
+// detached from any viewer's context.
 func (s *Server) runFill(f *collapse.Fill, j *fillJob) {
-	resp, err := s.client.Do(context.Background(), j.b.target, j.req)
+	resp, err := s.fetchUpstream(j)
 	if err != nil {
 		s.observeOriginError(j.dist.id, err)
 		if j.stale != nil && staleOnError(j.stale, time.Now(), 0) {
@@ -291,9 +328,7 @@ func (s *Server) runFill(f *collapse.Fill, j *fillJob) {
 // the viewers of f, stores what may be stored, and ends f.
 func (s *Server) fillFrom(f *collapse.Fill, j *fillJob, resp *origin.Response) {
 	defer resp.Body.Close()
-	if s.metrics != nil {
-		s.metrics.ObserveOrigin(j.dist.id, resp.Origin.ID, resp.StatusCode, resp.ResponseTime.Sub(resp.RequestTime))
-	}
+	s.observeOrigin(j, resp)
 	h := cache.Header(resp.Header)
 
 	if j.stale != nil {
@@ -545,11 +580,11 @@ func (s *Server) objectResult(j *fillJob, obj *cache.Object, r result) *fillResu
 func (j *fillJob) unconditional() *fillJob {
 	u := *j
 	u.stale = nil
-	req := *j.req
-	req.Header = j.req.Header.Clone()
-	req.Header.Del("If-None-Match")
-	req.Header.Del("If-Modified-Since")
-	u.req = &req
+	u.cloneRequests()
+	for _, h := range u.headers() {
+		h.Del("If-None-Match")
+		h.Del("If-Modified-Since")
+	}
 	return &u
 }
 

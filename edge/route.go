@@ -49,6 +49,15 @@ type behavior struct {
 	key            cache.KeyPolicy
 	ttl            cache.TTLPolicy
 	forward        origin.Forwarding
+	// Tiered caching (tier.go): whether misses may go through peers and
+	// shields (the viewer protocol policy is allow-all), whether the
+	// primary origin matches the viewer's scheme, the POP whose shields
+	// the primary origin is fetched through ("" for none), and how long a
+	// node may take to answer for the target.
+	tierable     bool
+	matchViewer  bool
+	shieldRegion string
+	tierTimeout  time.Duration
 }
 
 // methodSet is a bit set of the methods CloudFront lets a behavior allow.
@@ -204,6 +213,13 @@ func compileDistribution(dc *config.Distribution, prev, used map[string]*origin.
 			viewerProtocol: bc.ViewerProtocolPolicy,
 			allowed:        methodsOf(bc.AllowedMethods, mGET|mHEAD),
 			cached:         methodsOf(bc.CachedMethods, mGET|mHEAD),
+			tierable:       bc.ViewerProtocolPolicy == "" || bc.ViewerProtocolPolicy == config.ViewerAllowAll,
+			matchViewer:    t.Members[0].ProtocolPolicy == origin.MatchViewer || t.Members[0].ProtocolPolicy == "",
+			tierTimeout:    tierResponseTimeout(t),
+		}
+		// An origin group is shielded as its primary is.
+		if oc, ok := dc.Origin(t.Members[0].ID); ok {
+			b.shieldRegion = oc.ShieldRegion()
 		}
 		cp := bc.CachePolicy.Policy
 		minTTL, defTTL, maxTTL := cp.TTLs()

@@ -17,6 +17,7 @@ import (
 	"github.com/terncdn/tern/config"
 	"github.com/terncdn/tern/origin"
 	"github.com/terncdn/tern/telemetry"
+	"github.com/terncdn/tern/tier"
 )
 
 // Headers Tern adds to viewer responses. X-Cache keeps CloudFront's name and
@@ -49,6 +50,11 @@ type Options struct {
 	// requests then fetch and store only the slices they need. nil: a
 	// range request on a miss fetches the whole object.
 	Slices cache.SliceStore
+	// Tiers is the live membership of POP peers and shields that
+	// cacheable misses are fetched through (control.Edges fed by
+	// heartbeats, or a tier.Static); nil: every miss goes to the origin.
+	// See SetTiers.
+	Tiers tier.Members
 }
 
 // Server is one edge node. It is an http.Handler; the caller owns the
@@ -77,6 +83,15 @@ type Server struct {
 	sliceFills  *collapse.Group // fetches of slice spans (slice.go)
 
 	passMarkerTTL time.Duration // hit-for-pass: passMarkerTTL, shorter in tests
+
+	// Tiered caching (tier.go): the membership, this node's role and
+	// whether it fetches through its POP's owners, and the client and
+	// pools for the other nodes.
+	tiers       atomic.Pointer[tierSource]
+	role        string
+	peering     bool
+	tierClient  *origin.Client
+	tierOrigins sync.Map // tierOriginKey → *origin.Origin
 }
 
 // New builds an edge from a validated configuration.
@@ -105,6 +120,11 @@ func New(o Options) (*Server, error) {
 	s.viaValue = []string{s.via}
 	s.popValue = []string{s.pop}
 	s.ids.init()
+	s.role, s.peering = c.Edge.Role, c.Edge.PeeringEnabled()
+	// Tier-to-tier requests carry the viewer's User-Agent, or none, so
+	// that the next node sees the request as the viewer sent it.
+	s.tierClient = origin.NewClient(origin.ClientOptions{NoUserAgent: true, Via: s.via})
+	s.SetTiers(o.Tiers)
 	s.fills = &collapse.Group{RetainLimit: s.maxObject, Window: fillWindow, StallTimeout: fillStallTimeout}
 	s.client = o.Client
 	if s.client == nil {
@@ -147,13 +167,24 @@ func (s *Server) Apply(c *config.Config) error {
 }
 
 // Close releases idle origin connections.
-func (s *Server) Close() { s.client.CloseIdle() }
+func (s *Server) Close() {
+	s.client.CloseIdle()
+	s.tierClient.CloseIdle()
+}
 
 // ServeHTTP runs the request pipeline. It reads in the order a request
 // lives; each phase either answers the request or hands it to the next.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := s.begin(w, r)
 	defer s.finish(x) // 11. account: access log record and metrics
+
+	// 0. A request from another Tern node (the Tern-Tier header) that has
+	// been here before is a loop: refused before anything else.
+	if s.tiers.Load() != nil {
+		if v := r.Header[tier.Header]; len(v) > 0 && s.tierLoop(x, v[0]) {
+			return
+		}
+	}
 
 	// 1. accept happened in net/http. 2. route: distribution by Host, then
 	// the first cache behavior whose path pattern matches.

@@ -1,7 +1,6 @@
 package edge
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 	"github.com/terncdn/tern/cache"
 	"github.com/terncdn/tern/collapse"
 	"github.com/terncdn/tern/origin"
+	"github.com/terncdn/tern/telemetry"
 )
 
 // Large objects are kept on disk in slices (edge.cache.slice_size). A
@@ -317,7 +317,9 @@ func (sv *slicedView) join(sp span) (f *collapse.Fill, head collapse.Head, leade
 	early, _ = f.NewReader(0)
 	if leader {
 		j := s.newFillJob(x, nil)
-		j.req.Header.Set("Range", sp.rangeValue())
+		for _, h := range j.headers() {
+			h.Set("Range", sp.rangeValue())
+		}
 		go s.runSliceFill(f, j, sp, sv.key)
 		x.result = resultMiss
 	} else if s.metrics != nil {
@@ -583,7 +585,7 @@ func (v viewerWriter) Write(p []byte) (int, error) {
 // slices are stored; any other answer is handled as a miss handles it
 // (fillFrom), except a 416 or a 5xx, which are passed on and not stored.
 func (s *Server) runSliceFill(f *collapse.Fill, j *fillJob, sp span, joinKey string) {
-	resp, err := s.client.Do(context.Background(), j.b.target, j.req)
+	resp, err := s.fetchUpstream(j)
 	if err != nil {
 		s.observeOriginError(j.dist.id, err)
 		f.Fail(err)
@@ -723,10 +725,10 @@ func (s *Server) handOffWhole(f *collapse.Fill, j *fillJob, joinKey string, resp
 // whole is j asking for the whole object.
 func (j *fillJob) whole() *fillJob {
 	w := *j
-	req := *j.req
-	req.Header = j.req.Header.Clone()
-	req.Header.Del("Range")
-	w.req = &req
+	w.cloneRequests()
+	for _, h := range w.headers() {
+		h.Del("Range")
+	}
 	return &w
 }
 
@@ -746,8 +748,10 @@ func (s *Server) storeSlices(key string, meta *cache.Object, total int64, rg cac
 	}
 }
 
+// observeOrigin accounts for the origin's response to j; a peer's or a
+// shield's is counted by the upstream metrics alone.
 func (s *Server) observeOrigin(j *fillJob, resp *origin.Response) {
-	if s.metrics != nil {
+	if s.metrics != nil && j.upstream == telemetry.UpstreamOrigin {
 		s.metrics.ObserveOrigin(j.dist.id, resp.Origin.ID, resp.StatusCode, resp.ResponseTime.Sub(resp.RequestTime))
 	}
 }

@@ -27,7 +27,7 @@ var errTooManyHints = errors.New("more than 16 informational (1xx) responses")
 // *http.Transport speaking HTTP/1.1) per *Origin, created on first use. One
 // Client serves a whole edge and is safe for concurrent use.
 type Client struct {
-	userAgent string
+	userAgent string // "" sends none
 	via       string
 	maxIdle   int
 	dial      func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -38,7 +38,7 @@ type Client struct {
 // NewClient returns a Client with no pools yet.
 func NewClient(o ClientOptions) *Client {
 	c := &Client{userAgent: o.UserAgent, via: o.Via, maxIdle: o.MaxIdlePerOrigin, dial: o.DialContext}
-	if c.userAgent == "" {
+	if c.userAgent == "" && !o.NoUserAgent {
 		c.userAgent = "Tern"
 	}
 	if c.maxIdle <= 0 {
@@ -348,6 +348,7 @@ func (c *Client) outgoing(p *pool, r *Request, upgrade bool) (*http.Request, err
 		h.Set(f.Name, f.Value)
 	}
 	if _, ok := h["User-Agent"]; !ok {
+		// An empty value keeps net/http from sending its own.
 		h["User-Agent"] = []string{c.userAgent}
 	}
 	if c.via != "" {

@@ -79,6 +79,17 @@ func (k ErrorKind) String() string {
 	return "origin-error-" + strconv.Itoa(int(k))
 }
 
+// ParseErrorKind returns the kind whose String is token, as another
+// Tern node names a failure in its X-Tern-Error header.
+func ParseErrorKind(token string) (ErrorKind, bool) {
+	for k, t := range kindTokens {
+		if t == token {
+			return ErrorKind(k), true
+		}
+	}
+	return 0, false
+}
+
 // Error is every failure of Do, Tunnel and Response body reads.
 type Error struct {
 	Kind ErrorKind

@@ -5,6 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -51,6 +56,37 @@ func TestErrorText(t *testing.T) {
 	}
 	if !strings.HasPrefix(ErrorKind(200).String(), "origin-error") {
 		t.Error("an unknown kind has no token")
+	}
+	for k := Unknown; k <= Invalid; k++ {
+		if got, ok := ParseErrorKind(k.String()); !ok || got != k {
+			t.Errorf("ParseErrorKind(%q) = %v %v", k.String(), got, ok)
+		}
+	}
+	if _, ok := ParseErrorKind("origin-status-503"); ok {
+		t.Error("a status token is no error kind")
+	}
+}
+
+// TestNoUserAgent: a client made for tier-to-tier requests adds no
+// User-Agent of its own.
+func TestNoUserAgent(t *testing.T) {
+	got := make(chan []string, 2)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got <- r.Header["User-Agent"] }))
+	defer srv.Close()
+	u, _ := url.Parse(srv.URL)
+	port, _ := strconv.Atoi(u.Port())
+	o := &Origin{ID: "o", DomainName: u.Hostname(), HTTPPort: port}
+	c := NewClient(ClientOptions{NoUserAgent: true})
+	defer c.CloseIdle()
+	for _, h := range []http.Header{{}, {"User-Agent": {"curl/8"}}} {
+		resp, err := c.Do(context.Background(), &Target{ID: "o", Members: []*Origin{o}}, &Request{Path: "/", Header: h})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if ua := <-got; !slices.Equal(ua, h["User-Agent"]) {
+			t.Errorf("sent User-Agent %q for a request with %q", ua, h["User-Agent"])
+		}
 	}
 }
 

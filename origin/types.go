@@ -81,6 +81,10 @@ type ClientOptions struct {
 	// UserAgent is sent when the viewer's User-Agent is not forwarded
 	// (CloudFront sends "Amazon CloudFront"); "" means "Tern".
 	UserAgent string
+	// NoUserAgent sends no User-Agent of the client's own: a request
+	// goes with the User-Agent it carries, or none. Tier-to-tier requests
+	// use it, so the next node sees the viewer's request as it was.
+	NoUserAgent bool
 	// Via is this edge's Via entry (RFC 9110 §7.6.3), e.g.
 	// "1.1 edge-1 (tern)"; "" sends none.
 	Via string

@@ -77,6 +77,8 @@ type Metrics struct {
 	originLatency *prometheus.HistogramVec
 	originReqs    *prometheus.CounterVec
 	originErrs    *prometheus.CounterVec
+	upstream      *prometheus.CounterVec
+	tierFailures  *prometheus.CounterVec
 
 	mu         sync.RWMutex
 	dists      map[string]*distChildren
@@ -136,12 +138,20 @@ func NewMetrics(reg prometheus.Registerer, nodeID, pop string) *Metrics {
 			Name: "tern_origin_errors_total",
 			Help: "Failed origin requests, by kind (an x-edge-detailed-result-type Origin* value).",
 		}, []string{"distribution", "origin", "kind"}),
+		upstream: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tern_upstream_fetches_total",
+			Help: "Fetches for misses and revalidations, by the upstream that answered: peer (the object's owner in this POP), shield or origin.",
+		}, []string{"distribution", "upstream"}),
+		tierFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tern_tier_failures_total",
+			Help: "Peer or shield fetches that failed and fell through to the next node or the origin.",
+		}, []string{"distribution", "upstream"}),
 		dists:      make(map[string]*distChildren),
 		origins:    make(map[originKey]*originChildren),
 		originErrC: make(map[originErrKey]prometheus.Counter),
 	}
 	reg.MustRegister(m.requests, m.responseBytes, m.requestBytes, m.collapsed,
-		m.originLatency, m.originReqs, m.originErrs)
+		m.originLatency, m.originReqs, m.originErrs, m.upstream, m.tierFailures)
 	return m
 }
 
@@ -267,6 +277,25 @@ func (m *Metrics) ObserveOriginError(distribution, origin, kind string) {
 		m.mu.Unlock()
 	}
 	c.Inc()
+}
+
+// Upstreams a fetch goes to (the upstream label).
+const (
+	UpstreamPeer   = "peer"
+	UpstreamShield = "shield"
+	UpstreamOrigin = "origin"
+)
+
+// ObserveUpstream counts one fetch answered by upstream (UpstreamPeer,
+// UpstreamShield or UpstreamOrigin).
+func (m *Metrics) ObserveUpstream(distribution, upstream string) {
+	m.upstream.WithLabelValues(distribution, upstream).Inc()
+}
+
+// ObserveTierFailure counts one peer or shield fetch that failed, so the
+// fetch fell through to the next node or the origin.
+func (m *Metrics) ObserveTierFailure(distribution, upstream string) {
+	m.tierFailures.WithLabelValues(distribution, upstream).Inc()
 }
 
 // TierStats is one cache tier as the metrics show it.

@@ -70,6 +70,25 @@ func TestServeDataDirKeepsDistributions(t *testing.T) {
 			strings.Contains(edges, "true") && strings.Contains(edges, fmt.Sprintf(" %d ", int(rev)))
 	})
 	t.Logf("tern edges:\n%s", edges)
+	// Its heartbeats advertise its role and, as edge.listen names a host,
+	// the edge listener for tier-to-tier requests.
+	waitFor(t, func() bool {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+n.Admin+"/api/v1/edges", nil)
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var list struct {
+			Edges []struct {
+				Role        string `json:"role"`
+				TierAddress string `json:"tier_address"`
+			} `json:"edges"`
+		}
+		return json.NewDecoder(resp.Body).Decode(&list) == nil && len(list.Edges) == 1 &&
+			list.Edges[0].Role == "edge" && list.Edges[0].TierAddress == n.Edge
+	})
 
 	n.restart(syscall.SIGKILL)
 	waitFor(t, func() bool { return n.configRevision() == rev })

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -26,6 +27,11 @@ import (
 // last good configuration it kept.
 type edgeLink struct {
 	node, pop string
+	role      string // edge.role, for heartbeats
+	// tierAddr is what the heartbeats advertise for tier-to-tier
+	// requests, known once the edge listens ("" until then, or for good
+	// when edge.listen names no host).
+	tierAddr atomic.Pointer[string]
 	srv       *edge.Server
 	// positionFile keeps the edge's place in the invalidation stream ("":
 	// none).
@@ -58,7 +64,7 @@ type linkStatus struct {
 // stateFile ("" keeps none).
 func newEdgeLink(c *config.Config, base []byte, source, stateFile string, apply func(*config.Config) error, srv *edge.Server) *edgeLink {
 	return &edgeLink{
-		node: c.Edge.NodeID, pop: c.Edge.POP, srv: srv, started: time.Now(),
+		node: c.Edge.NodeID, pop: c.Edge.POP, role: c.Edge.Role, srv: srv, started: time.Now(),
 		watcher: configwatch.New(configwatch.Options{Base: base, BaseSource: source, Apply: apply, StateFile: stateFile}),
 	}
 }
@@ -123,6 +129,15 @@ func (l *edgeLink) follow(ctx context.Context, conn *bus.Conn, setup time.Durati
 		<-watching
 		return fmt.Errorf("configuration bucket: no current state within %v: %w", setup, sctx.Err())
 	}
+	// The other nodes' heartbeats are the tier membership: misses go
+	// through the POP's owner of each object and the origin's shield.
+	members, err := control.WatchEdges(rctx, conn.NATS())
+	if err != nil {
+		stop()
+		<-watching
+		return err
+	}
+	l.srv.SetTiers(members)
 	l.running.Go(func() {
 		defer stop()
 		if err := follower.Run(rctx); err != nil {
@@ -141,7 +156,10 @@ func (l *edgeLink) follow(ctx context.Context, conn *bus.Conn, setup time.Durati
 func (l *edgeLink) heartbeat() control.Heartbeat {
 	st := l.watcher.Status()
 	hb := control.Heartbeat{NodeID: l.node, POP: l.pop, Version: version,
-		ConfigRevision: st.Revision, ConfigError: st.Error, Started: l.started}
+		ConfigRevision: st.Revision, ConfigError: st.Error, Started: l.started, Role: l.role}
+	if a := l.tierAddr.Load(); a != nil {
+		hb.TierAddress = *a
+	}
 	if l.totals != nil {
 		if s, err := l.totals(); err == nil {
 			hb.Metrics = &s

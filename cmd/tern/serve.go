@@ -404,6 +404,14 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 	}
 	servers = append(servers, edgeSrv)
 	go func() { errc <- serveOn(edgeSrv, edgeLn, "edge") }()
+	if link != nil {
+		adv := c.Edge.AdvertisedTierAddress(edgeLn.Addr().String())
+		if adv == "" {
+			slog.Info("not advertised for tier-to-tier requests: edge.listen names no host other nodes can reach; set edge.tier_address to take them (this node still fetches through its peers and shields)",
+				"listen", c.Edge.Listen)
+		}
+		link.tierAddr.Store(&adv)
+	}
 
 	adminAddr := ""
 	if c.Admin.Enabled() {
