@@ -32,7 +32,7 @@ type edgeLink struct {
 	// requests, known once the edge listens ("" until then, or for good
 	// when edge.listen names no host).
 	tierAddr atomic.Pointer[string]
-	srv       *edge.Server
+	srv      *edge.Server
 	// positionFile keeps the edge's place in the invalidation stream ("":
 	// none).
 	positionFile string
