@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -66,6 +68,15 @@ admin:
 
 // startEdge starts `tern edge` in pop as node id.
 func (nw *network) startEdge(pop, id string) *node {
+	return nw.startNode(pop, id, edgeFile)
+}
+
+// startShield starts `tern edge` with edge.role shield.
+func (nw *network) startShield(pop, id string) *node {
+	return nw.startNode(pop, id, strings.Replace(edgeFile, "edge:\n", "edge:\n  role: shield\n", 1))
+}
+
+func (nw *network) startNode(pop, id, edgeFile string) *node {
 	t := nw.t
 	t.Helper()
 	n := &node{t: t, Edge: freeAddr(t), Admin: freeAddr(t), Dir: t.TempDir(), output: &lockedBuffer{}}
@@ -150,6 +161,36 @@ func waitLong(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// metricWith adds up the samples of name whose labels include every one
+// of labels (each `key="value"`).
+func (n *node) metricWith(name string, labels ...string) float64 {
+	resp, err := http.Get("http://" + n.Admin + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	total := 0.0
+	for _, l := range strings.Split(string(b), "\n") {
+		rest, ok := strings.CutPrefix(l, name+"{")
+		if !ok {
+			continue
+		}
+		i := strings.LastIndex(rest, "} ")
+		if i < 0 {
+			continue
+		}
+		all := true
+		for _, want := range labels {
+			all = all && strings.Contains(rest[:i], want)
+		}
+		if v, err := strconv.ParseFloat(rest[i+2:], 64); all && err == nil {
+			total += v
+		}
+	}
+	return total
+}
+
 // statusOK reads /status without failing the test when the node is away.
 func (n *node) statusOK() (map[string]any, bool) {
 	resp, err := http.Get("http://" + n.Admin + "/status")
@@ -164,12 +205,13 @@ func (n *node) statusOK() (map[string]any, bool) {
 	return st, true
 }
 
-// TestNetworkOfEdges runs a control plane and three edges in two POPs as
-// separate processes: the configuration reaches every edge, changes and
-// invalidations too; an edge killed during an invalidation applies it
-// before it serves again; and the edges serve through an outage of the
-// control plane (and its NATS), an edge restarted during it included, and
-// converge when it is back.
+// TestNetworkOfEdges runs a control plane, a regional shield and three
+// edges in two POPs as separate processes, in front of one origin: the
+// configuration reaches every node, changes and invalidations too; with
+// tiered caching the origin sees each object once; an edge killed during
+// an invalidation applies it before it serves again; and the edges serve
+// through an outage of the control plane (and its NATS), an edge
+// restarted during it included, and converge when it is back.
 func TestNetworkOfEdges(t *testing.T) {
 	var version atomic.Int32
 	o := startOrigin(t, func(w http.ResponseWriter, r *http.Request) {
@@ -179,11 +221,14 @@ func TestNetworkOfEdges(t *testing.T) {
 	site := fmt.Sprintf(`distributions:
   - id: site
     aliases: ["*"]
-    origins: [{id: o, domain_name: 127.0.0.1, http_port: %s}]
+    origins:
+      - {id: o, domain_name: 127.0.0.1, http_port: %s, origin_shield: {enabled: true, region: shield-eu}}
     default_cache_behavior: {target_origin_id: o}
 `, o.port())
 	nw := startNetwork(t, site)
+	shield := nw.startShield("shield-eu", "shield-1")
 	eu1, eu2, us1 := nw.startEdge("eu", "eu-1"), nw.startEdge("eu", "eu-2"), nw.startEdge("us", "us-1")
+	viewerEdges := []*node{eu1, eu2, us1}
 
 	// The configuration is applied everywhere, at one revision.
 	var rev float64
@@ -196,7 +241,10 @@ func TestNetworkOfEdges(t *testing.T) {
 		}
 		return rev > 0
 	})
-	waitLong(t, "three edges alive", func() bool { return nw.alive() == 3 })
+	waitLong(t, "four nodes alive", func() bool { return nw.alive() == 4 })
+	// Each node hears the others' heartbeats as the control plane does;
+	// one more heartbeat interval and every node knows every other.
+	time.Sleep(1100 * time.Millisecond)
 	body := func(e *node, p string) string {
 		t.Helper()
 		resp, b := e.get(p)
@@ -205,7 +253,25 @@ func TestNetworkOfEdges(t *testing.T) {
 		}
 		return b
 	}
-	for _, e := range nw.edges {
+
+	// Tiered caching: every edge of both POPs asks for the same objects;
+	// the edges of a POP fetch each through its owner, every POP through
+	// the shield: the origin sees each object once.
+	for i := range 6 {
+		p := fmt.Sprintf("/tiered/%d", i)
+		for _, e := range viewerEdges {
+			if b := body(e, p); b != p+" v0" {
+				t.Fatalf("%s from %s: %q", p, e.Edge, b)
+			}
+		}
+		if n := o.count(p); n != 1 {
+			t.Errorf("%s: the origin was asked %d times by three edges in two POPs behind one shield, want 1", p, n)
+		}
+	}
+	if n := shield.metricWith("tern_upstream_fetches_total", `upstream="origin"`); n < 6 {
+		t.Errorf("the shield fetched %v objects from the origin, want the 6", n)
+	}
+	for _, e := range viewerEdges {
 		for range 2 { // twice: past the disk tier's admission doorkeeper
 			if b := body(e, "/a.txt"); b != "/a.txt v0" {
 				t.Fatalf("edge %s: %q", e.Edge, b)
@@ -217,11 +283,11 @@ func TestNetworkOfEdges(t *testing.T) {
 	waitLong(t, "every edge's requests counted by the control plane", func() bool {
 		list := nw.edgeList()
 		for _, e := range list {
-			if e.Metrics.Requests < 2 {
+			if e.Metrics.Requests < 2 && e.NodeID != "shield-1" {
 				return false
 			}
 		}
-		return len(list) == 3
+		return len(list) == 4
 	})
 
 	// A change through the API reaches every edge.
@@ -319,7 +385,7 @@ default_cache_behavior: {target_origin_id: o}
 		}
 		return true
 	})
-	waitLong(t, "three edges alive after the outage", func() bool { return nw.alive() == 3 })
+	waitLong(t, "four nodes alive after the outage", func() bool { return nw.alive() == 4 })
 	version.Store(3)
 	nw.invalidate("site", "/*")
 	for _, e := range nw.edges {
