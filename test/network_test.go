@@ -371,9 +371,17 @@ default_cache_behavior: {target_origin_id: o}
 		}
 	}
 
-	// The control plane comes back; the edges converge: a change and an
-	// invalidation reach all three, eu-2 included, which started without it.
+	// The control plane comes back with what it had: the invalidations and
+	// their statuses; and the edges converge: a change and an invalidation
+	// reach all of them, eu-2 included, which started without it.
 	nw.ctl.start(nw.ctl.cmd.Args[1:]...)
+	if out, err := nw.cli("invalidations", "site"); err != nil || strings.Count(out, "Completed") != 2 {
+		t.Errorf("after a kill -9 and restart, the control plane lists:\n%s%v\nwant the two invalidations, Completed", out, err)
+	}
+	waitLong(t, "tern edges showing the shield's role and address", func() bool {
+		out, err := nw.cli("edges")
+		return err == nil && strings.Contains(out, "shield") && strings.Contains(out, shield.Edge)
+	})
 	if out, err := nw.cli("delete", "distribution", "api"); err != nil {
 		t.Fatalf("delete: %v\n%s", err, out)
 	}

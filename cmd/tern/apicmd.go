@@ -315,7 +315,8 @@ POP, version, the configuration revision it has in service (and why it
 refused a later one), whether it is alive (a heartbeat within the last few
 seconds), when it was last heard from, and its traffic between its last two
 heartbeats: requests per second, the share answered from cache, and requests
-per second to origins (and other tiers).`,
+per second to origins (and other tiers); and its role (edge or shield) and the
+address other nodes reach it at for tiered caching.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := cf.client()
@@ -331,7 +332,7 @@ per second to origins (and other tiers).`,
 				return fmt.Errorf("edges: unexpected answer: %w", err)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NODE\tPOP\tVERSION\tCONFIG\tALIVE\tLAST SEEN\tREQ/S\tHIT%\tORIGIN REQ/S")
+			fmt.Fprintln(tw, "NODE\tPOP\tVERSION\tCONFIG\tALIVE\tLAST SEEN\tREQ/S\tHIT%\tORIGIN REQ/S\tROLE\tTIER ADDRESS")
 			for _, e := range list.Edges {
 				rev := fmt.Sprint(e.ConfigRevision)
 				if e.ConfigError != "" {
@@ -344,8 +345,15 @@ per second to origins (and other tiers).`,
 						hit = fmt.Sprintf("%.0f", 100*r.HitRatio)
 					}
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s ago\t%s\t%s\t%s\n", e.NodeID, e.POP, e.Version, rev, e.Alive,
-					time.Since(e.LastSeen).Round(time.Second/10), rps, hit, orps)
+				role, addr := e.Role, e.TierAddress
+				if role == "" {
+					role = "edge"
+				}
+				if addr == "" {
+					addr = "-"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s ago\t%s\t%s\t%s\t%s\t%s\n", e.NodeID, e.POP, e.Version, rev, e.Alive,
+					time.Since(e.LastSeen).Round(time.Second/10), rps, hit, orps, role, addr)
 			}
 			return tw.Flush()
 		},
