@@ -28,7 +28,13 @@ on machines you own. Distributions, cache behaviors and cache policies keep
 CloudFront's model and names.
 
 Start with "tern serve": with no --config it runs an edge on 127.0.0.1:8080 in
-front of a built-in demo origin, and prints what to try.`,
+front of a built-in demo origin, with the control plane and a disk cache kept
+under ./tern-data, and prints what to try.
+
+Across machines, "tern control" runs the control plane (with embedded NATS)
+and "tern edge --nats URL" runs each edge; edges in one POP fetch each object
+through its owner among them, and through a regional shield
+(edge.role: shield) before the origin.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
