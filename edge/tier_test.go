@@ -66,21 +66,24 @@ func (o *countingOrigin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", cc)
 	w.Header().Set("Content-Type", "text/plain")
 	w.Header().Set("Etag", fmt.Sprintf(`"%x"`, len(r.URL.Path)*7919+int(r.URL.Path[len(r.URL.Path)-1])))
-	rec := &statusRecorder{ResponseWriter: w}
+	// Counted as the head goes out: the node asking may have what it
+	// needs (a range, the first bytes) before the body is all sent.
+	rec := &statusRecorder{ResponseWriter: w, onHead: func(status int) {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		if _, ok := r.Header[tier.Header]; ok {
+			o.tierHeaders++
+		}
+		switch status {
+		case http.StatusOK:
+			o.full[r.URL.Path]++
+		case http.StatusNotModified:
+			o.notModified++
+		case http.StatusPartialContent:
+			o.partial++
+		}
+	}}
 	http.ServeContent(rec, r, "", originModTime, bytes.NewReader(objectBody(r.URL.Path)))
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if _, ok := r.Header[tier.Header]; ok {
-		o.tierHeaders++
-	}
-	switch rec.status {
-	case http.StatusOK:
-		o.full[r.URL.Path]++
-	case http.StatusNotModified:
-		o.notModified++
-	case http.StatusPartialContent:
-		o.partial++
-	}
 }
 
 func (o *countingOrigin) counts() (full map[string]int, notModified, partial, tierHeaders int) {
@@ -96,18 +99,22 @@ func (o *countingOrigin) counts() (full map[string]int, notModified, partial, ti
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
+	onHead func(status int) // if set, called once with the status before the head is sent
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
 	if s.status == 0 {
 		s.status = code
+		if s.onHead != nil {
+			s.onHead(code)
+		}
 	}
 	s.ResponseWriter.WriteHeader(code)
 }
 
 func (s *statusRecorder) Write(p []byte) (int, error) {
 	if s.status == 0 {
-		s.status = http.StatusOK
+		s.WriteHeader(http.StatusOK)
 	}
 	return s.ResponseWriter.Write(p)
 }
