@@ -242,6 +242,7 @@ func TestDiskCrashCycles(t *testing.T) {
 		return from, min(size-1, from+r.IntN(1500000))
 	}
 	client := &http.Client{Timeout: 10 * time.Second}
+	partialSeen := 0
 	for c := 0; c < cycles; c++ {
 		fresh := cyclePaths(c)
 		paths = append(paths, fresh...)
@@ -300,12 +301,14 @@ func TestDiskCrashCycles(t *testing.T) {
 			t.Fatalf("cycle %d: %v", c, err)
 		}
 		n.start(n.cmd.Args[1:]...)
+		// Ranges leave partial objects (some slices stored) in play; later
+		// whole downloads may complete them, so any restart's count shows it.
+		partialSeen += n.partialObjects()
 	}
-	// Ranges left partial objects (some slices stored) in play.
-	if partial := n.partialObjects(); partial == 0 {
-		t.Error("no partial object on disk after the cycles: the test did not exercise slices")
+	if partial := partialSeen; partial == 0 {
+		t.Error("no partial object on disk after any cycle: the test did not exercise slices")
 	} else {
-		t.Logf("%d partial objects on disk", partial)
+		t.Logf("%d partial objects counted on disk over the restarts", partial)
 	}
 	// Everything it has now is whole, and every range of it right.
 	r := rand.New(rand.NewPCG(7, 7))
