@@ -74,6 +74,15 @@ func New(ctx context.Context, o Options) (*Follower, error) {
 	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return nil, fmt.Errorf("invalidations consumer for %s: %w", o.Node, err)
 	}
+	cons, err := createConsumer(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	return &Follower{o: o, cons: cons, existed: existed}, nil
+}
+
+// createConsumer creates (or finds) the edge's durable consumer.
+func createConsumer(ctx context.Context, o Options) (jetstream.Consumer, error) {
 	cons, err := o.Conn.JetStream().CreateOrUpdateConsumer(ctx, bus.InvalidationsStream, jetstream.ConsumerConfig{
 		Durable:       bus.EdgeConsumer(o.Node),
 		Description:   "invalidations for edge " + o.Node + " in " + o.POP,
@@ -89,7 +98,7 @@ func New(ctx context.Context, o Options) (*Follower, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalidations consumer for %s: %w", o.Node, err)
 	}
-	return &Follower{o: o, cons: cons, existed: existed}, nil
+	return cons, nil
 }
 
 // checkGap empties the cache if invalidations this edge never applied
@@ -171,14 +180,62 @@ func (f *Follower) CatchUp(ctx context.Context) (int, error) {
 }
 
 // Run applies invalidations as they arrive until ctx ends.
+//
+// The edge's consumer may vanish under it: the control plane came back on
+// the same address with an empty store (its data dir lost or wiped), so
+// the stream and every consumer are new. The consume then only reports
+// errors, and the edge, still sending heartbeats, would hold every later
+// invalidation InProgress while serving what they removed. So after an
+// error Run asks for the consumer and, if it is gone, creates it again
+// and follows the new stream from its start.
 func (f *Follower) Run(ctx context.Context) error {
-	cc, err := f.cons.Consume(func(m jetstream.Msg) { f.apply(m) })
+	trouble := make(chan struct{}, 1)
+	consume := func() (jetstream.ConsumeContext, error) {
+		return f.cons.Consume(func(m jetstream.Msg) { f.apply(m) },
+			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+				slog.Debug("following invalidations", "node", f.o.Node, "error", err)
+				select {
+				case trouble <- struct{}{}:
+				default:
+				}
+			}))
+	}
+	cc, err := consume()
 	if err != nil {
 		return fmt.Errorf("follow invalidations: %w", err)
 	}
-	<-ctx.Done()
-	cc.Stop()
-	return nil
+	var retry <-chan time.Time // set while a consumer lost is not made again
+	for {
+		select {
+		case <-ctx.Done():
+			cc.Stop()
+			return nil
+		case <-trouble:
+		case <-retry:
+		}
+		retry = nil
+		_, err := f.cons.Info(ctx)
+		if !errors.Is(err, jetstream.ErrConsumerNotFound) && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			continue // there (the consume recovers by itself), or NATS is away
+		}
+		cons, err := createConsumer(ctx, f.o)
+		if err != nil {
+			slog.Warn("invalidations consumer lost and not made again yet; retrying", "node", f.o.Node, "error", err)
+			retry = time.After(time.Second)
+			continue
+		}
+		slog.Warn("invalidations consumer lost (the control plane's store is new); following the stream again from its start", "node", f.o.Node)
+		cc.Stop()
+		f.cons, f.existed = cons, false
+		if info, err := cons.Info(ctx); err == nil {
+			if _, err := f.checkGap(ctx, info); err != nil {
+				slog.Warn("invalidations: could not tell whether any were missed", "node", f.o.Node, "error", err)
+			}
+		}
+		if cc, err = consume(); err != nil {
+			return fmt.Errorf("follow invalidations: %w", err)
+		}
+	}
 }
 
 // apply purges every path and tag of one invalidation, then acknowledges it to
