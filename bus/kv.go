@@ -79,6 +79,11 @@ const (
 	// OpSynced is sent once by Watch when every value that existed when the
 	// watch began has been delivered; it carries no key.
 	OpSynced
+	// OpReset is sent by Watch when the bucket it watched was replaced by
+	// a new one (NATS came back with an empty store: revisions start again
+	// at 1). Forget every key delivered so far: the new bucket's whole
+	// state follows, then OpSynced again. It carries no key.
+	OpReset
 )
 
 func (o Op) String() string {
@@ -89,6 +94,8 @@ func (o Op) String() string {
 		return "delete"
 	case OpSynced:
 		return "synced"
+	case OpReset:
+		return "reset"
 	}
 	return fmt.Sprintf("Op(%d)", uint8(o))
 }
@@ -253,6 +260,8 @@ func (k *KV) History(ctx context.Context, key string) ([]Entry, error) {
 // changes. Across a NATS reconnect (or server restart on the same store) it
 // resumes after the last revision it delivered: no repeats, and every key's
 // latest state arrives (intermediate revisions beyond ConfigHistory may not).
+// If the server came back with a new bucket (an empty store), it sends
+// OpReset and starts again from the new bucket's beginning.
 // If the channel closes while ctx is not done, the connection was closed.
 func (k *KV) Watch(ctx context.Context, pattern string, after uint64) (<-chan Entry, error) {
 	if pattern == "" {
@@ -263,9 +272,23 @@ func (k *KV) Watch(ctx context.Context, pattern string, after uint64) (<-chan En
 	if err != nil {
 		return nil, fmt.Errorf("watch %s/%s: %w", k.bucket, pattern, err)
 	}
+	// The bucket's creation time tells it from a new one of the same name
+	// after a reconnect; unknown (zero), only revisions going back do.
+	born, _, _ := k.identity(ctx)
 	out := make(chan Entry)
-	go k.relay(ctx, pattern, w, reconnected, after, out)
+	go k.relay(ctx, pattern, w, reconnected, after, born, out)
 	return out, nil
+}
+
+// identity returns when the bucket's stream was created and its last
+// revision.
+func (k *KV) identity(ctx context.Context) (time.Time, uint64, error) {
+	st, err := k.conn.js.Stream(ctx, "KV_"+k.bucket)
+	if err != nil {
+		return time.Time{}, 0, err
+	}
+	info := st.CachedInfo()
+	return info.Created, info.State.LastSeq, nil
 }
 
 func (k *KV) watch(ctx context.Context, pattern string, after uint64) (jetstream.KeyWatcher, error) {
@@ -290,8 +313,12 @@ func stopWatcher(w jetstream.KeyWatcher) {
 // (the server restarted) only when two idle heartbeats, 10 s, are missed.
 // relay does not wait: at every reconnect it replaces the watcher with one
 // that starts after the last revision it delivered, so nothing is lost or
-// repeated, and OpSynced is still sent once.
-func (k *KV) relay(ctx context.Context, pattern string, w jetstream.KeyWatcher, reconnected <-chan struct{}, last uint64, out chan<- Entry) {
+// repeated, and OpSynced is still sent once. Resuming in a new bucket
+// (created after born, or whose revisions have not reached the last one
+// delivered) would skip its first revisions: relay sends OpReset instead
+// and starts it from the beginning, with OpSynced again once its state is
+// delivered.
+func (k *KV) relay(ctx context.Context, pattern string, w jetstream.KeyWatcher, reconnected <-chan struct{}, last uint64, born time.Time, out chan<- Entry) {
 	defer close(out)
 	synced := false
 	for {
@@ -313,9 +340,19 @@ func (k *KV) relay(ctx context.Context, pattern string, w jetstream.KeyWatcher, 
 		case <-reconnected:
 			stopWatcher(w)
 			reconnected = k.conn.reconnects()
-			var err error
+			reset := false
 			for attempt := 1; ; attempt++ {
-				if w, err = k.watch(ctx, pattern, last); err == nil {
+				from := last
+				created, lastSeq, err := k.identity(ctx)
+				if err == nil {
+					reset = !born.IsZero() && !created.Equal(born) || lastSeq < last
+					born = created
+					if reset {
+						from = 0
+					}
+					w, err = k.watch(ctx, pattern, from)
+				}
+				if err == nil {
 					break
 				}
 				if k.conn.nc.IsClosed() {
@@ -328,7 +365,11 @@ func (k *KV) relay(ctx context.Context, pattern string, w jetstream.KeyWatcher, 
 					return
 				}
 			}
-			continue
+			if !reset {
+				continue
+			}
+			last, synced = 0, false
+			e = Entry{Op: OpReset}
 		case <-ctx.Done():
 			stopWatcher(w)
 			return

@@ -174,6 +174,12 @@ func (w *Watcher) RunOn(ctx context.Context, kv *bus.KV) error {
 			delete(w.docs, e.Key)
 		case bus.OpSynced:
 			w.synced = true
+		case bus.OpReset:
+			// The control plane's store is new: what it held is gone,
+			// and the new bucket's state, whole, is applied at its
+			// OpSynced. Until then the configuration in service stays.
+			clear(w.docs)
+			w.rev, w.synced = 0, false
 		}
 		w.rev = max(w.rev, e.Revision)
 		if w.synced {

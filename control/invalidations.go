@@ -216,10 +216,27 @@ func (iv *Invalidations) Create(ctx context.Context, distribution string, req In
 	if req.CallerReference != "" {
 		refKey = callerRefKey(distribution, req.CallerReference)
 		idJSON, _ := json.Marshal(inv.ID)
-		if _, err := iv.kv.Create(ctx, refKey, idJSON); errors.Is(err, bus.ErrExists) {
-			return iv.byCallerReference(ctx, distribution, refKey, inv)
-		} else if err != nil {
-			return Invalidation{}, fmt.Errorf("invalidate in %q: caller reference: %w", distribution, err)
+		for {
+			_, err := iv.kv.Create(ctx, refKey, idJSON)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, bus.ErrExists) {
+				return Invalidation{}, fmt.Errorf("invalidate in %q: caller reference: %w", distribution, err)
+			}
+			got, rev, err := iv.byCallerReference(ctx, distribution, refKey, inv)
+			if !errors.Is(err, errOrphanedReference) {
+				return got, err
+			}
+			// The claim names an invalidation never issued (its control
+			// plane died in between): this request takes the claim over,
+			// unless another did first, whose it then gets.
+			if _, err := iv.kv.Update(ctx, refKey, idJSON, rev); err == nil {
+				slog.Warn("caller reference named an invalidation never issued; issuing it now", "key", refKey)
+				break
+			} else if !errors.Is(err, bus.ErrRevisionMismatch) && !errors.Is(err, bus.ErrNotFound) {
+				return Invalidation{}, fmt.Errorf("invalidate in %q: caller reference: %w", distribution, err)
+			}
 		}
 	}
 	t := &tracked{Invalidation: inv, since: time.Now()}
@@ -283,17 +300,25 @@ func callerRefKey(distribution, ref string) string {
 	return "ref." + distribution + "." + hex.EncodeToString(sum[:16])
 }
 
+// errOrphanedReference: a caller reference's claim names an invalidation
+// that was never issued, and nothing in this process is issuing it.
+var errOrphanedReference = errors.New("caller reference names an invalidation never issued")
+
 // byCallerReference answers a request whose caller reference refKey
 // already issued an invalidation: that one, if the request asks the same
 // (paths and tags in any order, the same mode), or ErrBatchAlreadyExists.
-func (iv *Invalidations) byCallerReference(ctx context.Context, distribution, refKey string, want Invalidation) (Invalidation, error) {
+// If the claim names an invalidation that never came to be (the control
+// plane died between claiming and recording it), it returns
+// errOrphanedReference and the claim's revision, for the caller to take
+// it over.
+func (iv *Invalidations) byCallerReference(ctx context.Context, distribution, refKey string, want Invalidation) (Invalidation, uint64, error) {
 	e, err := iv.kv.Get(ctx, refKey)
 	if err != nil {
-		return Invalidation{}, fmt.Errorf("invalidate in %q: caller reference: %w", distribution, err)
+		return Invalidation{}, 0, fmt.Errorf("invalidate in %q: caller reference: %w", distribution, err)
 	}
 	var id string
 	if err := json.Unmarshal(e.Value, &id); err != nil {
-		return Invalidation{}, fmt.Errorf("invalidate in %q: caller reference record %s: %w", distribution, refKey, err)
+		return Invalidation{}, 0, fmt.Errorf("invalidate in %q: caller reference record %s: %w", distribution, refKey, err)
 	}
 	// The request that claimed it may still be publishing.
 	var got Invalidation
@@ -303,12 +328,20 @@ func (iv *Invalidations) byCallerReference(ctx context.Context, distribution, re
 		}
 		select {
 		case <-ctx.Done():
-			return Invalidation{}, ctx.Err()
+			return Invalidation{}, 0, ctx.Err()
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+	if errors.Is(err, ErrNotFound) {
+		iv.mu.Lock()
+		_, issuing := iv.pending[id]
+		iv.mu.Unlock()
+		if !issuing {
+			return Invalidation{}, e.Revision, errOrphanedReference
+		}
+	}
 	if err != nil {
-		return Invalidation{}, fmt.Errorf("invalidate in %q: caller reference %q names invalidation %s: %w", distribution, want.CallerReference, id, err)
+		return Invalidation{}, 0, fmt.Errorf("invalidate in %q: caller reference %q names invalidation %s: %w", distribution, want.CallerReference, id, err)
 	}
 	same := func(a, b []string) bool {
 		a, b = slices.Clone(a), slices.Clone(b)
@@ -317,10 +350,10 @@ func (iv *Invalidations) byCallerReference(ctx context.Context, distribution, re
 		return slices.Equal(a, b)
 	}
 	if !same(got.Paths, want.Paths) || !same(got.Tags, want.Tags) || got.Mode != want.Mode {
-		return Invalidation{}, fmt.Errorf("invalidate in %q: caller_reference %q was used for invalidation %s with other paths, tags or mode: %w",
+		return Invalidation{}, 0, fmt.Errorf("invalidate in %q: caller_reference %q was used for invalidation %s with other paths, tags or mode: %w",
 			distribution, want.CallerReference, id, ErrBatchAlreadyExists)
 	}
-	return got, nil
+	return got, 0, nil
 }
 
 // validate checks a request, naming the field at fault.

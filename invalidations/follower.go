@@ -13,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -39,8 +40,8 @@ type Options struct {
 	// Nil: such an edge only logs it.
 	PurgeAll func()
 	// PositionFile keeps the stream sequence of the last invalidation
-	// applied, so that the edge knows on its return what it missed even
-	// after the stream moved on. "" keeps none: the consumer's position is
+	// applied (and which stream it is in), so that the edge knows on its
+	// return what it missed even after the stream moved on. "" keeps none: the consumer's position is
 	// used, which the server moves past invalidations that aged out, so a
 	// gap is then noticed only for a new edge.
 	PositionFile string
@@ -63,6 +64,11 @@ type Follower struct {
 	// existed is whether the edge's consumer was there before New: the
 	// edge followed the stream in an earlier life.
 	existed bool
+	// streamCreated is when the stream followed was created (Unix ns; 0
+	// unknown): the position file names it, since a stream made again
+	// (the control plane's store lost) numbers its invalidations from 1
+	// again.
+	streamCreated atomic.Int64
 }
 
 // New creates (or finds) the edge's durable consumer of the stream: from
@@ -74,6 +80,19 @@ func New(ctx context.Context, o Options) (*Follower, error) {
 	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return nil, fmt.Errorf("invalidations consumer for %s: %w", o.Node, err)
 	}
+	cons, err := createConsumer(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	f := &Follower{o: o, cons: cons, existed: existed}
+	if st, err := o.Conn.JetStream().Stream(ctx, bus.InvalidationsStream); err == nil {
+		f.streamCreated.Store(st.CachedInfo().Created.UnixNano())
+	}
+	return f, nil
+}
+
+// createConsumer creates (or finds) the edge's durable consumer.
+func createConsumer(ctx context.Context, o Options) (jetstream.Consumer, error) {
 	cons, err := o.Conn.JetStream().CreateOrUpdateConsumer(ctx, bus.InvalidationsStream, jetstream.ConsumerConfig{
 		Durable:       bus.EdgeConsumer(o.Node),
 		Description:   "invalidations for edge " + o.Node + " in " + o.POP,
@@ -89,7 +108,7 @@ func New(ctx context.Context, o Options) (*Follower, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalidations consumer for %s: %w", o.Node, err)
 	}
-	return &Follower{o: o, cons: cons, existed: existed}, nil
+	return cons, nil
 }
 
 // checkGap empties the cache if invalidations this edge never applied
@@ -102,11 +121,15 @@ func (f *Follower) checkGap(ctx context.Context, info *jetstream.ConsumerInfo) (
 		return false, err
 	}
 	first := st.CachedInfo().State.FirstSeq // fetched just now by Stream
-	var seen uint64                         // the last stream sequence this edge has applied
+	created := st.CachedInfo().Created.UnixNano()
+	f.streamCreated.Store(created)
+	var seen uint64 // the last stream sequence this edge has applied
 	if f.existed {
 		seen = info.AckFloor.Stream
 	}
-	if pos, ok := f.position(); ok {
+	// A position in another stream (one the control plane had before it
+	// lost its store) says nothing of this one.
+	if pos, in, ok := f.position(); ok && (in == 0 || in == created) {
 		seen = pos
 	}
 	if first <= seen+1 {
@@ -171,14 +194,62 @@ func (f *Follower) CatchUp(ctx context.Context) (int, error) {
 }
 
 // Run applies invalidations as they arrive until ctx ends.
+//
+// The edge's consumer may vanish under it: the control plane came back on
+// the same address with an empty store (its data dir lost or wiped), so
+// the stream and every consumer are new. The consume then only reports
+// errors, and the edge, still sending heartbeats, would hold every later
+// invalidation InProgress while serving what they removed. So after an
+// error Run asks for the consumer and, if it is gone, creates it again
+// and follows the new stream from its start.
 func (f *Follower) Run(ctx context.Context) error {
-	cc, err := f.cons.Consume(func(m jetstream.Msg) { f.apply(m) })
+	trouble := make(chan struct{}, 1)
+	consume := func() (jetstream.ConsumeContext, error) {
+		return f.cons.Consume(func(m jetstream.Msg) { f.apply(m) },
+			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+				slog.Debug("following invalidations", "node", f.o.Node, "error", err)
+				select {
+				case trouble <- struct{}{}:
+				default:
+				}
+			}))
+	}
+	cc, err := consume()
 	if err != nil {
 		return fmt.Errorf("follow invalidations: %w", err)
 	}
-	<-ctx.Done()
-	cc.Stop()
-	return nil
+	var retry <-chan time.Time // set while a consumer lost is not made again
+	for {
+		select {
+		case <-ctx.Done():
+			cc.Stop()
+			return nil
+		case <-trouble:
+		case <-retry:
+		}
+		retry = nil
+		_, err := f.cons.Info(ctx)
+		if !errors.Is(err, jetstream.ErrConsumerNotFound) && !errors.Is(err, jetstream.ErrStreamNotFound) {
+			continue // there (the consume recovers by itself), or NATS is away
+		}
+		cons, err := createConsumer(ctx, f.o)
+		if err != nil {
+			slog.Warn("invalidations consumer lost and not made again yet; retrying", "node", f.o.Node, "error", err)
+			retry = time.After(time.Second)
+			continue
+		}
+		slog.Warn("invalidations consumer lost (the control plane's store is new); following the stream again from its start", "node", f.o.Node)
+		cc.Stop()
+		f.cons, f.existed = cons, false
+		if info, err := cons.Info(ctx); err == nil {
+			if _, err := f.checkGap(ctx, info); err != nil {
+				slog.Warn("invalidations: could not tell whether any were missed", "node", f.o.Node, "error", err)
+			}
+		}
+		if cc, err = consume(); err != nil {
+			return fmt.Errorf("follow invalidations: %w", err)
+		}
+	}
 }
 
 // apply purges every path and tag of one invalidation, then acknowledges it to
@@ -215,27 +286,44 @@ func (f *Follower) apply(m jetstream.Msg) {
 	}
 }
 
-// position reads PositionFile.
-func (f *Follower) position() (uint64, bool) {
+// position reads PositionFile: the sequence, and when the stream it is
+// in was created (Unix ns; 0 if the file does not say).
+func (f *Follower) position() (seq uint64, streamCreated int64, ok bool) {
 	if f.o.PositionFile == "" {
-		return 0, false
+		return 0, 0, false
 	}
 	b, err := os.ReadFile(f.o.PositionFile)
 	if err != nil {
-		return 0, false
+		return 0, 0, false
 	}
-	n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
-	return n, err == nil
+	fields := strings.Fields(string(b))
+	if len(fields) == 0 || len(fields) > 2 {
+		return 0, 0, false
+	}
+	if seq, err = strconv.ParseUint(fields[0], 10, 64); err != nil {
+		return 0, 0, false
+	}
+	if len(fields) == 2 {
+		if streamCreated, err = strconv.ParseInt(fields[1], 10, 64); err != nil {
+			return 0, 0, false
+		}
+	}
+	return seq, streamCreated, true
 }
 
-// setPosition keeps seq in PositionFile, atomically: a crash leaves the
-// old position, and the invalidation after it is applied again.
+// setPosition keeps seq, and the stream it is in, in PositionFile,
+// atomically: a crash leaves the old position, and the invalidation after
+// it is applied again.
 func (f *Follower) setPosition(seq uint64) {
 	if f.o.PositionFile == "" {
 		return
 	}
+	line := strconv.FormatUint(seq, 10)
+	if c := f.streamCreated.Load(); c != 0 {
+		line += " " + strconv.FormatInt(c, 10)
+	}
 	tmp := f.o.PositionFile + ".tmp"
-	err := os.WriteFile(tmp, []byte(strconv.FormatUint(seq, 10)+"\n"), 0o644)
+	err := os.WriteFile(tmp, []byte(line+"\n"), 0o644)
 	if err == nil {
 		err = os.Rename(tmp, f.o.PositionFile)
 	}
