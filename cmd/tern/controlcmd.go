@@ -138,12 +138,16 @@ func runControl(ctx context.Context, out io.Writer, f controlCmdFlags) error {
 		o.natsListen, o.leafListen = f.natsListen, f.leafListen
 	}
 	cpCtx, stopCP := context.WithCancel(ctx)
-	defer stopCP()
 	cp, err := startControlPlane(cpCtx, o)
 	if err != nil {
+		stopCP()
 		return fmt.Errorf("control plane: %w", err)
 	}
-	defer cp.close()
+	defer func() {
+		// What uses the connection stops before it closes.
+		stopCP()
+		cp.close()
+	}()
 
 	natsURL := f.nats
 	if cp.bus != nil {

@@ -198,8 +198,17 @@ func (l *edgeLink) connect(ctx context.Context, url, domain, token string, limit
 					return
 				}
 				if err != nil {
-					slog.Error("NATS refused this edge; not following the control plane", "nats", url, "error", err)
-					return
+					// A refused token, say: this edge serves unlinked (no
+					// heartbeats, no invalidations) until it is mended, so
+					// it says so at every try.
+					slog.Error("NATS refused this edge; serving without the control plane and trying again", "nats", url, "error", err)
+					conn = nil
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(retryDelay(attempt)):
+					}
+					continue
 				}
 			}
 			if err = l.follow(ctx, conn, 30*time.Second); err == nil {
