@@ -101,7 +101,17 @@ func (o *Object) Size() int64 {
 		n += int64(len(v))
 	}
 	for _, t := range o.Tags {
-		n += int64(len(t)) + 16
+		n += 2*int64(len(t)) + tagIndexOverhead
 	}
 	return n
 }
+
+// tagIndexOverhead is what one tag of an object costs a storage tier
+// beyond its bytes, which it holds twice (in the object and as a key of
+// its tag index): the string headers, and the index entry of the tag,
+// measured at about 350 bytes in the memory tier's index when the tag is
+// the object's own (a map per tag). It is weighed at that, the worst
+// case, since an origin decides how many tags an object has and whether
+// they are shared: weighed lighter, a store of small objects with many
+// tags each would hold many times its capacity.
+const tagIndexOverhead = 352

@@ -334,10 +334,13 @@ func bodyAllowed(status int) bool {
 
 // notModified trims a response header to what a 304 carries: the fields
 // RFC 9110 §15.4.5 names (cache.NotModifiedHeader) and the edge's own.
+// The tags handed to another tier (tagsForTier) stay: the node that
+// revalidates through this one replaces its copy's tags with them, as it
+// would with the origin's 304.
 func notModified(h http.Header) {
 	keep := make(http.Header, 12)
 	cache.NotModifiedHeader(cache.Header(h), cache.Header(keep))
-	for _, k := range [...]string{"Age", "Via", HeaderCache, HeaderRequestID, HeaderPOP, HeaderError} {
+	for _, k := range [...]string{"Age", "Via", HeaderCache, HeaderRequestID, HeaderPOP, HeaderError, cache.SurrogateKeyHeader} {
 		if v, ok := h[k]; ok {
 			keep[k] = v
 		}

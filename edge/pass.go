@@ -48,7 +48,7 @@ func (s *Server) pass(x *exchange) {
 		h[k] = v
 	}
 	delete(h, "Surrogate-Control")
-	if _, tier := r.Header[headerTier]; !tier {
+	if !fromTier(x) {
 		delete(h, cache.SurrogateKeyHeader) // cache tags are for caches
 		delete(h, cache.CacheTagHeader)
 	}

@@ -9,25 +9,28 @@ import (
 	"github.com/terncdn/tern/collapse"
 )
 
-// headerTier marks a request from another Tern tier (an edge fetching
-// from its shield or from the owner of an object in its POP). Such a
-// request is given the object's cache tags (as Surrogate-Key), so that the
-// downstream edge stores them too and a purge by tag reaches its copy;
-// viewers never see them.
-const headerTier = "Tern-Tier"
-
-// tagsForTier hands tags on in h when x comes from another Tern tier. An
-// object's tags are kept apart from its header (cache.Object.Tags), so a
-// viewer's response needs nothing removed: the hit path pays one length
-// check for an untagged object, and one header lookup for a tagged one.
+// tagsForTier hands tags on in h when x comes from another Tern tier (an
+// edge fetching from its shield or from the owner of an object in its
+// POP), as Surrogate-Key, so that the node that asked stores them too and
+// a purge by tag reaches its copy. An object's tags are kept apart from
+// its header (cache.Object.Tags), so a viewer's response needs nothing
+// removed: the hit path pays one length check for an untagged object.
+//
+// A request is from another tier when its Tern-Tier header parsed
+// (x.tierHop, set only on a node with a tier membership): a viewer who
+// sends a Tern-Tier header that is not one, or sends any to a node
+// without tiers, is a viewer and does not see the tags.
 func tagsForTier(x *exchange, h http.Header, tags []string) {
 	if len(tags) == 0 {
 		return
 	}
-	if _, tier := x.r.Header[headerTier]; tier {
+	if fromTier(x) {
 		h[cache.SurrogateKeyHeader] = []string{cache.TagsHeaderValue(tags)}
 	}
 }
+
+// fromTier reports whether x is a request from another Tern tier.
+func fromTier(x *exchange) bool { return x.tierHop.Kind != "" }
 
 // takeTags removes the tag fields from an origin response's header h and
 // returns its tags, logging (at debug level) those it dropped as malformed

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/terncdn/tern/collapse"
+	"github.com/terncdn/tern/tier"
 )
 
 // taggedOrigin serves each path with the tags ?-less paths map to, an
@@ -67,6 +68,8 @@ func TestTagsHiddenFromViewersHandedToTiers(t *testing.T) {
 	ts := httptest.NewServer(o)
 	defer ts.Close()
 	s := newTestServer(t, ts.URL, "")
+	s.SetTiers(tier.NewStatic()) // a node that takes tier requests
+	const fromTier = "peer; chain=fra-9"
 	noTags := func(what string, rec *httptest.ResponseRecorder) {
 		t.Helper()
 		for _, f := range []string{"Surrogate-Key", "Cache-Tag"} {
@@ -77,22 +80,22 @@ func TestTagsHiddenFromViewersHandedToTiers(t *testing.T) {
 	}
 	noTags("miss", get(s, "/a"))
 	noTags("hit", get(s, "/a"))
-	rec := get(s, "/a", "Tern-Tier", "1")
+	rec := get(s, "/a", "Tern-Tier", fromTier)
 	if got := rec.Header().Get("Surrogate-Key"); got != "all c1 p1" || rec.Header().Get("X-Cache") != "Hit from tern" {
 		t.Errorf("hit for another tier: Surrogate-Key %q (%s), want %q", got, rec.Header().Get("X-Cache"), "all c1 p1")
 	}
-	if got := get(s, "/b", "Tern-Tier", "1").Header().Get("Surrogate-Key"); got != "" {
+	if got := get(s, "/b", "Tern-Tier", fromTier).Header().Get("Surrogate-Key"); got != "" {
 		t.Errorf("an untagged object for another tier: Surrogate-Key %q", got)
 	}
 	o.tags["/c"] = [2]string{"", "only-ct"}
-	if got := get(s, "/c", "Tern-Tier", "1").Header().Get("Surrogate-Key"); got != "only-ct" {
+	if got := get(s, "/c", "Tern-Tier", fromTier).Header().Get("Surrogate-Key"); got != "only-ct" {
 		t.Errorf("miss for another tier: Surrogate-Key %q, want only-ct", got)
 	}
 	// Passed through (not cacheable): the origin's fields, for tiers only.
 	o.cacheCtl = "private"
 	noTags("pass", get(s, "/private"))
 	noTags("pass", get(s, "/private"))
-	if got := get(s, "/private", "Tern-Tier", "1").Header().Get("Surrogate-Key"); got != "secret" {
+	if got := get(s, "/private", "Tern-Tier", fromTier).Header().Get("Surrogate-Key"); got != "secret" {
 		t.Errorf("passed through to another tier: Surrogate-Key %q, want secret", got)
 	}
 }
@@ -252,5 +255,38 @@ func TestTagPurgeOfFillWithHeadIn(t *testing.T) {
 			t.Errorf("fill tagged blue, purge of %s with its head in: next request %s, want %s", purged, got, want)
 		}
 		ts.Close()
+	}
+}
+
+// TestViewersCannotReadTags: a viewer who sends a Tern-Tier header that
+// is not one, or sends one to a node without tiers, is answered as a
+// viewer: no Surrogate-Key or Cache-Tag on a miss, a hit or a pass.
+func TestViewersCannotReadTags(t *testing.T) {
+	o := newTaggedOrigin(map[string][2]string{"/a": {"secret-a", "secret-ct"}, "/private": {"secret-p", ""}})
+	ts := httptest.NewServer(o)
+	defer ts.Close()
+	plain := newTestServer(t, ts.URL, "")
+	tiered := newTestServer(t, ts.URL, "")
+	tiered.SetTiers(tier.NewStatic())
+	for _, c := range []struct {
+		name   string
+		s      *Server
+		header string
+	}{
+		{"no tiers, a well-formed header", plain, "peer; chain=fra-1"},
+		{"tiers, a header that is not one", tiered, "1"},
+	} {
+		for _, path := range []string{"/a", "/a", "/private"} { // a miss, a hit, a pass
+			o.cacheCtl = "public, max-age=600"
+			if path == "/private" {
+				o.cacheCtl = "private"
+			}
+			rec := get(c.s, path, "Tern-Tier", c.header)
+			for _, f := range []string{"Surrogate-Key", "Cache-Tag"} {
+				if v := rec.Header().Values(f); len(v) > 0 {
+					t.Errorf("%s: %s (%s): the viewer sees %s %q", c.name, path, rec.Header().Get(HeaderCache), f, v)
+				}
+			}
+		}
 	}
 }

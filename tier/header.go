@@ -14,9 +14,11 @@ import "strings"
 // A node that receives a request marked "peer" does not ask its own
 // peers again; one marked "shield" goes straight to the origin; one whose
 // chain holds its own node id, or MaxChain ids, is a loop and is answered
-// 508 Loop Detected. A viewer who sends the header can therefore at worst
-// make its own request skip a tier, or be refused: nothing else depends
-// on it. A header that does not parse is ignored.
+// 508 Loop Detected. A header that does not parse is ignored. The header
+// is not authenticated: a viewer who sends a well-formed one can make its
+// own request skip a tier, be refused, or read the cache tags a node
+// hands to the tier that asked (Surrogate-Key); nothing else depends on
+// it.
 const Header = "Tern-Tier"
 
 // Hops.
