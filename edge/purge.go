@@ -2,9 +2,7 @@ package edge
 
 import (
 	"fmt"
-	"net/url"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/terncdn/tern/cache"
@@ -29,16 +27,9 @@ func (s *Server) PurgePath(distribution, path string, soft bool) (int, error) {
 	if err := cache.ValidateInvalidationPath(path); err != nil {
 		return 0, err
 	}
-	wildcard := strings.HasSuffix(path, "*")
-	p := strings.TrimSuffix(path, "*")
-	// The key holds the path as the edge sees it: escaped, then normalised.
-	p = normalizePath((&url.URL{Path: p}).EscapedPath())
-	if wildcard {
-		p += "*"
-	}
 	// A distribution out of service (disabled, or not applied yet) may
 	// still have objects stored, served again once it is back: they go too.
-	prefix := cache.InvalidationPrefix(distribution, p)
+	prefix := purgePrefix(distribution, path)
 	var n int
 	if soft {
 		s.invalidateFills(prefix)

@@ -92,6 +92,9 @@ type Server struct {
 	peering     bool
 	tierClient  *origin.Client
 	tierOrigins sync.Map // tierOriginKey → *origin.Origin
+	// fences are the purges applied lately and how far the invalidation
+	// stream is applied (fence.go).
+	fences *fences
 }
 
 // New builds an edge from a validated configuration.
@@ -101,6 +104,7 @@ func New(o Options) (*Server, error) {
 	}
 	c := o.Config
 	s := &Server{
+		fences:    newFences(),
 		store:     o.Storage,
 		log:       o.AccessLog,
 		metrics:   o.Metrics,

@@ -59,6 +59,11 @@ const (
 // request that has been here before.
 const errTierLoop = "tier-loop"
 
+// errTierBehind is the X-Tern-Error token of a 503 for a fenced tier
+// request this node could not answer: it had not applied the
+// invalidations up to the fence in time (fence.go).
+const errTierBehind = "tier-behind"
+
 // tierSource holds the membership a Server consults (an interface in an
 // atomic.Pointer).
 type tierSource struct{ m tier.Members }
@@ -90,6 +95,23 @@ func (s *Server) tierLoop(x *exchange, v string) bool {
 	case h.Len() >= tier.MaxChain:
 		s.fail(x, http.StatusLoopDetected, errTierLoop, fmt.Errorf("tier request passed %d nodes (chain %s)", h.Len(), h.Chain))
 		return true
+	}
+	if h.Fence > 0 {
+		caughtUp, waited := s.fences.wait(x.r.Context(), h.Fence)
+		if !caughtUp {
+			// Answering from this cache could hand back what the asking
+			// node has purged: it goes on to the next tier, then the origin.
+			s.fail(x, http.StatusServiceUnavailable, errTierBehind,
+				fmt.Errorf("tier request fenced at invalidation %d; this node has not applied it within %v", h.Fence, fenceWait))
+			return true
+		}
+		if waited {
+			// Freshness is judged as of now, after the purges it waited
+			// for: one that marked the object stale (soft) did so after
+			// the request came in. The access log's time-taken then
+			// starts here too.
+			x.start = time.Now()
+		}
 	}
 	x.tierHop = h
 	return false
@@ -200,7 +222,11 @@ func (s *Server) observeUpstream(j *fillJob, upstream string) {
 func (s *Server) fetchTier(j *fillJob, st tierStop) (*origin.Response, error) {
 	o := s.tierOrigin(st.node, j.b.tierTimeout)
 	// The fill's goroutine alone uses j.treq: the header is set per try.
-	j.treq.Header[tier.Header] = []string{j.hop.Next(st.kind, s.nodeID)}
+	// It carries the fence of the purges this node applied lately that
+	// cover the object, or the one it was asked with.
+	hop := j.hop
+	hop.Fence = max(hop.Fence, s.fences.of(j.key, time.Now()))
+	j.treq.Header[tier.Header] = []string{hop.Next(st.kind, s.nodeID)}
 	req := *j.treq
 	req.OnEarlyHints = j.req.OnEarlyHints
 	ctx, cancel := context.WithCancel(context.Background())

@@ -45,6 +45,11 @@ type Options struct {
 	// used, which the server moves past invalidations that aged out, so a
 	// gap is then noticed only for a new edge.
 	PositionFile string
+	// Applied, if set, is told the stream sequence up to which the edge
+	// has applied every invalidation: after catching up, and after each
+	// one. Edges hold tier requests that name a later one (a fence) until
+	// they are there (see edge.Server.InvalidationsApplied).
+	Applied func(seq uint64)
 }
 
 // Target is one path or one tag of an invalidation, and its mode.
@@ -55,6 +60,8 @@ type Target struct {
 	Tag string
 	// Soft marks the objects stale instead of removing them.
 	Soft bool
+	// Seq is the invalidation's sequence in the stream.
+	Seq uint64
 }
 
 // Follower applies invalidations to one edge.
@@ -171,6 +178,9 @@ func (f *Follower) CatchUp(ctx context.Context) (int, error) {
 			return n, fmt.Errorf("catch up on invalidations: %w", err)
 		}
 		if info.NumPending == 0 && info.NumAckPending == 0 {
+			if f.o.Applied != nil {
+				f.o.Applied(max(info.AckFloor.Stream, info.Delivered.Stream))
+			}
 			return n, nil
 		}
 		if time.Now().After(deadline) {
@@ -255,20 +265,27 @@ func (f *Follower) Run(ctx context.Context) error {
 // apply purges every path and tag of one invalidation, then acknowledges it to
 // the stream (this edge is done with it) and to the control plane.
 func (f *Follower) apply(m jetstream.Msg) {
+	var seq uint64
+	if md, err := m.Metadata(); err == nil {
+		seq = md.Sequence.Stream
+	}
 	var inv bus.Invalidation
 	if err := json.Unmarshal(m.Data(), &inv); err != nil {
 		slog.Error("malformed invalidation; skipped", "subject", m.Subject(), "error", err)
 		m.Term()
+		if f.o.Applied != nil && seq > 0 {
+			f.o.Applied(seq)
+		}
 		return
 	}
 	soft := inv.Mode == bus.PurgeSoft
 	for _, p := range inv.Paths {
-		if err := f.o.Purge(inv.Distribution, Target{Path: p, Soft: soft}); err != nil {
+		if err := f.o.Purge(inv.Distribution, Target{Path: p, Soft: soft, Seq: seq}); err != nil {
 			slog.Debug("invalidation path not applied", "id", inv.ID, "distribution", inv.Distribution, "path", p, "error", err)
 		}
 	}
 	for _, t := range inv.Tags {
-		if err := f.o.Purge(inv.Distribution, Target{Tag: t, Soft: soft}); err != nil {
+		if err := f.o.Purge(inv.Distribution, Target{Tag: t, Soft: soft, Seq: seq}); err != nil {
 			slog.Debug("invalidation tag not applied", "id", inv.ID, "distribution", inv.Distribution, "tag", t, "error", err)
 		}
 	}
@@ -277,8 +294,11 @@ func (f *Follower) apply(m jetstream.Msg) {
 		slog.Warn("invalidation applied but not acknowledged to the stream", "id", inv.ID, "error", err)
 		return
 	}
-	if md, err := m.Metadata(); err == nil {
-		f.setPosition(md.Sequence.Stream)
+	if seq > 0 {
+		f.setPosition(seq)
+		if f.o.Applied != nil {
+			f.o.Applied(seq)
+		}
 	}
 	ack, _ := json.Marshal(bus.InvalidationAck{ID: inv.ID, Node: f.o.Node, POP: f.o.POP})
 	if err := f.o.Conn.NATS().Publish(bus.InvalidationAcksPrefix+inv.ID, ack); err != nil {

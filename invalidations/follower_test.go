@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/terncdn/tern/bus"
 )
@@ -130,5 +131,54 @@ func TestCatchUpAfterTheStreamForgot(t *testing.T) {
 	// older than them.
 	if _, err := follower("e2").CatchUp(ctx); err != nil || emptied != 2 {
 		t.Fatalf("a new edge after the stream forgot: emptied %d times, %v", emptied, err)
+	}
+}
+
+// TestAppliedAndSeq: each purge target carries its invalidation's stream
+// sequence, and Applied hears how far the stream is applied: after a
+// catch-up, and after each invalidation.
+func TestAppliedAndSeq(t *testing.T) {
+	ctx := context.Background()
+	conn := startStream(t)
+	publish := func(id string) {
+		b, _ := json.Marshal(bus.Invalidation{ID: id, Distribution: "d", Paths: []string{"/" + id}})
+		if _, err := conn.JetStream().Publish(ctx, bus.InvalidationSubject("d"), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	var seqs, applied []uint64
+	f, err := New(ctx, Options{Conn: conn, Node: "e1", POP: "p",
+		Purge:   func(_ string, tg Target) error { mu.Lock(); seqs = append(seqs, tg.Seq); mu.Unlock(); return nil },
+		Applied: func(seq uint64) { mu.Lock(); applied = append(applied, seq); mu.Unlock() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish("I1")
+	publish("I2")
+	if _, err := f.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	if !slices.Equal(seqs, []uint64{1, 2}) || len(applied) == 0 || applied[len(applied)-1] != 2 {
+		t.Errorf("after catching up: targets at %v, applied %v; want 1, 2 and applied up to 2", seqs, applied)
+	}
+	mu.Unlock()
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go f.Run(rctx)
+	publish("I3")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		last := applied[len(applied)-1]
+		mu.Unlock()
+		if last == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("applied %v, want it to reach 3", applied)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

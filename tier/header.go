@@ -1,6 +1,9 @@
 package tier
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // Header marks a request one Tern node sends another on a miss:
 //
@@ -10,6 +13,14 @@ import "strings"
 // The first token is the hop: "peer" (to the object's owner in the
 // sender's POP) or "shield" (to a regional shield). chain lists, in
 // order, the node ids the request passed through, the sender last.
+//
+// fence, if present, is the invalidation stream sequence of the latest
+// purge the sender applied that may cover the object: the receiver first
+// applies the invalidations up to it (waiting briefly), so that it does
+// not hand back a copy the sender has already purged (see edge's
+// fences). A node without a fence sends none:
+//
+//	Tern-Tier: peer; chain=fra-1; fence=1234
 //
 // A node that receives a request marked "peer" does not ask its own
 // peers again; one marked "shield" goes straight to the origin; one whose
@@ -38,6 +49,9 @@ type Hop struct {
 	Kind string
 	// Chain is the node ids the request passed through, "/"-separated.
 	Chain string
+	// Fence is the invalidation stream sequence the receiver must have
+	// applied before it answers from its cache; 0 for none.
+	Fence uint64
 }
 
 // ParseHeader reads a Tern-Tier header value; ok is false when it is not
@@ -51,6 +65,14 @@ func ParseHeader(v string) (h Hop, ok bool) {
 	}
 	for p := range strings.SplitSeq(params, ";") {
 		name, value, _ := strings.Cut(strings.TrimSpace(p), "=")
+		if name == "fence" {
+			n, err := strconv.ParseUint(value, 10, 64)
+			if err != nil {
+				return Hop{}, false
+			}
+			h.Fence = n
+			continue
+		}
 		if name != "chain" {
 			continue
 		}
@@ -86,12 +108,16 @@ func (h Hop) Len() int {
 }
 
 // Next is the header value node sends for a hop of kind, extending h's
-// chain (h is the zero Hop for a viewer's request).
+// chain (h is the zero Hop for a viewer's request), with h's fence.
 func (h Hop) Next(kind, node string) string {
-	if h.Chain == "" {
-		return kind + "; chain=" + node
+	v := kind + "; chain=" + node
+	if h.Chain != "" {
+		v = kind + "; chain=" + h.Chain + "/" + node
 	}
-	return kind + "; chain=" + h.Chain + "/" + node
+	if h.Fence > 0 {
+		v += "; fence=" + strconv.FormatUint(h.Fence, 10)
+	}
+	return v
 }
 
 // validID accepts node ids as config allows them: letters, digits, ".",

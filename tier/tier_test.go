@@ -136,3 +136,23 @@ func FuzzParseHeader(f *testing.F) {
 		}
 	})
 }
+
+// TestHeaderFence: a fence rides along the chain; a malformed one makes
+// the header not parse.
+func TestHeaderFence(t *testing.T) {
+	h, ok := ParseHeader("peer; chain=fra-1; fence=1234")
+	if !ok || h.Fence != 1234 || h.Chain != "fra-1" {
+		t.Fatalf("ParseHeader: %+v %v", h, ok)
+	}
+	if got := h.Next(HopShield, "fra-2"); got != "shield; chain=fra-1/fra-2; fence=1234" {
+		t.Errorf("Next: %q", got)
+	}
+	if got := (Hop{}).Next(HopPeer, "a"); got != "peer; chain=a" {
+		t.Errorf("Next without a fence: %q", got)
+	}
+	for _, bad := range []string{"peer; chain=a; fence=", "peer; chain=a; fence=-1", "peer; chain=a; fence=x"} {
+		if _, ok := ParseHeader(bad); ok {
+			t.Errorf("ParseHeader(%q) accepted", bad)
+		}
+	}
+}

@@ -94,6 +94,9 @@ func (l *edgeLink) follow(ctx context.Context, conn *bus.Conn, setup time.Durati
 	}
 	follower, err := invalidations.New(sctx, invalidations.Options{Conn: conn, Node: l.node, POP: l.pop,
 		Purge: func(d string, t invalidations.Target) error {
+			// Fenced first: a fill through another node that starts
+			// once the purge took effect must not bring it back.
+			l.srv.NoteAppliedPurge(d, t.Path, t.Tag, t.Seq)
 			var err error
 			if t.Tag != "" {
 				_, err = l.srv.PurgeTag(d, t.Tag, t.Soft)
@@ -103,6 +106,7 @@ func (l *edgeLink) follow(ctx context.Context, conn *bus.Conn, setup time.Durati
 			return err
 		},
 		PurgeAll:     func() { l.srv.PurgeAll() },
+		Applied:      l.srv.InvalidationsApplied,
 		PositionFile: l.positionFile})
 	if err != nil {
 		return err
