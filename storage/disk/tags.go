@@ -48,16 +48,25 @@ func retag(tx *bolt.Tx, key string, old []byte, tags []string) error {
 	if len(oldTags) == 0 && len(tags) == 0 {
 		return nil
 	}
+	// Tags are kept sorted (cache.ParseTags); sorted copies otherwise, so
+	// that an object with thousands of tags costs n log n, not n².
+	if !slices.IsSorted(oldTags) {
+		oldTags = slices.Sorted(slices.Values(oldTags))
+	}
+	if !slices.IsSorted(tags) {
+		tags = slices.Sorted(slices.Values(tags))
+	}
+	has := func(list []string, t string) bool { _, ok := slices.BinarySearch(list, t); return ok }
 	b := tx.Bucket(bucketTags)
 	for _, t := range oldTags {
-		if !slices.Contains(tags, t) {
+		if !has(tags, t) {
 			if err := b.Delete(tagEntry(key, t)); err != nil {
 				return err
 			}
 		}
 	}
 	for _, t := range tags {
-		if !slices.Contains(oldTags, t) {
+		if !has(oldTags, t) {
 			if err := b.Put(tagEntry(key, t), []byte{}); err != nil {
 				return err
 			}
