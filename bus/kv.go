@@ -2,6 +2,8 @@ package bus
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -384,4 +386,34 @@ func (k *KV) relay(ctx context.Context, pattern string, w jetstream.KeyWatcher, 
 			return
 		}
 	}
+}
+
+// TierSecretKey is the config bucket key of the secret the nodes of one
+// control plane sign their tier-to-tier requests with (tier.AuthHeader).
+const TierSecretKey = "tier.secret"
+
+// TierSecret returns the nodes' tier secret from the config bucket,
+// making it on first use: whichever node or control plane asks first
+// creates it, and every other reads that one.
+func TierSecret(ctx context.Context, kv *KV) ([]byte, error) {
+	for range 3 {
+		e, err := kv.Get(ctx, TierSecretKey)
+		if err == nil && len(e.Value) > 0 {
+			return e.Value, nil
+		}
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, fmt.Errorf("tier secret: %w", err)
+		}
+		raw := make([]byte, 32)
+		if _, err := rand.Read(raw); err != nil {
+			return nil, fmt.Errorf("tier secret: %w", err)
+		}
+		secret := []byte(hex.EncodeToString(raw))
+		if _, err := kv.Create(ctx, TierSecretKey, secret); err == nil {
+			return secret, nil
+		} else if !errors.Is(err, ErrExists) {
+			return nil, fmt.Errorf("tier secret: %w", err)
+		}
+	}
+	return nil, errors.New("tier secret: created and deleted while read")
 }

@@ -163,6 +163,7 @@ func (s *Server) originRequest(x *exchange, method string) *origin.Request {
 	req.Method, req.Path = method, x.path
 	req.Body, req.ContentLength = nil, 0
 	delete(req.Header, tier.Header) // between Tern nodes only
+	delete(req.Header, tier.AuthHeader)
 	return req
 }
 

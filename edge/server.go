@@ -95,6 +95,10 @@ type Server struct {
 	// fences are the purges applied lately and how far the invalidation
 	// stream is applied (fence.go).
 	fences *fences
+	// tierSecret authenticates Tern-Tier headers (tier.AuthHeader); nil
+	// trusts them as they come (a static membership without a control
+	// plane).
+	tierSecret atomic.Pointer[[]byte]
 }
 
 // New builds an edge from a validated configuration.
@@ -185,8 +189,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// 0. A request from another Tern node (the Tern-Tier header) that has
 	// been here before is a loop: refused before anything else.
 	if s.tiers.Load() != nil {
-		if v := r.Header[tier.Header]; len(v) > 0 && s.tierLoop(x, v[0]) {
-			return
+		if v := r.Header[tier.Header]; len(v) > 0 {
+			if !s.tierAuthentic(r, v[0]) {
+				// A viewer's: it is handled, and forwarded, as if it had
+				// not been sent.
+				delete(r.Header, tier.Header)
+			} else if s.tierLoop(x, v[0]) {
+				return
+			}
 		}
 	}
 

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -77,6 +78,43 @@ func (s *Server) SetTiers(m tier.Members) {
 		return
 	}
 	s.tiers.Store(&tierSource{m: m})
+}
+
+// SetTierSecret sets the secret this node's tier requests are signed with
+// and the Tern-Tier headers it receives are checked against (the control
+// plane's; see tier.AuthHeader). Without one, received headers are
+// trusted as they come.
+func (s *Server) SetTierSecret(secret []byte) {
+	if len(secret) == 0 {
+		s.tierSecret.Store(nil)
+		return
+	}
+	b := slices.Clone(secret)
+	s.tierSecret.Store(&b)
+}
+
+// tierAuthentic reports whether r's Tern-Tier header v comes from a node
+// of this control plane.
+func (s *Server) tierAuthentic(r *http.Request, v string) bool {
+	secret := s.tierSecret.Load()
+	if secret == nil {
+		return true
+	}
+	auth := r.Header.Get(tier.AuthHeader)
+	return auth != "" && tier.Verify(*secret, auth, v, r.Method, r.Host, r.RequestURI, time.Now())
+}
+
+// tierTarget is the request target a tier request is sent with: its path
+// and query, as the receiver sees them in RequestURI.
+func tierTarget(r *origin.Request) string {
+	p := r.Path
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
+	if r.RawQuery != "" {
+		p += "?" + r.RawQuery
+	}
+	return p
 }
 
 // tierLoop reads a Tern-Tier header and answers 508 Loop Detected when the
@@ -166,6 +204,7 @@ func (s *Server) tierRequest(x *exchange, method string) *origin.Request {
 		delete(h, k)
 	}
 	delete(h, tier.Header)
+	delete(h, tier.AuthHeader)
 	delete(h, "Content-Length")
 	delete(h, "Expect")
 	clientIP, _, err := net.SplitHostPort(r.RemoteAddr)
@@ -226,7 +265,12 @@ func (s *Server) fetchTier(j *fillJob, st tierStop) (*origin.Response, error) {
 	// cover the object, or the one it was asked with.
 	hop := j.hop
 	hop.Fence = max(hop.Fence, s.fences.of(j.key, time.Now()))
-	j.treq.Header[tier.Header] = []string{hop.Next(st.kind, s.nodeID)}
+	v := hop.Next(st.kind, s.nodeID)
+	j.treq.Header[tier.Header] = []string{v}
+	if secret := s.tierSecret.Load(); secret != nil {
+		method := cmp.Or(j.treq.Method, http.MethodGet)
+		j.treq.Header[tier.AuthHeader] = []string{tier.Sign(*secret, v, method, j.treq.Host, tierTarget(j.treq), time.Now())}
+	}
 	req := *j.treq
 	req.OnEarlyHints = j.req.OnEarlyHints
 	ctx, cancel := context.WithCancel(context.Background())

@@ -25,11 +25,11 @@ import (
 // A node that receives a request marked "peer" does not ask its own
 // peers again; one marked "shield" goes straight to the origin; one whose
 // chain holds its own node id, or MaxChain ids, is a loop and is answered
-// 508 Loop Detected. A header that does not parse is ignored. The header
-// is not authenticated: a viewer who sends a well-formed one can make its
-// own request skip a tier, be refused, or read the cache tags a node
-// hands to the tier that asked (Surrogate-Key); nothing else depends on
-// it.
+// 508 Loop Detected. A header that does not parse is ignored. Nodes of a
+// control plane trust the header only with a valid AuthHeader beside it
+// (signed with the control plane's secret); otherwise it is a viewer's
+// and is dropped. A node given no secret (a static membership) trusts it
+// as it comes.
 const Header = "Tern-Tier"
 
 // Hops.

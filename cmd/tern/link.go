@@ -92,6 +92,13 @@ func (l *edgeLink) follow(ctx context.Context, conn *bus.Conn, setup time.Durati
 	if err != nil {
 		return fmt.Errorf("configuration bucket: %w", err)
 	}
+	// Tier requests between the nodes are signed with the control
+	// plane's secret; other Tern-Tier headers are a viewer's.
+	secret, err := bus.TierSecret(sctx, kv)
+	if err != nil {
+		return err
+	}
+	l.srv.SetTierSecret(secret)
 	follower, err := invalidations.New(sctx, invalidations.Options{Conn: conn, Node: l.node, POP: l.pop,
 		Purge: func(d string, t invalidations.Target) error {
 			// Fenced first: a fill through another node that starts
