@@ -528,3 +528,50 @@ func TestEdgeThroughLeafNode(t *testing.T) {
 		t.Errorf("after the invalidation through the leaf node: %q", b)
 	}
 }
+
+// TestControlOnExternalNATS: `tern control --nats URL` keeps its state in
+// an external NATS server (here a plain JetStream server in the test
+// process), and an edge connected to the same server follows it.
+func TestControlOnExternalNATS(t *testing.T) {
+	o := startOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		io.WriteString(w, "ok "+r.URL.Path)
+	})
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true,
+		JetStream: true, StoreDir: t.TempDir(), Authorization: "ext-token"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	t.Cleanup(ns.Shutdown)
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("external NATS not ready")
+	}
+	nw := &network{t: t, ctlDir: filepath.Join(t.TempDir(), "control"), natsURL: ns.ClientURL()}
+	nw.ctl = &node{t: t, Admin: freeAddr(t), Dir: t.TempDir(), output: &lockedBuffer{}}
+	path := filepath.Join(nw.ctl.Dir, "control.yaml")
+	os.WriteFile(path, fmt.Appendf(nil, `distributions:
+  - id: site
+    aliases: ["*"]
+    origins: [{id: o, domain_name: 127.0.0.1, http_port: %s}]
+    default_cache_behavior: {target_origin_id: o}
+`, o.port()), 0o644)
+	nw.ctl.start("control", "--config", path, "--data-dir", nw.ctlDir, "--listen", nw.ctl.Admin,
+		"--nats", nw.natsURL, "--nats-token", "ext-token")
+	if _, err := os.Stat(filepath.Join(nw.ctlDir, "nats")); err == nil {
+		t.Error("with --nats the control plane started an embedded NATS store too")
+	}
+
+	e := &node{t: t, Edge: freeAddr(t), Admin: freeAddr(t), Dir: t.TempDir(), output: &lockedBuffer{}}
+	file := strings.NewReplacer("%EDGE%", e.Edge, "%ADMIN%", e.Admin, "%DIR%", e.Dir).Replace(edgeFile)
+	os.WriteFile(filepath.Join(e.Dir, "edge.yaml"), []byte(file), 0o644)
+	e.start("edge", "--config", filepath.Join(e.Dir, "edge.yaml"), "--nats", nw.natsURL, "--nats-token", "ext-token",
+		"--pop", "p", "--node-id", "p-1", "--data-dir", filepath.Join(e.Dir, "state"))
+	nw.edges = append(nw.edges, e)
+	waitLong(t, "the configuration over the external NATS", func() bool { return slices.Contains(e.distributionIDs(), "site") })
+	if _, b := e.get("/x"); b != "ok /x" {
+		t.Fatalf("GET /x: %q", b)
+	}
+	waitLong(t, "the edge alive", func() bool { return nw.alive() == 1 })
+	nw.invalidate("site", "/x")
+}
