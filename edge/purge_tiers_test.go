@@ -47,20 +47,7 @@ func TestPurgeReachesCopiesRefetchedThroughAnUnpurgedPeer(t *testing.T) {
 			b := startTierNode(t, "fra-2", "fra", origin.URL, members, nodeOptions{})
 			members.Set(a.member(), b.member())
 
-			// A path that fra-1 fetches through fra-2 (its owner).
-			var path string
-			for i := range 200 {
-				p := fmt.Sprintf("/obj/%d", i)
-				before := b.tierRequests.Load()
-				fetchVia(t, a.url(p))
-				if b.tierRequests.Load() > before {
-					path = p
-					break
-				}
-			}
-			if path == "" {
-				t.Fatal("fra-1 fetched nothing through fra-2")
-			}
+			path := pathThrough(t, a, b)
 			const seq = 7 // the invalidation's place in the stream
 			a.srv.InvalidationsApplied(seq - 1)
 			b.srv.InvalidationsApplied(seq - 1)
@@ -121,19 +108,7 @@ func TestFencedPeerThatDoesNotCatchUp(t *testing.T) {
 	a := startTierNode(t, "fra-1", "fra", origin.URL, members, nodeOptions{})
 	b := startTierNode(t, "fra-2", "fra", origin.URL, members, nodeOptions{})
 	members.Set(a.member(), b.member())
-	var path string
-	for i := range 200 {
-		p := fmt.Sprintf("/obj/%d", i)
-		before := b.tierRequests.Load()
-		fetchVia(t, a.url(p))
-		if b.tierRequests.Load() > before {
-			path = p
-			break
-		}
-	}
-	if path == "" {
-		t.Fatal("fra-1 fetched nothing through fra-2")
-	}
+	path := pathThrough(t, a, b)
 	o.version.Store(2)
 	a.srv.NoteAppliedPurge("d", path, "", 9)
 	if _, err := a.srv.PurgePath("d", path, false); err != nil {
@@ -154,4 +129,20 @@ func TestFencedPeerThatDoesNotCatchUp(t *testing.T) {
 	if _, body := fetchVia(t, b.url(path)); string(body) != "v1 "+path {
 		t.Errorf("fra-2: %q", body)
 	}
+}
+
+// pathThrough returns a path that a fetches (and so caches) through b, its
+// owner.
+func pathThrough(t *testing.T, a, b *tierNode) string {
+	t.Helper()
+	for i := range 200 {
+		p := fmt.Sprintf("/obj/%d", i)
+		before := b.tierRequests.Load()
+		fetchVia(t, a.url(p))
+		if b.tierRequests.Load() > before {
+			return p
+		}
+	}
+	t.Fatalf("%s fetched nothing through %s", a.id, b.id)
+	return ""
 }
