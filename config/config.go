@@ -35,11 +35,25 @@ type Config struct {
 	// Distributions are the sites this node serves. A request goes to the
 	// distribution one of whose aliases matches its Host.
 	Distributions []*Distribution `yaml:"distributions"`
+	// Geo names the databases that locate viewers (the router's nearest
+	// POP; CloudFront's viewer headers). Default: none.
+	Geo Geo `yaml:"geo,omitempty"`
 
 	// Resolved by Provision: every cache and origin request policy a
 	// behavior may name, managed ones included.
 	cachePolicies         map[string]*CachePolicy
 	originRequestPolicies map[string]*OriginRequestPolicy
+}
+
+// Geo names MaxMind-format databases (.mmdb).
+type Geo struct {
+	// Database is a City or Country database (GeoLite2/GeoIP2, or a custom
+	// mmdb of the same layout): country, region, city, postal code, time
+	// zone and coordinates. Default "" (none: locations are unknown).
+	Database string `yaml:"database,omitempty"`
+	// ASNDatabase is an ASN database (GeoLite2-ASN layout), for
+	// CloudFront-Viewer-ASN. Default "" (none).
+	ASNDatabase string `yaml:"asn_database,omitempty"`
 }
 
 // Edge configures this node's viewer-facing HTTP server.
