@@ -38,6 +38,8 @@ type Config struct {
 	// Geo names the databases that locate viewers (the router's nearest
 	// POP; CloudFront's viewer headers). Default: none.
 	Geo Geo `yaml:"geo,omitempty"`
+	// Router configures the DNS request router (see Router). Default: none.
+	Router *Router `yaml:"router,omitempty"`
 
 	// Resolved by Provision: every cache and origin request policy a
 	// behavior may name, managed ones included.

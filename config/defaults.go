@@ -58,6 +58,9 @@ func (c *Config) ApplyDefaults() {
 		c.Edge.Cache.MaxObjectSize = min(DefaultMaxObjectSize, max(c.Edge.Cache.Memory, 1))
 	}
 	setString(&c.Admin.Listen, DefaultAdminListen)
+	if c.Router != nil {
+		c.Router.applyDefaults()
+	}
 
 	for _, p := range c.CachePolicies {
 		p.applyDefaults()

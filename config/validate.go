@@ -60,6 +60,9 @@ func (p *problems) add(field, format string, args ...any) {
 func (c *Config) Validate() error {
 	var p problems
 	c.validateEdge(&p)
+	if c.Router != nil {
+		c.Router.validate(&p)
+	}
 
 	managedCache := make(map[string]bool)
 	for _, mp := range ManagedCachePolicies() {

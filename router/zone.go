@@ -1,0 +1,153 @@
+package router
+
+import (
+	"net/netip"
+	"strings"
+
+	"github.com/terncdn/tern/config"
+)
+
+// nameKind is what a name in the zone is.
+type nameKind int
+
+const (
+	nameNone         nameKind = iota // nothing: NXDOMAIN
+	nameApex                         // the zone itself: SOA and NS
+	nameServer                       // a name server's name under the zone
+	nameDistribution                 // a distribution's generated name or alias
+	nameEmpty                        // an empty non-terminal: exists, no records
+)
+
+type name struct {
+	kind         nameKind
+	distribution string       // nameDistribution
+	addrs        []netip.Addr // nameServer
+}
+
+// zone is everything answers are made from, built whole at each change
+// and read without locks.
+type zone struct {
+	origin      string // lower case, no final dot
+	ttl         uint32
+	serial      uint32
+	nameservers []string // FQDNs
+	names       map[string]name
+	// wildcards maps the suffix after "*." of a wildcard alias to its
+	// distribution.
+	wildcards map[string]string
+	pops      []*pop
+	def       *pop
+}
+
+// newZone builds the zone of c and ds.
+func newZone(c *config.Router, ds []*config.Distribution, serial uint32) *zone {
+	z := &zone{origin: c.Zone, ttl: uint32(c.TTL.Std().Seconds()), serial: serial,
+		names: map[string]name{}, wildcards: map[string]string{}}
+	z.names[z.origin] = name{kind: nameApex}
+	for _, ns := range c.Nameservers {
+		z.nameservers = append(z.nameservers, ns.Name+".")
+		if config.InZone(ns.Name, z.origin) && ns.Name != z.origin {
+			n := name{kind: nameServer}
+			for _, a := range ns.Addresses {
+				if ip, err := netip.ParseAddr(a); err == nil {
+					n.addrs = append(n.addrs, ip.Unmap())
+				}
+			}
+			z.add(ns.Name, n)
+		}
+	}
+	for _, d := range ds {
+		if d == nil {
+			continue
+		}
+		z.add(GeneratedName(d.ID, z.origin), name{kind: nameDistribution, distribution: d.ID})
+		for _, a := range d.Aliases {
+			a = strings.ToLower(a)
+			if suffix, ok := strings.CutPrefix(a, "*."); ok {
+				if config.InZone(suffix, z.origin) {
+					z.wildcards[suffix] = d.ID
+					if suffix != z.origin {
+						z.markEmpty(suffix)
+					}
+				}
+				continue
+			}
+			if config.InZone(a, z.origin) && a != z.origin {
+				z.add(a, name{kind: nameDistribution, distribution: d.ID})
+			}
+		}
+	}
+	for i, p := range c.POPs {
+		zp := &pop{name: p.Name, lat: radians(p.Latitude), lon: radians(p.Longitude),
+			drained: p.Drained, httpHost: p.HTTPHost, index: i}
+		for _, a := range p.Addresses {
+			ip, err := netip.ParseAddr(a)
+			if err != nil {
+				continue
+			}
+			if ip = ip.Unmap(); ip.Is4() {
+				zp.v4 = append(zp.v4, ip)
+			} else {
+				zp.v6 = append(zp.v6, ip)
+			}
+		}
+		z.pops = append(z.pops, zp)
+		if p.Name == c.DefaultPOP {
+			z.def = zp
+		}
+	}
+	if z.def == nil && len(z.pops) > 0 {
+		z.def = z.pops[0]
+	}
+	return z
+}
+
+// add puts n at fqdn (lower case, no final dot, under the zone), and
+// marks the names between it and the apex as empty non-terminals, which
+// exist (NODATA, not NXDOMAIN; RFC 8020).
+func (z *zone) add(fqdn string, n name) {
+	if old, ok := z.names[fqdn]; ok && old.kind != nameEmpty {
+		return // the first one listed keeps it
+	}
+	z.names[fqdn] = n
+	if _, parent, ok := strings.Cut(fqdn, "."); ok && parent != z.origin {
+		z.markEmpty(parent)
+	}
+}
+
+// markEmpty marks fqdn and the names above it up to the apex as empty
+// non-terminals, where they hold nothing else.
+func (z *zone) markEmpty(fqdn string) {
+	for s := fqdn; s != z.origin && config.InZone(s, z.origin); {
+		if _, ok := z.names[s]; !ok {
+			z.names[s] = name{kind: nameEmpty}
+		}
+		_, parent, ok := strings.Cut(s, ".")
+		if !ok {
+			return
+		}
+		s = parent
+	}
+}
+
+// lookup finds fqdn (lower case, no final dot): an exact name first, then
+// the most specific wildcard alias that covers it.
+func (z *zone) lookup(fqdn string) (name, bool) {
+	if n, ok := z.names[fqdn]; ok && n.kind != nameEmpty {
+		return n, true
+	}
+	for s := fqdn; ; {
+		_, parent, ok := strings.Cut(s, ".")
+		if !ok || !config.InZone(parent, z.origin) {
+			break
+		}
+		if d, ok := z.wildcards[parent]; ok {
+			return name{kind: nameDistribution, distribution: d}, true
+		}
+		s = parent
+	}
+	if n, ok := z.names[fqdn]; ok {
+		return n, true // an empty non-terminal
+	}
+	return name{}, false
+}
