@@ -43,7 +43,7 @@ through its owner among them, and through a regional shield
 	for _, c := range api {
 		cf.register(c)
 	}
-	root.AddCommand(serveCmd(), edgeCmd(), controlCmd(), validateCmd(), cacheCmd(), demoOriginCmd(), versionCmd())
+	root.AddCommand(serveCmd(), edgeCmd(), controlCmd(), routerCmd(), routeCmd(), validateCmd(), cacheCmd(), demoOriginCmd(), versionCmd())
 	root.AddCommand(api...)
 	return root
 }

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -25,6 +26,8 @@ import (
 	"github.com/terncdn/tern/config"
 	"github.com/terncdn/tern/demo"
 	"github.com/terncdn/tern/edge"
+	"github.com/terncdn/tern/geo"
+	"github.com/terncdn/tern/router"
 	"github.com/terncdn/tern/telemetry"
 )
 
@@ -274,6 +277,7 @@ func pointDemoOrigin(c *config.Config, addr string) {
 }
 
 func serve(ctx context.Context, out io.Writer, f serveFlags) error {
+	routerBanner := ""
 	c, err := loadConfig(f)
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
@@ -312,6 +316,10 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 	}
 	defer srv.Close()
 
+	// The router, when configured, answers for the distributions the edge
+	// serves: the link's, or the file's.
+	rh := &routerHolder{dists: c.Distributions}
+
 	// With a control plane, the distributions are the config bucket's: the
 	// link applies them (and the last good ones first) and follows the
 	// invalidation stream.
@@ -334,7 +342,11 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 		}
 		link = newEdgeLink(c, base, source, stateFile, func(nc *config.Config) error {
 			f.override(nc)
-			return srv.Apply(nc)
+			if err := srv.Apply(nc); err != nil {
+				return err
+			}
+			rh.apply(nc)
+			return nil
 		}, srv)
 		if f.dataDir != "" {
 			link.positionFile = filepath.Join(f.dataDir, dataPosition)
@@ -377,8 +389,45 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 		}
 	}
 
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	var servers []*http.Server
+
+	routerCtx, stopRouter := context.WithCancel(ctx)
+	defer stopRouter()
+	if c.Router != nil {
+		if f.edgeMode() {
+			slog.Warn("the router section is for tern serve and tern router; tern edge does not run the router")
+		} else {
+			db, err := geo.Open(c.Geo.Database, c.Geo.ASNDatabase)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			o := router.Options{Config: c.Router, Locator: db}
+			if cp != nil {
+				o.Health = router.EdgesHealth(cp.edges)
+			}
+			r := router.New(o)
+			rh.set(r)
+			go r.Run(routerCtx)
+			dnsAddr, httpAddr, wait, err := startRouter(routerCtx, r, c.Router, errc)
+			if err != nil {
+				return err
+			}
+			defer func() {
+				stopRouter()
+				wait() // the servers stop before the database closes
+			}()
+			var b strings.Builder
+			fmt.Fprintf(&b, "  router: DNS for %s on %s (udp, tcp)", c.Router.Zone, dnsAddr)
+			if httpAddr != "" {
+				fmt.Fprintf(&b, ", HTTP redirects on %s", httpAddr)
+			}
+			b.WriteString("\n")
+			writeNames(&b, r.Names())
+			routerBanner = b.String()
+		}
+	}
 
 	if f.config == "" && !f.edgeMode() {
 		addr := f.demoOrigin
@@ -420,7 +469,7 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 			return fmt.Errorf("admin listen: %w", err)
 		}
 		adminAddr = adminLn.Addr().String()
-		as := &http.Server{Handler: adminHandler(reg, c, tiers, srv, cp, link), ReadHeaderTimeout: 10 * time.Second}
+		as := &http.Server{Handler: adminHandler(reg, c, tiers, srv, cp, link, rh.get()), ReadHeaderTimeout: 10 * time.Second}
 		servers = append(servers, as)
 		go func() { errc <- serveOn(as, adminLn, "admin") }()
 	}
@@ -442,6 +491,7 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 		nDist = len(srv.DistributionIDs())
 	}
 	printBanner(out, c, nDist, edgeLn.Addr().String(), adminAddr, f)
+	io.WriteString(out, routerBanner)
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -449,7 +499,7 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 	for {
 		select {
 		case <-hup:
-			reload(f, srv, accessLog, cp, link)
+			reload(f, srv, accessLog, cp, link, rh)
 		case err := <-errc:
 			shutdown(servers)
 			return err
@@ -458,6 +508,40 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 			return nil
 		}
 	}
+}
+
+// routerHolder hands the distributions in service to the router, which
+// may start after the first ones are applied.
+type routerHolder struct {
+	mu    sync.Mutex
+	r     *router.Router
+	dists []*config.Distribution
+}
+
+// apply gives c's distributions to the router (now or when it starts).
+func (h *routerHolder) apply(c *config.Config) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.dists = c.Distributions
+	if h.r != nil {
+		if c.Router != nil {
+			h.r.SetConfig(c.Router) // pops, drained, ttl; not the listeners
+		}
+		h.r.SetDistributions(c.Distributions)
+	}
+}
+
+func (h *routerHolder) set(r *router.Router) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.r = r
+	r.SetDistributions(h.dists)
+}
+
+func (h *routerHolder) get() *router.Router {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.r
 }
 
 func serveOn(hs *http.Server, ln net.Listener, what string) error {
@@ -477,7 +561,7 @@ func shutdown(servers []*http.Server) {
 
 // reload applies the configuration file again; a bad file is refused whole
 // and the running configuration kept.
-func reload(f serveFlags, srv *edge.Server, accessLog *telemetry.AccessLog, cp *controlPlane, link *edgeLink) {
+func reload(f serveFlags, srv *edge.Server, accessLog *telemetry.AccessLog, cp *controlPlane, link *edgeLink, rh *routerHolder) {
 	if accessLog != nil {
 		if err := accessLog.Reopen(); err != nil {
 			slog.Error("reopen access log", "error", err)
@@ -512,11 +596,15 @@ func reload(f serveFlags, srv *edge.Server, accessLog *telemetry.AccessLog, cp *
 		slog.Error("reload refused, keeping the running configuration", "file", f.config, "error", err)
 		return
 	}
+	rh.apply(c)
 	slog.Info("configuration reloaded", "file", f.config, "distributions", len(c.Distributions))
 }
 
-func adminHandler(reg *prometheus.Registry, c *config.Config, tiers *cacheTiers, srv *edge.Server, cp *controlPlane, link *edgeLink) http.Handler {
+func adminHandler(reg *prometheus.Registry, c *config.Config, tiers *cacheTiers, srv *edge.Server, cp *controlPlane, link *edgeLink, rt *router.Router) http.Handler {
 	mux := http.NewServeMux()
+	if rt != nil {
+		mux.Handle("GET /route", rt.ExplainHandler()) // tern route
+	}
 	adminCache(mux, srv, tiers)
 	if cp != nil {
 		mux.Handle("/api/v1/", cp.api) // bearer token: DATA-DIR/admin-token
@@ -550,7 +638,7 @@ func adminHandler(reg *prometheus.Registry, c *config.Config, tiers *cacheTiers,
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, "Tern admin\n  /metrics        Prometheus metrics\n  /healthz        liveness\n  /status         node, cache tiers and distributions (JSON)\n  /cache/objects  stored objects: ?distribution=D&path=/prefix&limit=N (JSON)\n  /cache/purge    POST ?distribution=D&path=/a.jpg&path=/img/*&tag=T[&soft=1] removes them from every tier (soft: marks them stale)\n  /api/v1/        the control API (with --data-dir; bearer token)\n  /debug/pprof/   Go profiles\n")
+		io.WriteString(w, "Tern admin\n  /metrics        Prometheus metrics\n  /healthz        liveness\n  /status         node, cache tiers and distributions (JSON)\n  /cache/objects  stored objects: ?distribution=D&path=/prefix&limit=N (JSON)\n  /cache/purge    POST ?distribution=D&path=/a.jpg&path=/img/*&tag=T[&soft=1] removes them from every tier (soft: marks them stale)\n  /api/v1/        the control API (with --data-dir; bearer token)\n  /route          ?client=IP&name=NAME: the router's choice, explained (with router:)\n  /debug/pprof/   Go profiles\n")
 	})
 	return mux
 }
