@@ -66,7 +66,11 @@ type fixture struct {
 	cfg    *config.Config
 }
 
-func start(t *testing.T, yaml string) *fixture {
+func start(t *testing.T, yaml string) *fixture { return startTB(t, yaml) }
+
+func startB(b *testing.B) *fixture { return startTB(b, routerYAML) }
+
+func startTB(t testing.TB, yaml string) *fixture {
 	t.Helper()
 	c, err := config.Parse([]byte(yaml), "test")
 	if err != nil {
