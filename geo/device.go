@@ -29,8 +29,8 @@ type Device struct {
 //   - Tablet: "iPad"; Android without "Mobile" (Google's rule for Android
 //     browsers: phones send "Mobile", tablets do not); Kindle and Silk;
 //     "Tablet"; "PlayBook".
-//   - Mobile: any tablet; any other Android device; "Mobile", "iPhone", "iPod", "Windows Phone",
-//     "BlackBerry"/"BB10", "Opera Mini", "IEMobile".
+//   - Mobile: any tablet; any other Android device; "Mobile", "iPhone",
+//     "iPod", "Windows Phone", "BlackBerry"/"BB10", "Opera Mini".
 //   - IOS: "iPhone", "iPad", "iPod". An iPad that asks for desktop sites
 //     sends a Macintosh User-Agent and is a desktop here, as it says.
 //   - Android: "Android", except from Windows Phone (whose Edge claims
