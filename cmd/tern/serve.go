@@ -25,6 +25,7 @@ import (
 	"github.com/terncdn/tern/config"
 	"github.com/terncdn/tern/demo"
 	"github.com/terncdn/tern/edge"
+	"github.com/terncdn/tern/geo"
 	"github.com/terncdn/tern/telemetry"
 )
 
@@ -304,9 +305,13 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 		}
 	}
 
+	locator, err := viewerLocator(c)
+	if err != nil {
+		return err
+	}
 	srv, err := edge.New(edge.Options{Config: c, Storage: tiers.store, AccessLog: accessLog, Metrics: metrics,
 		Bodies: tiers.bodies(), BodiesMax: int64(c.Edge.Cache.DiskMaxObjectSize),
-		Slices: tiers.slices()})
+		Slices: tiers.slices(), Locator: locator})
 	if err != nil {
 		return err
 	}
@@ -597,4 +602,17 @@ func printBanner(out io.Writer, c *config.Config, distributions int, edgeAddr, a
 		}
 	}
 	io.WriteString(out, b.String())
+}
+
+// viewerLocator is the geo.Locator behind the edge's CloudFront-Viewer-*
+// location headers, from the databases named in the geo section. This
+// build has no MaxMind database reader (geo.Open), so it returns none
+// (those headers are left out) when no database is named, and refuses a
+// configuration that names one rather than ignore it. Where geo.Open
+// exists, this is geo.Open(c.Geo.Database, c.Geo.ASNDatabase).
+func viewerLocator(c *config.Config) (geo.Locator, error) {
+	if c.Geo.Database != "" || c.Geo.ASNDatabase != "" {
+		return nil, errors.New("geo: this build cannot read MaxMind databases; remove geo.database and geo.asn_database")
+	}
+	return nil, nil
 }
