@@ -256,11 +256,13 @@ func (s *Server) addViewerHeaders(x *exchange, set viewerHeader) {
 		v := s.viewerOf(x)
 		// CloudFront writes "address:port" without brackets, for IPv6 too
 		// ("2001:db8::1:46532"): the port is what follows the last colon.
-		put(vhAddress, v.ip+":"+strconv.Itoa(v.port))
+		if set&vhAddress != 0 {
+			put(vhAddress, v.ip+":"+strconv.Itoa(v.port))
+		}
 		if set&vhLocation != 0 && s.locator != nil {
 			if a, err := netip.ParseAddr(v.ip); err == nil {
 				if loc, ok := s.locator.Lookup(a.Unmap()); ok {
-					putLocation(put, &loc)
+					putLocation(set, put, &loc)
 				}
 			}
 		}
@@ -299,7 +301,7 @@ func (s *Server) addViewerHeaders(x *exchange, set viewerHeader) {
 // (Country-Region is the ISO 3166-2 subdivision code without the country,
 // "WA"), coordinates as decimal strings ("47.6062", "-122.3321"), the ASN
 // as a decimal number.
-func putLocation(put func(viewerHeader, string), loc *geo.Location) {
+func putLocation(set viewerHeader, put func(viewerHeader, string), loc *geo.Location) {
 	put(vhCountry, fieldValue(loc.Country))
 	put(vhCountryName, fieldValue(loc.CountryName))
 	put(vhCountryRegion, fieldValue(loc.Region))
@@ -307,11 +309,11 @@ func putLocation(put func(viewerHeader, string), loc *geo.Location) {
 	put(vhCity, fieldValue(loc.City))
 	put(vhPostalCode, fieldValue(loc.PostalCode))
 	put(vhTimeZone, fieldValue(loc.TimeZone))
-	if loc.HasCoordinates {
+	if loc.HasCoordinates && set&(vhLatitude|vhLongitude) != 0 {
 		put(vhLatitude, strconv.FormatFloat(loc.Latitude, 'f', -1, 64))
 		put(vhLongitude, strconv.FormatFloat(loc.Longitude, 'f', -1, 64))
 	}
-	if loc.ASN != 0 {
+	if loc.ASN != 0 && set&vhASN != 0 {
 		put(vhASN, strconv.FormatUint(uint64(loc.ASN), 10))
 	}
 }

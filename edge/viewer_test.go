@@ -416,3 +416,46 @@ func TestClientIPHeaderNotXFF(t *testing.T) {
 		t.Errorf("X-Forwarded-For = %q", got)
 	}
 }
+
+// BenchmarkServeHitViewerKey is the hit path of a behavior whose cache key
+// names a location and a device header: the edge looks the viewer up and
+// classifies its User-Agent on every request.
+func BenchmarkServeHitViewerKey(b *testing.B) {
+	o := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=3600")
+		io.WriteString(w, strings.Repeat("x", 1024))
+	}))
+	defer o.Close()
+	u, _ := url.Parse(o.URL)
+	c, err := config.Parse([]byte(`
+edge: {node_id: t1, pop: tst}
+admin: {listen: "off"}
+distributions:
+  - id: d
+    origins: [{id: o, domain_name: `+u.Hostname()+`, http_port: `+u.Port()+`}]
+    default_cache_behavior:
+      target_origin_id: o
+      cache_policy: {headers: {behavior: whitelist, names: [CloudFront-Viewer-Country, CloudFront-Is-Mobile-Viewer]}}
+`), "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := New(Options{Config: c, Storage: memory.New(8<<20, 1<<20), Locator: testLocator})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	req := httptest.NewRequest("GET", "http://d.test/obj", nil)
+	req.RemoteAddr = "81.2.69.160:5000"
+	req.Header.Set("User-Agent", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36")
+	s.ServeHTTP(httptest.NewRecorder(), req)
+	w := &discardWriter{h: make(http.Header, 16)}
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.h)
+		s.ServeHTTP(w, req)
+	}
+	if w.h.Get("X-Cache") != "Hit from tern" {
+		b.Fatalf("not a hit: %q", w.h.Get("X-Cache"))
+	}
+}
