@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 
 	"go.yaml.in/yaml/v3"
@@ -93,6 +94,57 @@ type Edge struct {
 	// POP's live nodes (chosen by rendezvous hashing of the cache key), so
 	// that a POP fetches each object once. Default true.
 	Peering *bool `yaml:"peering,omitempty"`
+	// TrustedProxies are the networks of the proxies or load balancers in
+	// front of this edge, as CIDR prefixes ("10.0.0.0/8", "2001:db8::/32")
+	// or single addresses. A request whose connection comes from one of
+	// them is taken to be on behalf of the viewer named in
+	// client_ip_header: the rightmost address in that header that is not
+	// itself a trusted proxy (entries to its left were written by the
+	// viewer and may be forged). If every address in it is trusted, the
+	// leftmost is the viewer; if the header is missing, or the entry
+	// found is not an address, the connection's address is. That viewer
+	// address is the one the access log's c-ip records, the
+	// CloudFront-Viewer-* headers describe, and X-Forwarded-For ends with
+	// toward the origin. Default: none (the connection's address is always
+	// the viewer's).
+	TrustedProxies []string `yaml:"trusted_proxies,omitempty"`
+	// ClientIPHeader is the request header in which trusted proxies name
+	// the viewer: a comma-separated list of addresses, each optionally
+	// with a port ("192.0.2.1", "192.0.2.1:5000", "[2001:db8::1]:5000"),
+	// the nearest proxy's last, as in X-Forwarded-For. A single-address
+	// header such as X-Real-IP or True-Client-IP works too. When it is
+	// X-Forwarded-For, the trusted proxies' own entries after the viewer
+	// are not sent on to the origin. Default "X-Forwarded-For".
+	ClientIPHeader string `yaml:"client_ip_header,omitempty"`
+}
+
+// TrustedProxyPrefixes returns TrustedProxies as prefixes, a single
+// address as a one-address prefix. Entries that do not parse are left out
+// (Validate reports them).
+func (e *Edge) TrustedProxyPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range e.TrustedProxies {
+		if p, ok := parseProxy(s); ok {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// parseProxy reads one trusted_proxies entry. IPv4-mapped IPv6 forms are
+// unmapped, as the edge unmaps the addresses it compares with them.
+func parseProxy(s string) (netip.Prefix, bool) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		return p.Masked(), true
+	}
+	if a, err := netip.ParseAddr(s); err == nil && a.Zone() == "" {
+		a = a.Unmap()
+		return netip.PrefixFrom(a, a.BitLen()), true
+	}
+	return netip.Prefix{}, false
 }
 
 // PeeringEnabled reports whether misses go through the POP's owner of

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -346,5 +347,40 @@ distributions:
 	}
 	if c.Edge.Role != RoleShield || c.Edge.PeeringEnabled() || c.Edge.TierAddress != "10.0.0.5:8080" {
 		t.Errorf("edge %+v", c.Edge)
+	}
+}
+
+// TestTrustedProxies: trusted_proxies takes prefixes and single addresses
+// (IPv4-mapped ones unmapped), and client_ip_header defaults to
+// X-Forwarded-For in its canonical spelling.
+func TestTrustedProxies(t *testing.T) {
+	c, err := Parse([]byte(`
+edge:
+  trusted_proxies: ["10.0.0.0/8", "192.0.2.7", "2001:db8::/32", "::ffff:198.51.100.0/120", "10.1.2.3/8"]
+distributions: [{id: d, origins: [{id: o, domain_name: 127.0.0.1}], default_cache_behavior: {target_origin_id: o}}]
+`), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range c.Edge.TrustedProxyPrefixes() {
+		got = append(got, p.String())
+	}
+	want := []string{"10.0.0.0/8", "192.0.2.7/32", "2001:db8::/32", "198.51.100.0/24", "10.0.0.0/8"}
+	if !slices.Equal(got, want) {
+		t.Errorf("prefixes = %q, want %q", got, want)
+	}
+	if c.Edge.ClientIPHeader != "X-Forwarded-For" {
+		t.Errorf("client_ip_header = %q", c.Edge.ClientIPHeader)
+	}
+	c, err = Parse([]byte(`
+edge: {client_ip_header: x-real-ip}
+distributions: [{id: d, origins: [{id: o, domain_name: 127.0.0.1}], default_cache_behavior: {target_origin_id: o}}]
+`), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Edge.ClientIPHeader != "X-Real-Ip" {
+		t.Errorf("client_ip_header = %q, want the canonical X-Real-Ip", c.Edge.ClientIPHeader)
 	}
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/textproto"
 	"os"
 	"strings"
 	"time"
@@ -11,6 +12,7 @@ const (
 	DefaultEdgeListen           = "127.0.0.1:8080"
 	DefaultAdminListen          = "127.0.0.1:9090"
 	DefaultPOP                  = "local"
+	DefaultClientIPHeader       = "X-Forwarded-For"
 	RoleEdge                    = "edge"   // edge.role: serves viewers
 	RoleShield                  = "shield" // edge.role: a regional cache
 	DefaultMemory               = 512 * MiB
@@ -41,6 +43,10 @@ func (c *Config) ApplyDefaults() {
 	}
 	setString(&c.Edge.POP, DefaultPOP)
 	setString(&c.Edge.Role, RoleEdge)
+	setString(&c.Edge.ClientIPHeader, DefaultClientIPHeader)
+	if validToken(c.Edge.ClientIPHeader) {
+		c.Edge.ClientIPHeader = textproto.CanonicalMIMEHeaderKey(c.Edge.ClientIPHeader)
+	}
 	if c.Edge.Cache.Memory == 0 {
 		c.Edge.Cache.Memory = DefaultMemory
 	}

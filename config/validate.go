@@ -173,6 +173,16 @@ func (c *Config) validateEdge(p *problems) {
 		p.add("edge.pop", "%q %s", c.Edge.POP, idRule)
 	}
 	checkWord(p, "edge.role", c.Edge.Role, RoleEdge, RoleShield)
+	for i, tp := range c.Edge.TrustedProxies {
+		if _, ok := parseProxy(tp); !ok {
+			p.add(fmt.Sprintf("edge.trusted_proxies[%d]", i), "%q is not a CIDR prefix (\"10.0.0.0/8\") nor an IP address", tp)
+		}
+	}
+	if h := c.Edge.ClientIPHeader; !validToken(h) {
+		p.add("edge.client_ip_header", "%q is not a header name (RFC 9110 §5.1)", h)
+	} else if strings.EqualFold(h, "Forwarded") {
+		p.add("edge.client_ip_header", "Forwarded (RFC 7239) is not supported: name a header that lists addresses, such as X-Forwarded-For")
+	}
 	if a := c.Edge.TierAddress; a != "" {
 		if problem := checkListen(a); problem != "" {
 			p.add("edge.tier_address", "%s", problem)
@@ -527,6 +537,11 @@ func (cp *CachePolicy) validate(p *problems, f string) {
 	checkKeys(p, f+".headers", cp.Headers, headerNames, SelectNone, SelectWhitelist)
 	if slices.Contains(cp.Headers.Names, "accept-encoding") {
 		p.add(f+".headers.names", "accept-encoding may not be listed; set enable_accept_encoding_gzip or enable_accept_encoding_brotli")
+	}
+	if slices.Contains(cp.Headers.Names, "cloudfront-viewer-address") {
+		// As in CloudFront: it holds the viewer's port, so a key with it
+		// would never be hit twice. An origin request policy may send it.
+		p.add(f+".headers.names", "cloudfront-viewer-address may not be in a cache key (it differs on every connection); name it in an origin request policy")
 	}
 	checkKeys(p, f+".cookies", cp.Cookies, cookieNames, SelectNone, SelectWhitelist, SelectAllExcept, SelectAll)
 	checkKeys(p, f+".query_strings", cp.QueryStrings, queryNames, SelectNone, SelectWhitelist, SelectAllExcept, SelectAll)

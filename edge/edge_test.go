@@ -82,15 +82,31 @@ func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 // BenchmarkServeHit is the hit path from ServeHTTP to the body write, with
 // net/http's connection handling left out; ...WithMetrics adds the
 // Prometheus accounting tern serve always has.
-func BenchmarkServeHit(b *testing.B) { benchmarkServeHit(b, false) }
+func BenchmarkServeHit(b *testing.B) { benchmarkServeHit(b, false, nil) }
 
-func BenchmarkServeHitWithMetrics(b *testing.B) { benchmarkServeHit(b, true) }
+func BenchmarkServeHitWithMetrics(b *testing.B) { benchmarkServeHit(b, true, nil) }
+
+// BenchmarkServeHitBrowser is the hit path for a request with the header
+// fields a browser sends, which the pipeline may look through.
+func BenchmarkServeHitBrowser(b *testing.B) {
+	benchmarkServeHit(b, false, http.Header{
+		"Accept":          {"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"},
+		"Accept-Encoding": {"gzip, deflate, br, zstd"},
+		"Accept-Language": {"en-US,en;q=0.5"},
+		"Cache-Control":   {"no-cache"},
+		"Cookie":          {"session=abc; theme=dark"},
+		"Referer":         {"https://bench.test/"},
+		"Sec-Fetch-Dest":  {"document"},
+		"Sec-Fetch-Mode":  {"navigate"},
+		"User-Agent":      {"Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0"},
+	})
+}
 
 // BenchmarkServeHitWithTiers is the hit path of an edge that has a tier
 // membership: it looks for a Tern-Tier header on every request.
-func BenchmarkServeHitWithTiers(b *testing.B) { benchmarkServeHit(b, false, tier.NewStatic()) }
+func BenchmarkServeHitWithTiers(b *testing.B) { benchmarkServeHit(b, false, nil, tier.NewStatic()) }
 
-func benchmarkServeHit(b *testing.B, withMetrics bool, tiers ...tier.Members) {
+func benchmarkServeHit(b *testing.B, withMetrics bool, header http.Header, tiers ...tier.Members) {
 	body := strings.Repeat("x", 1024)
 	o := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "public, max-age=3600")
@@ -107,6 +123,9 @@ func benchmarkServeHit(b *testing.B, withMetrics bool, tiers ...tier.Members) {
 	}
 	req := httptest.NewRequest("GET", "http://bench.test/obj/1k", nil)
 	req.RemoteAddr = "127.0.0.1:5000"
+	for k, v := range header {
+		req.Header[k] = v
+	}
 	rec := httptest.NewRecorder()
 	s.ServeHTTP(rec, req)
 	if rec.Code != 200 {

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -43,6 +42,8 @@ type exchange struct {
 	tierHop tier.Hop // the Tern-Tier header of a request from another node
 
 	hints *hintSink // relays 103 Early Hints from this viewer's fetch
+
+	viewer viewer // who sent the request, once viewerOf determined it
 
 	rec telemetry.Record
 }
@@ -138,9 +139,8 @@ func (s *Server) account(x *exchange) {
 
 	rec.Time = x.start
 	rec.EdgeLocation = s.pop
-	host, port, _ := net.SplitHostPort(r.RemoteAddr)
-	rec.ClientIP = host
-	rec.ClientPort, _ = strconv.Atoi(port)
+	v := s.viewerOf(x)
+	rec.ClientIP, rec.ClientPort = v.ip, v.port
 	rec.Method = r.Method
 	rec.URIStem = r.URL.EscapedPath()
 	rec.Referer = r.Header.Get("Referer")

@@ -3,7 +3,6 @@ package edge
 import (
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -152,11 +151,12 @@ func (s *Server) originRequest(x *exchange, method string) *origin.Request {
 	if b.key.AcceptEncodingGzip || b.key.AcceptEncodingBrotli {
 		ae = cache.NormalizeAcceptEncoding(r.Header.Get("Accept-Encoding"), b.key.AcceptEncodingGzip, b.key.AcceptEncodingBrotli)
 	}
-	clientIP, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		clientIP = r.RemoteAddr
+	v := s.viewerOf(x)
+	b.forward.Apply(r, v.ip, ae, req)
+	if v.forwardedFor != "" {
+		req.Header["X-Forwarded-For"] = []string{v.forwardedFor}
 	}
-	b.forward.Apply(r, clientIP, ae, req)
+	keepEdgeCloudFront(req.Header, b)
 	// The pipeline decides these, not the viewer: a HEAD miss fetches with
 	// GET so the object can be stored, and the path may be the default
 	// root object or a custom error page. pass attaches the viewer's body.

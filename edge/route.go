@@ -2,6 +2,8 @@ package edge
 
 import (
 	"fmt"
+	"net/http"
+	"net/netip"
 	"reflect"
 	"sort"
 	"strings"
@@ -20,6 +22,11 @@ type routes struct {
 	exact     map[string]*distribution // alias (lower case) → distribution
 	wildcards []wildcardAlias          // "*.example.com", longest suffix first
 	catchAll  *distribution            // aliases empty or "*"
+
+	// Whose client IP header names the viewer (viewer.go):
+	// edge.trusted_proxies and edge.client_ip_header.
+	trustedProxies []netip.Prefix
+	clientIPHeader string
 }
 
 type wildcardAlias struct {
@@ -58,6 +65,11 @@ type behavior struct {
 	matchViewer  bool
 	shieldRegion string
 	tierTimeout  time.Duration
+	// cloudFrontNames are the CloudFront-* headers the behavior's policies
+	// name (canonical spelling), and viewerHeaders those of them the edge
+	// can add (viewer.go). Only these CloudFront-* fields leave the edge.
+	cloudFrontNames []string
+	viewerHeaders   viewerHeader
 }
 
 // methodSet is a bit set of the methods CloudFront lets a behavior allow.
@@ -121,7 +133,11 @@ const defaultErrorCachingTTL = 10 * time.Second
 // id: an origin whose settings did not change is reused, so a reload keeps
 // its warm connections. compile records what it used in origins.
 func compile(cfg *config.Config, prev map[string]*origin.Origin) (rt *routes, origins map[string]*origin.Origin, err error) {
-	rt = &routes{exact: make(map[string]*distribution)}
+	rt = &routes{
+		exact:          make(map[string]*distribution),
+		trustedProxies: cfg.Edge.TrustedProxyPrefixes(),
+		clientIPHeader: http.CanonicalHeaderKey(cfg.Edge.ClientIPHeader),
+	}
 	origins = make(map[string]*origin.Origin)
 	for _, dc := range cfg.Distributions {
 		if !dc.IsEnabled() {
@@ -251,6 +267,18 @@ func compileDistribution(dc *config.Distribution, prev, used map[string]*origin.
 			}
 		}
 		b.forward = origin.Merge(keyFwd, reqFwd)
+		// The CloudFront-* headers the edge adds: those the cache key
+		// names and those the merged forwarding names (a whitelist, or the
+		// list of allViewerAndWhitelistCloudFront). allViewer and allExcept
+		// select viewer headers only, as in CloudFront.
+		if cp.Headers.Behavior == config.SelectWhitelist {
+			b.cloudFrontNames = appendCloudFrontNames(b.cloudFrontNames, cp.Headers.Names)
+		}
+		switch b.forward.Headers.Behavior {
+		case origin.Whitelist, origin.AllViewerAndWhitelistCloudFront:
+			b.cloudFrontNames = appendCloudFrontNames(b.cloudFrontNames, b.forward.Headers.Names)
+		}
+		b.viewerHeaders = viewerHeadersNamed(b.cloudFrontNames)
 		d.behaviors = append(d.behaviors, b)
 	}
 	return d, nil

@@ -15,6 +15,7 @@ import (
 	"github.com/terncdn/tern/cache"
 	"github.com/terncdn/tern/collapse"
 	"github.com/terncdn/tern/config"
+	"github.com/terncdn/tern/geo"
 	"github.com/terncdn/tern/origin"
 	"github.com/terncdn/tern/telemetry"
 	"github.com/terncdn/tern/tier"
@@ -55,6 +56,10 @@ type Options struct {
 	// heartbeats, or a tier.Static); nil: every miss goes to the origin.
 	// See SetTiers.
 	Tiers tier.Members
+	// Locator finds where viewers are, for the CloudFront-Viewer-* location
+	// headers (country, region, city, coordinates, ASN) that policies
+	// name; nil: those headers are left out.
+	Locator geo.Locator
 }
 
 // Server is one edge node. It is an http.Handler; the caller owns the
@@ -69,6 +74,7 @@ type Server struct {
 	client  *origin.Client
 	log     *telemetry.AccessLog
 	metrics *telemetry.Metrics
+	locator geo.Locator
 
 	nodeID, pop string
 	via         string   // "1.1 <node-id> (tern)", appended to Via
@@ -112,6 +118,7 @@ func New(o Options) (*Server, error) {
 		store:     o.Storage,
 		log:       o.AccessLog,
 		metrics:   o.Metrics,
+		locator:   o.Locator,
 		nodeID:    c.Edge.NodeID,
 		pop:       c.Edge.POP,
 		maxObject: int64(c.Edge.Cache.MaxObjectSize),
@@ -228,6 +235,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !b.allowed.has(r.Method) {
 		s.fail(x, http.StatusForbidden, errMethodNotAllowed, fmt.Errorf("method %s is not allowed by behavior %q", r.Method, b.name()))
 		return
+	}
+
+	// 2b. viewer: the CloudFront-* headers the behavior's policies name
+	// are the edge's, not the viewer's: they are replaced now, so that the
+	// cache key, a Vary and the origin request all see the edge's values.
+	// (A request from another Tern node carries those of the viewer's
+	// edge.) Behaviors that name none pay nothing here.
+	if len(b.cloudFrontNames) > 0 && !fromTier(x) {
+		for _, n := range b.cloudFrontNames {
+			delete(r.Header, n)
+		}
+		s.addViewerHeaders(x, b.viewerHeaders)
 	}
 
 	// 3. protect (WAF, rate limits, geo, signed URLs) and 4. the

@@ -207,14 +207,15 @@ func (s *Server) tierRequest(x *exchange, method string) *origin.Request {
 	delete(h, tier.AuthHeader)
 	delete(h, "Content-Length")
 	delete(h, "Expect")
-	clientIP, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		clientIP = r.RemoteAddr
-	}
-	if xff := strings.Join(h["X-Forwarded-For"], ", "); xff != "" {
-		h["X-Forwarded-For"] = []string{xff + ", " + clientIP}
-	} else {
-		h["X-Forwarded-For"] = []string{clientIP}
+	keepEdgeCloudFront(h, x.behavior)
+	v := s.viewerOf(x)
+	switch xff := strings.Join(h["X-Forwarded-For"], ", "); {
+	case v.forwardedFor != "":
+		h["X-Forwarded-For"] = []string{v.forwardedFor}
+	case xff != "":
+		h["X-Forwarded-For"] = []string{xff + ", " + v.ip}
+	default:
+		h["X-Forwarded-For"] = []string{v.ip}
 	}
 	return &origin.Request{Method: method, Path: x.path, RawQuery: r.URL.RawQuery, Header: h, Host: r.Host}
 }

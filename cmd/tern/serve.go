@@ -308,9 +308,19 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 		}
 	}
 
+	// One geo database for the edge's viewer headers and the router.
+	geoDB, err := geo.Open(c.Geo.Database, c.Geo.ASNDatabase)
+	if err != nil {
+		return err
+	}
+	defer geoDB.Close()
+	var locator geo.Locator // none: the viewer location headers are left out
+	if c.Geo.Database != "" || c.Geo.ASNDatabase != "" {
+		locator = geoDB
+	}
 	srv, err := edge.New(edge.Options{Config: c, Storage: tiers.store, AccessLog: accessLog, Metrics: metrics,
 		Bodies: tiers.bodies(), BodiesMax: int64(c.Edge.Cache.DiskMaxObjectSize),
-		Slices: tiers.slices()})
+		Slices: tiers.slices(), Locator: locator})
 	if err != nil {
 		return err
 	}
@@ -398,12 +408,7 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 		if f.edgeMode() {
 			slog.Warn("the router section is for tern serve and tern router; tern edge does not run the router")
 		} else {
-			db, err := geo.Open(c.Geo.Database, c.Geo.ASNDatabase)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			o := router.Options{Config: c.Router, Locator: db}
+			o := router.Options{Config: c.Router, Locator: geoDB}
 			if cp != nil {
 				o.Health = router.EdgesHealth(cp.edges)
 			}
