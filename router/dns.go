@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
@@ -262,16 +263,24 @@ func inZone(name, zone string) bool {
 // ListenDNS binds addr for DNS over UDP and TCP, on the same port (the
 // UDP one's when addr's port is 0).
 func ListenDNS(addr string) (net.PacketConn, net.Listener, error) {
-	pc, err := net.ListenPacket("udp", addr)
-	if err != nil {
-		return nil, nil, fmt.Errorf("router listen %s (udp): %w", addr, err)
-	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
+	_, port, _ := net.SplitHostPort(addr)
+	for attempt := 0; ; attempt++ {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("router listen %s (udp): %w", addr, err)
+		}
+		ln, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			return pc, ln, nil
+		}
 		pc.Close()
+		// With port 0 the kernel picked a UDP port whose TCP twin may be
+		// taken (by any connection's local port): pick another.
+		if port == "0" && errors.Is(err, syscall.EADDRINUSE) && attempt < 20 {
+			continue
+		}
 		return nil, nil, fmt.Errorf("router listen %s (tcp): %w", addr, err)
 	}
-	return pc, ln, nil
 }
 
 // Serve answers DNS on pc (UDP) and ln (TCP) until ctx ends, then closes
