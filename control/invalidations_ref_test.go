@@ -20,15 +20,7 @@ import (
 func TestCallerReferenceIsIdempotent(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	conn, store := newInvalidationsBus(t, ctx)
-	edges, err := WatchEdges(ctx, conn.NATS())
-	if err != nil {
-		t.Fatal(err)
-	}
-	iv, err := NewInvalidations(ctx, conn, store, edges)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, store, iv := newTracker(t, ctx)
 	published := func() uint64 {
 		st, err := conn.JetStream().Stream(ctx, bus.InvalidationsStream)
 		if err != nil {

@@ -17,15 +17,7 @@ import (
 func TestCallerReferenceAfterACrashMidCreate(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	conn, store := newInvalidationsBus(t, ctx)
-	edges, err := WatchEdges(ctx, conn.NATS())
-	if err != nil {
-		t.Fatal(err)
-	}
-	iv, err := NewInvalidations(ctx, conn, store, edges)
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, _, iv := newTracker(t, ctx)
 	// What the killed process left: the claim, nothing else.
 	orphan, _ := json.Marshal("IORPHAN0000000")
 	if _, err := iv.kv.Create(ctx, callerRefKey("site", "deploy-7"), orphan); err != nil {

@@ -24,6 +24,22 @@ func newInvalidationsBus(t *testing.T, ctx context.Context) (*bus.Conn, *Store) 
 	return newInvalidationsBusOn(t, ctx, s)
 }
 
+// newTracker is newInvalidationsBus with the edge registry and the
+// invalidation tracker on it.
+func newTracker(t *testing.T, ctx context.Context) (*bus.Conn, *Store, *Invalidations) {
+	t.Helper()
+	conn, store := newInvalidationsBus(t, ctx)
+	edges, err := WatchEdges(ctx, conn.NATS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	iv, err := NewInvalidations(ctx, conn, store, edges)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn, store, iv
+}
+
 // newInvalidationsBusOn is newInvalidationsBus on a server already
 // started, for tests that connect edges to it.
 func newInvalidationsBusOn(t *testing.T, ctx context.Context, s *bus.Server) (*bus.Conn, *Store) {
@@ -122,15 +138,7 @@ func TestControlPlaneRestartKeepsInvalidationsInProgress(t *testing.T) {
 func TestListInvalidationsOfUnknownDistribution(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	conn, store := newInvalidationsBus(t, ctx)
-	edges, err := WatchEdges(ctx, conn.NATS())
-	if err != nil {
-		t.Fatal(err)
-	}
-	iv, err := NewInvalidations(ctx, conn, store, edges)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, store, iv := newTracker(t, ctx)
 	h, err := API(store, "tok", WithInvalidations(iv))
 	if err != nil {
 		t.Fatal(err)

@@ -15,15 +15,7 @@ import (
 func TestInvalidationRequestsByTagAndMode(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	conn, store := newInvalidationsBus(t, ctx)
-	edges, err := WatchEdges(ctx, conn.NATS())
-	if err != nil {
-		t.Fatal(err)
-	}
-	iv, err := NewInvalidations(ctx, conn, store, edges)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, store, iv := newTracker(t, ctx)
 	h, err := API(store, "tok", WithInvalidations(iv))
 	if err != nil {
 		t.Fatal(err)
