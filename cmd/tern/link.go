@@ -33,6 +33,10 @@ type edgeLink struct {
 	// when edge.listen names no host).
 	tierAddr atomic.Pointer[string]
 	srv      *edge.Server
+	// members, if set, is the registry of nodes already fed by
+	// heartbeats in this process (the control plane's in tern serve);
+	// otherwise follow subscribes to them itself.
+	members *control.Edges
 	// positionFile keeps the edge's place in the invalidation stream ("":
 	// none).
 	positionFile string
@@ -142,11 +146,13 @@ func (l *edgeLink) follow(ctx context.Context, conn *bus.Conn, setup time.Durati
 	}
 	// The other nodes' heartbeats are the tier membership: misses go
 	// through the POP's owner of each object and the origin's shield.
-	members, err := control.WatchEdges(rctx, conn.NATS())
-	if err != nil {
-		stop()
-		<-watching
-		return err
+	members := l.members
+	if members == nil {
+		if members, err = control.WatchEdges(rctx, conn.NATS()); err != nil {
+			stop()
+			<-watching
+			return err
+		}
 	}
 	l.srv.SetTiers(members)
 	l.running.Go(func() {

@@ -392,7 +392,8 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 				return fmt.Errorf("control plane: %w", err)
 			}
 			// In one process the bus is always there: the edge follows it
-			// before it serves.
+			// before it serves, with the control plane's registry of nodes.
+			link.members = cp.edges
 			if err := link.follow(linkCtx, cp.conn, time.Minute); err != nil {
 				return fmt.Errorf("control plane: %w", err)
 			}
