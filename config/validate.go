@@ -155,6 +155,7 @@ func (c *Config) Validate() error {
 		}
 		d.validate(&p, f, names)
 	}
+	c.validateGeneratedNames(&p)
 
 	if len(p) == 0 {
 		return nil
