@@ -131,6 +131,15 @@ func subnetAddr(s *dns.EDNS0_SUBNET) (netip.Addr, bool) {
 	}
 	bits := 0
 	switch s.Family {
+	case 0:
+		// No family, and so no address: only with a source prefix of 0,
+		// which is what `dig +subnet=0` sends to say "do not use my
+		// client's subnet" (BIND accepts it too; miekg/dns refuses family
+		// 0 with any other prefix before the handler sees it).
+		if s.SourceNetmask != 0 {
+			return netip.Addr{}, false
+		}
+		return netip.Addr{}, true
 	case 1:
 		ip, bits = ip.Unmap(), 32
 		if !ip.Is4() {
