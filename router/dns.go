@@ -203,7 +203,7 @@ func (r *Router) answerQuestion(resp *dns.Msg, q dns.Question, client netip.Addr
 		resp.Answer = appendAddrs(resp.Answer, z, q, n.addrs, z.ttl)
 	case nameDistribution:
 		if q.Qtype == dns.TypeA || q.Qtype == dns.TypeAAAA || q.Qtype == dns.TypeANY {
-			p := r.choose(z, client)
+			p := r.chooseFor(z, client, q.Qtype)
 			if q.Qtype != dns.TypeAAAA {
 				resp.Answer = appendAddrs(resp.Answer, z, dns.Question{Name: q.Name, Qtype: dns.TypeA}, p.v4, z.ttl)
 			}

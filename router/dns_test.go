@@ -32,3 +32,70 @@ func TestECSFamilyZero(t *testing.T) {
 	}
 }
 
+// TestPOPWithoutTheFamily: a client asking for A whose nearest POP has
+// only IPv6 addresses is given the nearest POP that has IPv4 ones, not an
+// empty answer (and the other way round for AAAA); when no POP has the
+// family the answer is NODATA.
+func TestPOPWithoutTheFamily(t *testing.T) {
+	f := start(t, `
+router:
+  zone: cdn.example
+  default_pop: iad
+  pops:
+    - {name: fra, latitude: 50.11, longitude: 8.68, addresses: ["2001:db8:f::1"]}
+    - {name: ams, latitude: 52.31, longitude: 4.76, addresses: [10.0.4.1]}
+    - {name: iad, latitude: 38.95, longitude: -77.45, addresses: [10.0.2.1, "2001:db8:2::1"]}
+distributions:
+  - id: site
+    origins: [{id: o, domain_name: origin.example}]
+    default_cache_behavior: {target_origin_id: o}
+`)
+	name := router.GeneratedName("site", "cdn.example")
+	berlin := "81.2.69.0/24"
+	f.setHealth(t, map[string]int{"fra": 1, "ams": 1, "iad": 1}, true)
+	for _, tc := range []struct {
+		qtype uint16
+		want  []string
+	}{
+		{dns.TypeA, []string{"10.0.4.1"}},         // fra has no IPv4: ams, the next nearest
+		{dns.TypeAAAA, []string{"2001:db8:f::1"}}, // fra
+		{dns.TypeANY, []string{"2001:db8:f::1"}},  // the nearest, whatever it has
+	} {
+		m := query(t, f.addr, "udp", name, tc.qtype, berlin)
+		if m.Rcode != dns.RcodeSuccess || !slices.Equal(addrs(m), tc.want) {
+			t.Errorf("%s from Berlin: rcode %s, %v; want %v", dns.TypeToString[tc.qtype], dns.RcodeToString[m.Rcode], addrs(m), tc.want)
+		}
+	}
+	// ams drained, iad down: fra has no IPv4, so the least bad for A
+	// is the nearest POP that has one (ams, drained, over iad, down).
+	f.setHealth(t, map[string]int{"fra": 1, "ams": 1, "iad": 0}, true)
+	c := *f.cfg.Router
+	c.POPs = slices.Clone(c.POPs)
+	ams := *c.POPs[1]
+	ams.Drained = true
+	c.POPs[1] = &ams
+	f.r.SetConfig(&c)
+	if got := addrs(query(t, f.addr, "udp", name, dns.TypeA, berlin)); !slices.Equal(got, []string{"10.0.4.1"}) {
+		t.Errorf("A from Berlin, only fra healthy: %v; want ams (the nearest with IPv4)", got)
+	}
+}
+
+// TestPOPWithoutTheFamilyNowhere: when no POP has addresses of the
+// family asked, the answer is NODATA (NOERROR, the SOA in authority).
+func TestPOPWithoutTheFamilyNowhere(t *testing.T) {
+	f := start(t, `
+router:
+  zone: cdn.example
+  pops:
+    - {name: fra, latitude: 50.11, longitude: 8.68, addresses: [10.0.1.1]}
+distributions:
+  - id: site
+    origins: [{id: o, domain_name: origin.example}]
+    default_cache_behavior: {target_origin_id: o}
+`)
+	m := query(t, f.addr, "udp", router.GeneratedName("site", "cdn.example"), dns.TypeAAAA, "81.2.69.0/24")
+	if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 0 || len(m.Ns) != 1 || m.Ns[0].Header().Rrtype != dns.TypeSOA {
+		t.Errorf("AAAA with no IPv6 POP: %v", m)
+	}
+}
+
