@@ -102,6 +102,13 @@ func (r *Router) answer(req *dns.Msg, from netip.Addr) *dns.Msg {
 	case len(req.Question) != 1:
 		resp.Authoritative = false
 		resp.Rcode = dns.RcodeFormatError
+	case req.Question[0].Qtype == dns.TypeAXFR || req.Question[0].Qtype == dns.TypeIXFR:
+		// The router serves no zone transfers (its answers depend on who
+		// asks): refused, as for a transfer not permitted (RFC 5936
+		// §2.2.1), not an empty answer a secondary would take for a
+		// broken transfer.
+		resp.Authoritative = false
+		resp.Rcode = dns.RcodeRefused
 	default:
 		scoped = r.answerQuestion(resp, req.Question[0], client)
 	}

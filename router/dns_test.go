@@ -99,3 +99,18 @@ distributions:
 	}
 }
 
+// TestZoneTransferRefused: the router serves no zone transfers; AXFR and
+// IXFR are refused (RFC 5936 §2.2.1's answer for a transfer not
+// permitted), not answered with an empty NOERROR that a secondary would
+// take for a broken transfer.
+func TestZoneTransferRefused(t *testing.T) {
+	f := start(t, routerYAML)
+	for _, proto := range []string{"udp", "tcp"} {
+		for _, qtype := range []uint16{dns.TypeAXFR, dns.TypeIXFR} {
+			m := query(t, f.addr, proto, "cdn.example", qtype, "")
+			if m.Rcode != dns.RcodeRefused || len(m.Answer) != 0 {
+				t.Errorf("%s over %s: rcode %s, %d answers; want REFUSED", dns.TypeToString[qtype], proto, dns.RcodeToString[m.Rcode], len(m.Answer))
+			}
+		}
+	}
+}
