@@ -48,7 +48,11 @@ type Config struct {
 	originRequestPolicies map[string]*OriginRequestPolicy
 }
 
-// Geo names MaxMind-format databases (.mmdb).
+// Geo names MaxMind-format databases (.mmdb). They are read into memory
+// at start; a file replaced or rewritten on disk (geoipupdate, a copy) is
+// read again and put in service within 30 seconds, without a restart (a
+// file that is not a database of its kind is logged and the one in
+// service stays).
 type Geo struct {
 	// Database is a City or Country database (GeoLite2/GeoIP2, or a custom
 	// mmdb of the same layout): country, region, city, postal code, time
