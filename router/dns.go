@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -20,6 +21,15 @@ const (
 	maxUDPSize = 4096 // the most it sends over UDP, whatever a client offers
 	soaTTL     = 3600 // SOA and NS records at the apex
 )
+
+// MaxTCPConnections is how many DNS-over-TCP connections the router holds
+// at once; one more is closed as soon as it is accepted. Each idle
+// connection is held for seconds (2 s for its first query, 8 s between
+// the next ones, up to 128 queries), so without a bound a client opening
+// connections could take every file descriptor of the process, the
+// edge's in tern serve too. Resolvers come over TCP only to retry a
+// truncated answer; BIND's own default bound is 150.
+const MaxTCPConnections = 512
 
 // ServeDNS answers one query (it makes Router a dns.Handler).
 func (r *Router) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
@@ -307,7 +317,7 @@ func (r *Router) Serve(ctx context.Context, pc net.PacketConn, ln net.Listener) 
 	started := make(chan struct{}, 2)
 	onStart := func() { started <- struct{}{} }
 	udp := &dns.Server{PacketConn: pc, Net: "udp", Handler: r, NotifyStartedFunc: onStart}
-	tcp := &dns.Server{Listener: ln, Net: "tcp", Handler: r, NotifyStartedFunc: onStart}
+	tcp := &dns.Server{Listener: &limitListener{Listener: ln, max: MaxTCPConnections}, Net: "tcp", Handler: r, NotifyStartedFunc: onStart}
 	errc := make(chan error, 2)
 	go func() { errc <- udp.ActivateAndServe() }()
 	go func() { errc <- tcp.ActivateAndServe() }()
@@ -329,4 +339,43 @@ func (r *Router) Serve(ctx context.Context, pc net.PacketConn, ln net.Listener) 
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return errors.Join(err, udp.ShutdownContext(sctx), tcp.ShutdownContext(sctx))
+}
+
+// limitListener holds at most max connections open: Accept closes those
+// beyond it at once (rather than leaving them in the kernel's queue, where
+// a client would wait without an answer) and accepts the next.
+type limitListener struct {
+	net.Listener
+	max    int64
+	active atomic.Int64
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if l.active.Add(1) > l.max {
+			l.active.Add(-1)
+			c.Close()
+			continue
+		}
+		return &limitedConn{Conn: c, l: l}, nil
+	}
+}
+
+// limitedConn gives its place back when closed (once, however often
+// Close is called).
+type limitedConn struct {
+	net.Conn
+	l      *limitListener
+	closed atomic.Bool
+}
+
+func (c *limitedConn) Close() error {
+	if c.closed.CompareAndSwap(false, true) {
+		c.l.active.Add(-1)
+	}
+	return c.Conn.Close()
 }

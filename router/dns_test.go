@@ -3,6 +3,7 @@ package router_test
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -112,5 +113,67 @@ func TestZoneTransferRefused(t *testing.T) {
 				t.Errorf("%s over %s: rcode %s, %d answers; want REFUSED", dns.TypeToString[qtype], proto, dns.RcodeToString[m.Rcode], len(m.Answer))
 			}
 		}
+	}
+}
+
+// TestTCPConnectionBound: the router holds at most MaxTCPConnections TCP
+// connections; one more is closed unanswered, and a place freed is taken
+// again.
+func TestTCPConnectionBound(t *testing.T) {
+	f := start(t, routerYAML)
+	q := new(dns.Msg)
+	q.SetQuestion("www.cdn.example.", dns.TypeA)
+	ask := func(c *dns.Conn) error {
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if err := c.WriteMsg(q); err != nil {
+			return err
+		}
+		_, err := c.ReadMsg()
+		return err
+	}
+	var held []*dns.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for range router.MaxTCPConnections {
+		c, err := dns.Dial("tcp", f.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	// Each held connection asks once, so that the router keeps it (idle)
+	// for longer than the test takes.
+	for i, c := range held {
+		if err := ask(c); err != nil {
+			t.Fatalf("connection %d of %d: %v", i+1, router.MaxTCPConnections, err)
+		}
+	}
+	extra, err := dns.Dial("tcp", f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ask(extra); err == nil {
+		t.Errorf("connection %d was answered; want it closed", router.MaxTCPConnections+1)
+	}
+	extra.Close()
+	held[0].Close()
+	held = held[1:]
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		c, err := dns.Dial("tcp", f.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = ask(c)
+		c.Close()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a freed place was not taken again: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
