@@ -56,7 +56,10 @@ type Config struct {
 type Geo struct {
 	// Database is a City or Country database (GeoLite2/GeoIP2, or a custom
 	// mmdb of the same layout): country, region, city, postal code, time
-	// zone and coordinates. Default "" (none: locations are unknown).
+	// zone and coordinates. The router places clients by coordinates,
+	// which only City databases hold: with a Country one every client
+	// goes to router.default_pop. Default "" (none: locations are
+	// unknown).
 	Database string `yaml:"database,omitempty"`
 	// ASNDatabase is an ASN database (GeoLite2-ASN layout), for
 	// CloudFront-Viewer-ASN. Default "" (none).
