@@ -48,11 +48,18 @@ type Config struct {
 	originRequestPolicies map[string]*OriginRequestPolicy
 }
 
-// Geo names MaxMind-format databases (.mmdb).
+// Geo names MaxMind-format databases (.mmdb). They are read into memory
+// at start; a file replaced or rewritten on disk (geoipupdate, a copy) is
+// read again and put in service within 30 seconds, without a restart (a
+// file that is not a database of its kind is logged and the one in
+// service stays).
 type Geo struct {
 	// Database is a City or Country database (GeoLite2/GeoIP2, or a custom
 	// mmdb of the same layout): country, region, city, postal code, time
-	// zone and coordinates. Default "" (none: locations are unknown).
+	// zone and coordinates. The router places clients by coordinates,
+	// which only City databases hold: with a Country one every client
+	// goes to router.default_pop. Default "" (none: locations are
+	// unknown).
 	Database string `yaml:"database,omitempty"`
 	// ASNDatabase is an ASN database (GeoLite2-ASN layout), for
 	// CloudFront-Viewer-ASN. Default "" (none).

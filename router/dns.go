@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -20,6 +21,15 @@ const (
 	maxUDPSize = 4096 // the most it sends over UDP, whatever a client offers
 	soaTTL     = 3600 // SOA and NS records at the apex
 )
+
+// MaxTCPConnections is how many DNS-over-TCP connections the router holds
+// at once; one more is closed as soon as it is accepted. Each idle
+// connection is held for seconds (2 s for its first query, 8 s between
+// the next ones, up to 128 queries), so without a bound a client opening
+// connections could take every file descriptor of the process, the
+// edge's in tern serve too. Resolvers come over TCP only to retry a
+// truncated answer; BIND's own default bound is 150.
+const MaxTCPConnections = 512
 
 // ServeDNS answers one query (it makes Router a dns.Handler).
 func (r *Router) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
@@ -102,6 +112,13 @@ func (r *Router) answer(req *dns.Msg, from netip.Addr) *dns.Msg {
 	case len(req.Question) != 1:
 		resp.Authoritative = false
 		resp.Rcode = dns.RcodeFormatError
+	case req.Question[0].Qtype == dns.TypeAXFR || req.Question[0].Qtype == dns.TypeIXFR:
+		// The router serves no zone transfers (its answers depend on who
+		// asks): refused, as for a transfer not permitted (RFC 5936
+		// §2.2.1), not an empty answer a secondary would take for a
+		// broken transfer.
+		resp.Authoritative = false
+		resp.Rcode = dns.RcodeRefused
 	default:
 		scoped = r.answerQuestion(resp, req.Question[0], client)
 	}
@@ -131,6 +148,15 @@ func subnetAddr(s *dns.EDNS0_SUBNET) (netip.Addr, bool) {
 	}
 	bits := 0
 	switch s.Family {
+	case 0:
+		// No family, and so no address: only with a source prefix of 0,
+		// which is what `dig +subnet=0` sends to say "do not use my
+		// client's subnet" (BIND accepts it too; miekg/dns refuses family
+		// 0 with any other prefix before the handler sees it).
+		if s.SourceNetmask != 0 {
+			return netip.Addr{}, false
+		}
+		return netip.Addr{}, true
 	case 1:
 		ip, bits = ip.Unmap(), 32
 		if !ip.Is4() {
@@ -198,7 +224,7 @@ func (r *Router) answerQuestion(resp *dns.Msg, q dns.Question, client netip.Addr
 		resp.Answer = appendPOP(resp.Answer, z, q, n.pop)
 	case nameDistribution:
 		if q.Qtype == dns.TypeA || q.Qtype == dns.TypeAAAA || q.Qtype == dns.TypeANY {
-			resp.Answer = appendPOP(resp.Answer, z, q, r.choose(z, client))
+			resp.Answer = appendPOP(resp.Answer, z, q, r.chooseFor(z, client, q.Qtype))
 			scoped = true
 		}
 	}
@@ -300,7 +326,7 @@ func (r *Router) Serve(ctx context.Context, pc net.PacketConn, ln net.Listener) 
 	started := make(chan struct{}, 2)
 	onStart := func() { started <- struct{}{} }
 	udp := &dns.Server{PacketConn: pc, Net: "udp", Handler: r, NotifyStartedFunc: onStart}
-	tcp := &dns.Server{Listener: ln, Net: "tcp", Handler: r, NotifyStartedFunc: onStart}
+	tcp := &dns.Server{Listener: &limitListener{Listener: ln, max: MaxTCPConnections}, Net: "tcp", Handler: r, NotifyStartedFunc: onStart}
 	errc := make(chan error, 2)
 	go func() { errc <- udp.ActivateAndServe() }()
 	go func() { errc <- tcp.ActivateAndServe() }()
@@ -322,4 +348,43 @@ func (r *Router) Serve(ctx context.Context, pc net.PacketConn, ln net.Listener) 
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return errors.Join(err, udp.ShutdownContext(sctx), tcp.ShutdownContext(sctx))
+}
+
+// limitListener holds at most max connections open: Accept closes those
+// beyond it at once (rather than leaving them in the kernel's queue, where
+// a client would wait without an answer) and accepts the next.
+type limitListener struct {
+	net.Listener
+	max    int64
+	active atomic.Int64
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if l.active.Add(1) > l.max {
+			l.active.Add(-1)
+			c.Close()
+			continue
+		}
+		return &limitedConn{Conn: c, l: l}, nil
+	}
+}
+
+// limitedConn gives its place back when closed (once, however often
+// Close is called).
+type limitedConn struct {
+	net.Conn
+	l      *limitListener
+	closed atomic.Bool
+}
+
+func (c *limitedConn) Close() error {
+	if c.closed.CompareAndSwap(false, true) {
+		c.l.active.Add(-1)
+	}
+	return c.Conn.Close()
 }

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/terncdn/tern/config"
 	"github.com/terncdn/tern/geo"
 )
@@ -198,6 +200,15 @@ type Decision struct {
 // its place is unknown; the nearest of all when none is healthy. It does
 // not allocate.
 func (r *Router) choose(z *zone, ip netip.Addr) *pop {
+	return r.chooseFor(z, ip, dns.TypeANY)
+}
+
+// chooseFor is choose among the POPs that have addresses of qtype (A:
+// IPv4, AAAA: IPv6, else any): a client asking for A whose nearest POP
+// has only IPv6 addresses is sent to the nearest that has IPv4 ones, not
+// given an empty answer. When no POP has any, it is choose's POP (and
+// the answer NODATA).
+func (r *Router) chooseFor(z *zone, ip netip.Addr, qtype uint16) *pop {
 	lat, lon := z.def.lat, z.def.lon
 	if r.locator != nil && ip.IsValid() {
 		if loc, ok := r.locator.Lookup(ip); ok && loc.HasCoordinates {
@@ -208,6 +219,9 @@ func (r *Router) choose(z *zone, ip netip.Addr) *pop {
 	var best, bestAny *pop
 	bestD, bestAnyD := math.Inf(1), math.Inf(1)
 	for _, p := range z.pops {
+		if (qtype == dns.TypeA && len(p.v4) == 0) || (qtype == dns.TypeAAAA && len(p.v6) == 0) {
+			continue
+		}
 		d := distance(lat, lon, p.lat, p.lon)
 		if d < bestAnyD {
 			bestAny, bestAnyD = p, d
@@ -216,10 +230,14 @@ func (r *Router) choose(z *zone, ip netip.Addr) *pop {
 			best, bestD = p, d
 		}
 	}
-	if best == nil {
+	switch {
+	case best != nil:
+		return best
+	case bestAny != nil:
 		return bestAny
+	default:
+		return r.chooseFor(z, ip, dns.TypeANY) // no POP has the family
 	}
-	return best
 }
 
 // Explain decides for a client at ip asking for name, as the DNS answer

@@ -113,6 +113,8 @@ func runRouter(ctx context.Context, out io.Writer, f routerFlags) error {
 		return err
 	}
 	defer db.Close()
+	// A database updated on disk goes in service without a restart.
+	go db.Watch(ctx, geo.WatchInterval)
 
 	o := router.Options{Config: c.Router, Locator: db}
 	var watcher *configwatch.Watcher

@@ -352,6 +352,8 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 		return err
 	}
 	defer geoDB.Close()
+	// A database updated on disk goes in service without a restart.
+	go geoDB.Watch(ctx, geo.WatchInterval)
 	var locator geo.Locator // none: the viewer location headers are left out
 	if c.Geo.Database != "" || c.Geo.ASNDatabase != "" {
 		locator = geoDB
