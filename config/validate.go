@@ -635,6 +635,13 @@ func methodSet(p *problems, f string, methods []string, sets [][]string) (int, b
 	return 0, false
 }
 
+// IDRule says what ValidID accepts, for errors: "%q " + IDRule.
+const IDRule = idRule
+
+// ValidID reports whether s is an id: of a distribution, an origin, a
+// node or a POP. Ids end NATS subjects and config bucket keys.
+func ValidID(s string) bool { return validID(s) }
+
 const idRule = "is not an id (letters, digits, \".\", \"-\", \"_\", starting with a letter or digit, not ending with \".\" nor holding \"..\", at most 128 characters)"
 
 // validID: ids also end NATS subjects and KV keys ("distribution.<id>",
