@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/terncdn/tern/config"
+	"github.com/terncdn/tern/control"
 )
 
 // nameKind is what a name in the zone is.
@@ -39,8 +40,8 @@ type zone struct {
 	def       *pop
 }
 
-// newZone builds the zone of c and ds.
-func newZone(c *config.Router, ds []*config.Distribution, serial uint32) *zone {
+// newZone builds the zone of c and ds, with the operator drains.
+func newZone(c *config.Router, ds []*config.Distribution, drains map[string]control.Drain, serial uint32) *zone {
 	z := &zone{origin: c.Zone, ttl: uint32(c.TTL.Std().Seconds()), serial: serial,
 		names: map[string]name{}, wildcards: map[string]string{}}
 	z.names[z.origin] = name{kind: nameApex}
@@ -80,6 +81,9 @@ func newZone(c *config.Router, ds []*config.Distribution, serial uint32) *zone {
 	for i, p := range c.POPs {
 		zp := &pop{name: p.Name, lat: radians(p.Latitude), lon: radians(p.Longitude),
 			drained: p.Drained, httpHost: p.HTTPHost, index: i}
+		if d, ok := drains[p.Name]; ok {
+			zp.operator = &d
+		}
 		for _, a := range p.Addresses {
 			ip, err := netip.ParseAddr(a)
 			if err != nil {
