@@ -39,7 +39,8 @@ through its owner among them, and through a regional shield
 		SilenceErrors: true,
 	}
 	cf := &controlFlags{}
-	api := []*cobra.Command{applyCmd(cf), getCmd(cf), deleteCmd(cf), edgesCmd(cf), invalidateCmd(cf), invalidationsCmd(cf)}
+	api := []*cobra.Command{applyCmd(cf), getCmd(cf), deleteCmd(cf), edgesCmd(cf), invalidateCmd(cf), invalidationsCmd(cf),
+		popsCmd(cf), drainCmd(cf), undrainCmd(cf)}
 	for _, c := range api {
 		cf.register(c)
 	}
