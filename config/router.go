@@ -76,7 +76,9 @@ type RouterPOP struct {
 	// Required: at least one.
 	Addresses []string `yaml:"addresses"`
 	// Drained takes the POP out of answers while its edges keep running
-	// (maintenance). Default false.
+	// (maintenance). Default false. An operator can also drain a POP at
+	// run time through the control plane ("tern drain POP"), for every
+	// router following it; either drains it.
 	Drained bool `yaml:"drained,omitempty"`
 	// HTTPHost is where the router's HTTP mode redirects viewers of this
 	// POP, host or host:port. Default: its first address.

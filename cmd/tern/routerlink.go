@@ -58,9 +58,9 @@ func (l *routerLink) status() linkStatus {
 }
 
 // start makes the watchers for r, applies what --data-dir kept, and
-// links to the control plane: within limit, or in the background while
-// the router answers without it. A refusal retrying cannot mend (a bad
-// --data-dir) is returned.
+// links to the control plane: in the background if distributions were
+// kept, else within limit if it can, else in the background while the
+// router answers the file's distributions. A bad --data-dir is returned.
 func (l *routerLink) start(ctx context.Context, r *router.Router, limit time.Duration, f routerFlags, base []byte) error {
 	stateFile, drainsFile := "", ""
 	if f.dataDir != "" {
@@ -75,16 +75,26 @@ func (l *routerLink) start(ctx context.Context, r *router.Router, limit time.Dur
 			return nil
 		}})
 	l.drains = control.NewDrainWatcher(drainsFile, r.SetDrains)
-	if ok, err := l.watcher.LoadState(); err != nil {
+	kept, err := l.watcher.LoadState()
+	if err != nil {
 		slog.Warn("last distributions not applied; answering the file's until the control plane's are in", "error", err)
-	} else if ok {
-		slog.Info("answering the last distributions kept until the control plane's are in", "revision", l.watcher.Status().Revision)
 	}
 	if ok, err := l.drains.LoadState(); err != nil {
 		slog.Warn("last drained POPs not applied", "error", err)
 	} else if ok {
 		slog.Info("the last drained POPs kept apply until the control plane's are in", "drained", len(l.drains.Drains()))
 	}
+	if kept {
+		// What the router last answered is a good answer now: it answers
+		// at once and links meanwhile.
+		slog.Info("answering the last distributions kept while connecting to the control plane",
+			"revision", l.watcher.Status().Revision, "nats", redactURL(l.url))
+		l.running.Go(func() { l.connectLoop(ctx, nil) })
+		return nil
+	}
+	// Nothing kept: answering the file's distributions (often none) would
+	// tell resolvers the control plane's names do not exist, and they keep
+	// that for the TTL. The control plane has limit to answer first.
 
 	cctx, cancel := context.WithTimeout(ctx, limit)
 	conn, err := bus.ConnectDomain(cctx, l.url, "router", l.domain, natsAuth(l.token)...)
