@@ -22,9 +22,8 @@ type DrainWatcher struct {
 	apply     func(map[string]Drain)
 	stateFile string
 
-	mu     sync.Mutex
-	set    map[string]Drain
-	synced bool
+	mu  sync.Mutex
+	set map[string]Drain
 
 	syncedOnce sync.Once
 	syncedCh   chan struct{}
@@ -87,8 +86,11 @@ func (w *DrainWatcher) RunOn(ctx context.Context, kv *bus.KV) error {
 		return fmt.Errorf("watch drains: %w", err)
 	}
 	// The bucket's state arrives into pending; the set in service stays
-	// until it is whole.
+	// until it is whole. Both start again with each run: one that ended
+	// before its state was whole (a connection that failed to link) must
+	// not leave half of it for the next.
 	pending := map[string]Drain{}
+	synced := false
 	for e := range ch {
 		w.mu.Lock()
 		switch e.Op {
@@ -97,13 +99,13 @@ func (w *DrainWatcher) RunOn(ctx context.Context, kv *bus.KV) error {
 		case bus.OpDelete:
 			delete(pending, e.Key[len(DrainPrefix):])
 		case bus.OpSynced:
-			w.synced = true
+			synced = true
 		case bus.OpReset:
 			// A new store: its drains, whole, apply at its OpSynced.
 			clear(pending)
-			w.synced = false
+			synced = false
 		}
-		if w.synced {
+		if synced {
 			w.set = maps.Clone(pending)
 			w.apply(maps.Clone(w.set))
 			w.saveLocked()
