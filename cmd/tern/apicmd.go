@@ -33,7 +33,7 @@ func (f *controlFlags) register(cmd *cobra.Command) {
 	fl := cmd.PersistentFlags()
 	fl.StringVar(&f.url, "control", "", "control API URL (default $TERN_CONTROL, or DATA-DIR/control-url, or ./tern-data's)")
 	fl.StringVar(&f.token, "token", "", "control API token (default $TERN_TOKEN, or DATA-DIR/admin-token)")
-	fl.StringVar(&f.dataDir, "data-dir", "", "the --data-dir of a `tern serve` or `tern control` on this machine: its URL, token (and TLS certificate) are read from it")
+	fl.StringVar(&f.dataDir, "data-dir", "", "the --data-dir of a \"tern serve\" or \"tern control\" on this machine: its URL, token (and TLS certificate) are read from it")
 	fl.StringVar(&f.caFile, "ca-file", "", "trust the CA certificates in this PEM file for an HTTPS control API (default $TERN_CA_FILE; the system's roots are trusted too)")
 }
 
@@ -490,7 +490,7 @@ Draining a drained POP replaces its reason.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&reason, "reason", "", "why, for `tern pops` and `tern route` (at most 256 bytes)")
+	cmd.Flags().StringVar(&reason, "reason", "", "why: shown by tern pops and tern route (at most 256 bytes)")
 	return cmd
 }
 

@@ -54,11 +54,13 @@ router.pops[].drained in the file; either takes it out of answers. Without
 --nats the configuration file's distributions are answered and every POP not
 drained counts healthy.
 
-If the control plane cannot be reached within --connect-timeout the router
-answers anyway, and keeps connecting in the background: with --data-dir from
-the distributions and drains it last had (kept there), else from the file's
-distributions. While the control plane is away the router keeps the last
-liveness it read for 30 s, then counts every POP not drained healthy.
+The router answers whether or not its control plane is there. With --data-dir
+it answers at once from the distributions and drains it last had (kept there)
+and links in the background; with nothing kept it waits up to
+--connect-timeout for the control plane, then answers the file's
+distributions and keeps connecting (a log line per try, 1 s doubling to 30 s
+apart). While the control plane is away the router keeps the last liveness it
+read for 30 s, then counts every POP not drained healthy; drains stay.
 
 Each distribution is answered at "d<8 hex digits>.<zone>" and at its aliases
 under the zone; /status on the admin listener lists the names, and
@@ -92,7 +94,7 @@ database take a restart. SIGINT or SIGTERM stop.`,
 	fl.StringVar(&f.natsTokenFile, "nats-token-file", "", "read the NATS token from this file")
 	fl.StringVar(&f.natsDomain, "nats-domain", "", "the control plane's JetStream domain, when --nats is a leaf node")
 	fl.StringVar(&f.dataDir, "data-dir", "", "with --nats: keep the last distributions and drained POPs here, to answer with them when the router starts without its control plane")
-	fl.DurationVar(&f.connectTimeout, "connect-timeout", 10*time.Second, "how long to try the control plane at start before answering without it")
+	fl.DurationVar(&f.connectTimeout, "connect-timeout", 10*time.Second, "with nothing kept under --data-dir: how long to wait for the control plane at start before answering the file's distributions")
 	return cmd
 }
 
