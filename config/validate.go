@@ -155,6 +155,7 @@ func (c *Config) Validate() error {
 		}
 		d.validate(&p, f, names)
 	}
+	c.validateGeneratedNames(&p)
 
 	if len(p) == 0 {
 		return nil
@@ -634,13 +635,6 @@ func methodSet(p *problems, f string, methods []string, sets [][]string) (int, b
 	p.add(f, "[%s] is not one of %s (method names are upper case)", strings.Join(methods, ", "), strings.Join(choices, ", "))
 	return 0, false
 }
-
-// IDRule says what ValidID accepts, for errors: "%q " + IDRule.
-const IDRule = idRule
-
-// ValidID reports whether s is an id: of a distribution, an origin, a
-// node or a POP. Ids end NATS subjects and config bucket keys.
-func ValidID(s string) bool { return validID(s) }
 
 const idRule = "is not an id (letters, digits, \".\", \"-\", \"_\", starting with a letter or digit, not ending with \".\" nor holding \"..\", at most 128 characters)"
 

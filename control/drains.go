@@ -41,11 +41,11 @@ type FieldError struct {
 func (e *FieldError) Error() string { return e.Field + ": " + e.Problem }
 
 // DrainKey returns pop's key in the config bucket, or a *FieldError
-// naming field "pop" when pop is not a POP name (config.ValidID: the
-// names router.pops and edge.pop take, which are valid key tokens).
+// naming field "pop" when pop cannot be the name of one of router.pops
+// (config.CheckPOPName: a DNS label, which is a valid key token too).
 func DrainKey(pop string) (string, error) {
-	if !config.ValidID(pop) {
-		return "", &FieldError{"pop", fmt.Sprintf("%q %s", pop, config.IDRule)}
+	if problem := config.CheckPOPName(pop); problem != "" {
+		return "", &FieldError{"pop", problem}
 	}
 	return DrainPrefix + pop, nil
 }

@@ -74,9 +74,9 @@ func TestDrainAPI(t *testing.T) {
 	}
 	// A POP not heard from can be drained too (its edges are not up yet);
 	// no body is a drain without a reason.
-	want(t, a.do("PUT", "/api/v1/pops/nrt.2/drain", ""), 200)
+	want(t, a.do("PUT", "/api/v1/pops/nrt-2/drain", ""), 200)
 	p := a.pops()
-	if len(p) != 2 || p[0].Name != "fra" || !p[0].Drained || p[0].Reason != "disk swap" || p[1].Name != "nrt.2" || !p[1].Drained || p[1].Edges != 0 {
+	if len(p) != 2 || p[0].Name != "fra" || !p[0].Drained || p[0].Reason != "disk swap" || p[1].Name != "nrt-2" || !p[1].Drained || p[1].Edges != 0 {
 		t.Fatalf("listed: %+v", p)
 	}
 	// Draining again keeps when it began.
@@ -104,9 +104,12 @@ func TestDrainAPI(t *testing.T) {
 
 	for _, tc := range []struct{ path, body, field string }{
 		{"/api/v1/pops/a..b/drain", "", "pop"},
+		{"/api/v1/pops/a.b/drain", "", "pop"},
+		{"/api/v1/pops/FRA/drain", "", "pop"},
 		{"/api/v1/pops/-x/drain", "", "pop"},
 		{"/api/v1/pops/x%2Ay/drain", "", "pop"},
-		{"/api/v1/pops/" + strings.Repeat("a", 129) + "/drain", "", "pop"},
+		{"/api/v1/pops/d1a2b3c4e/drain", "", "pop"},
+		{"/api/v1/pops/" + strings.Repeat("a", 64) + "/drain", "", "pop"},
 		{"/api/v1/pops/fra/drain", `{"reason": "` + strings.Repeat("r", MaxDrainReason+1) + `"}`, "reason"},
 	} {
 		r := a.do("PUT", tc.path, tc.body, "Content-Type", "application/json")

@@ -65,10 +65,34 @@ func TestDistributionForHost(t *testing.T) {
 		"other.test":           "any",
 		"[::1]:8080":           "any",
 		"img.example.com":      "wild",
+		// Generated names: the first label is a distribution's generated
+		// label, under any zone; aliases win over it.
+		config.GeneratedLabel("exact") + ".cdn.example":             "exact",
+		strings.ToUpper(config.GeneratedLabel("exact")) + ".CDN.x.": "exact",
+		config.GeneratedLabel("deeper") + ".fra.cdn.example:8080":   "deeper",
+		config.GeneratedLabel("any") + ".cdn.example":               "any",
+		config.GeneratedLabel("exact") + ".example.com":             "wild",
+		config.GeneratedLabel("exact"):                              "any", // no label after it
+		config.GeneratedLabel("exact") + "x.cdn.example":            "any",
+		"d00000000.cdn.example":                                     "any", // nobody's label
 	} {
 		if d := rt.distributionFor(host); d == nil || d.id != want {
 			t.Errorf("host %q → %v, want %s", host, d, want)
 		}
+	}
+}
+
+// TestGeneratedNameOfDisabled: a disabled distribution is not served at
+// its generated name either.
+func TestGeneratedNameOfDisabled(t *testing.T) {
+	s := newTestServer(t, "http://127.0.0.1:1", `  - id: off
+    enabled: false
+    aliases: [off.test]
+    origins: [{id: o, domain_name: 127.0.0.1, http_port: 1}]
+    default_cache_behavior: {target_origin_id: o}
+`)
+	if d := s.routes.Load().distributionFor(config.GeneratedLabel("off") + ".cdn.example"); d == nil || d.id != "any" {
+		t.Errorf("a disabled distribution's generated name → %v, want the catch-all", d)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 type routes struct {
 	exact     map[string]*distribution // alias (lower case) → distribution
 	wildcards []wildcardAlias          // "*.example.com", longest suffix first
+	labels    map[string]*distribution // generated label ("d1a2b3c4") → distribution
 	catchAll  *distribution            // aliases empty or "*"
 
 	// Whose client IP header names the viewer (viewer.go):
@@ -135,6 +136,7 @@ const defaultErrorCachingTTL = 10 * time.Second
 func compile(cfg *config.Config, prev map[string]*origin.Origin) (rt *routes, origins map[string]*origin.Origin, err error) {
 	rt = &routes{
 		exact:          make(map[string]*distribution),
+		labels:         make(map[string]*distribution),
 		trustedProxies: cfg.Edge.TrustedProxyPrefixes(),
 		clientIPHeader: http.CanonicalHeaderKey(cfg.Edge.ClientIPHeader),
 	}
@@ -147,6 +149,13 @@ func compile(cfg *config.Config, prev map[string]*origin.Origin) (rt *routes, or
 		if err != nil {
 			return nil, nil, fmt.Errorf("distribution %q: %w", dc.ID, err)
 		}
+		// Like CloudFront's d111111abcdef8.cloudfront.net, every enabled
+		// distribution is served at its generated name. The edge does not
+		// know the router's zone, so the first label decides: the router
+		// answers <label>.<zone>, and its HTTP mode sends clients to
+		// <label>.<pop>.<zone> (config.Validate refuses two distributions
+		// with one label).
+		rt.labels[config.GeneratedLabel(dc.ID)] = d
 		if len(dc.Aliases) == 0 {
 			rt.catchAll = d
 		}
@@ -309,7 +318,9 @@ func compileOrigin(oc *config.Origin) *origin.Origin {
 }
 
 // distributionFor picks the distribution for a Host header: an exact alias,
-// then the longest matching "*." wildcard, then the catch-all.
+// then the longest matching "*." wildcard, then a generated name (a host
+// whose first label is a distribution's generated label, with at least one
+// label after it), then the catch-all.
 func (rt *routes) distributionFor(host string) *distribution {
 	host = strings.TrimSuffix(hostOnly(host), ".")
 	if d := rt.exact[host]; d != nil {
@@ -324,6 +335,13 @@ func (rt *routes) distributionFor(host string) *distribution {
 			if strings.HasSuffix(lower, w.suffix) && len(lower) > len(w.suffix) {
 				return w.dist
 			}
+		}
+	}
+	// A generated label is "d" and 8 hex digits: only a host of that shape
+	// pays for the lower-casing and the map lookup.
+	if len(host) > 10 && host[9] == '.' && host[0]|0x20 == 'd' {
+		if d := rt.labels[strings.ToLower(host[:9])]; d != nil {
+			return d
 		}
 	}
 	return rt.catchAll

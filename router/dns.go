@@ -192,15 +192,13 @@ func (r *Router) answerQuestion(resp *dns.Msg, q dns.Question, client netip.Addr
 		}
 	case nameServer:
 		resp.Answer = appendAddrs(resp.Answer, z, q, n.addrs, z.ttl)
+	case namePinned:
+		// The POP's own name, whatever its health or the client's place:
+		// the HTTP mode sent the client there on purpose.
+		resp.Answer = appendPOP(resp.Answer, z, q, n.pop)
 	case nameDistribution:
 		if q.Qtype == dns.TypeA || q.Qtype == dns.TypeAAAA || q.Qtype == dns.TypeANY {
-			p := r.choose(z, client)
-			if q.Qtype != dns.TypeAAAA {
-				resp.Answer = appendAddrs(resp.Answer, z, dns.Question{Name: q.Name, Qtype: dns.TypeA}, p.v4, z.ttl)
-			}
-			if q.Qtype != dns.TypeA {
-				resp.Answer = appendAddrs(resp.Answer, z, dns.Question{Name: q.Name, Qtype: dns.TypeAAAA}, p.v6, z.ttl)
-			}
+			resp.Answer = appendPOP(resp.Answer, z, q, r.choose(z, client))
 			scoped = true
 		}
 	}
@@ -209,6 +207,17 @@ func (r *Router) answerQuestion(resp *dns.Msg, q dns.Question, client netip.Addr
 		resp.Ns = append(resp.Ns, z.soa(true))
 	}
 	return scoped
+}
+
+// appendPOP appends p's addresses of q's type (A, AAAA, or both for ANY).
+func appendPOP(rrs []dns.RR, z *zone, q dns.Question, p *pop) []dns.RR {
+	if q.Qtype == dns.TypeA || q.Qtype == dns.TypeANY {
+		rrs = appendAddrs(rrs, z, dns.Question{Name: q.Name, Qtype: dns.TypeA}, p.v4, z.ttl)
+	}
+	if q.Qtype == dns.TypeAAAA || q.Qtype == dns.TypeANY {
+		rrs = appendAddrs(rrs, z, dns.Question{Name: q.Name, Qtype: dns.TypeAAAA}, p.v6, z.ttl)
+	}
+	return rrs
 }
 
 // appendAddrs appends the addresses of q's type (A or AAAA) among addrs.

@@ -10,18 +10,21 @@ import (
 
 // HTTPHandler is the router's HTTP mode, for clients that cannot be
 // steered by DNS: a request for a distribution's name is redirected (302)
-// to the same path and query at the chosen POP's http_host. The client is
-// placed by the connection's address. A name the router does not answer
-// for is 404.
+// to the same path and query at "<the distribution's d-label>.<the chosen
+// POP's http_host>", so that the edge there knows the distribution from
+// the host's first label. The port is the request's unless http_host
+// gives one. The client is placed by the connection's address. A name
+// that is not a distribution's is 404.
 func (r *Router) HTTPHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		z := r.zone.Load()
-		host := strings.ToLower(req.Host)
-		if h, _, err := net.SplitHostPort(host); err == nil {
-			host = h
+		host, port := strings.ToLower(req.Host), ""
+		if h, p, err := net.SplitHostPort(host); err == nil {
+			host, port = h, p
 		}
 		host = strings.TrimSuffix(host, ".")
-		if n, ok := z.lookup(host); !ok || n.kind != nameDistribution || !inZone(host, z.origin) {
+		n, ok := z.lookup(host)
+		if !ok || n.kind != nameDistribution || !inZone(host, z.origin) {
 			http.Error(w, "no distribution is named "+host, http.StatusNotFound)
 			return
 		}
@@ -35,8 +38,21 @@ func (r *Router) HTTPHandler() http.Handler {
 			scheme = "https"
 		}
 		w.Header().Set("Cache-Control", "no-store") // the choice is this client's, now
-		http.Redirect(w, req, scheme+"://"+p.httpHost+req.URL.RequestURI(), http.StatusFound)
+		http.Redirect(w, req, scheme+"://"+redirectHost(n.label, p.httpHost, port)+req.URL.RequestURI(), http.StatusFound)
 	})
+}
+
+// redirectHost is where the HTTP mode sends a client of the distribution
+// whose generated label is label to the POP whose http_host is popHost:
+// label.popHost, with popHost's port, else with port (the request's).
+func redirectHost(label, popHost, port string) string {
+	if h, p, err := net.SplitHostPort(popHost); err == nil {
+		return label + "." + h + ":" + p
+	}
+	if port != "" {
+		return label + "." + popHost + ":" + port
+	}
+	return label + "." + popHost
 }
 
 // ExplainHandler answers GET ?client=IP&name=NAME with the Decision (JSON)

@@ -9,8 +9,6 @@ package router
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"math"
 	"net/netip"
 	"sort"
@@ -157,11 +155,11 @@ func (r *Router) refreshHealth() {
 	r.live.Store(l)
 }
 
-// GeneratedName is the name a distribution gets under zone: "d" and the
-// first 8 hex digits of the SHA-256 of its id, e.g. "d1a2b3c4e.cdn.example".
+// GeneratedName is the name a distribution gets under zone: its generated
+// label (config.GeneratedLabel: "d" and the first 8 hex digits of the
+// SHA-256 of its id), e.g. "d1a2b3c4.cdn.example".
 func GeneratedName(distributionID, zone string) string {
-	sum := sha256.Sum256([]byte(distributionID))
-	return "d" + hex.EncodeToString(sum[:4]) + "." + strings.ToLower(strings.TrimSuffix(zone, "."))
+	return config.GeneratedLabel(distributionID) + "." + strings.ToLower(strings.TrimSuffix(zone, "."))
 }
 
 // pop is a configured POP, ready for answers.
@@ -229,6 +227,11 @@ type Decision struct {
 	Reason string `json:"reason"`
 	// Addresses are what a DNS answer would hold.
 	Addresses []string `json:"addresses"`
+	// Redirect is, for a distribution's name when the router's HTTP mode
+	// is on, the host its 302 sends the client to ("<d-label>.<the POP's
+	// http_host>"); the path, the query and (unless http_host has one) the
+	// port are the request's.
+	Redirect string `json:"redirect,omitempty"`
 }
 
 // choose returns the POP for a client at ip: the nearest healthy one by
@@ -274,7 +277,8 @@ func (r *Router) Explain(ip netip.Addr, name string) Decision {
 	z := r.zone.Load()
 	name = strings.ToLower(strings.TrimSuffix(name, "."))
 	d := Decision{Name: name, Client: ip.String()}
-	if n, ok := z.lookup(name); ok && n.kind == nameDistribution {
+	n, _ := z.lookup(name)
+	if n.kind == nameDistribution {
 		d.Distribution = n.distribution
 	}
 	lat, lon := z.def.lat, z.def.lon
@@ -294,6 +298,9 @@ func (r *Router) Explain(ip netip.Addr, name string) Decision {
 	}
 	sort.SliceStable(d.POPs, func(i, j int) bool { return d.POPs[i].DistanceKm < d.POPs[j].DistanceKm })
 	chosen := r.choose(z, ip)
+	if n.kind == namePinned {
+		chosen = n.pop
+	}
 	d.POP = chosen.name
 	for _, a := range append(append([]netip.Addr(nil), chosen.v4...), chosen.v6...) {
 		d.Addresses = append(d.Addresses, a.String())
@@ -307,7 +314,12 @@ func (r *Router) Explain(ip netip.Addr, name string) Decision {
 			in++
 		}
 	}
+	if n.kind == nameDistribution && z.httpMode {
+		d.Redirect = redirectHost(n.label, chosen.httpHost, "")
+	}
 	switch {
+	case n.kind == namePinned:
+		d.Reason = "pinned: " + name + " is (or is under) POP " + chosen.name + "'s own name, always answered with its addresses, whatever its health"
 	case in == 0:
 		d.Reason = "every POP is drained: the nearest of all (least bad)"
 	case healthy == 0:

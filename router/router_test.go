@@ -439,26 +439,98 @@ func TestMalformed(t *testing.T) {
 	}
 }
 
+// TestHTTPMode: a 302 to the distribution's generated label under the
+// chosen POP's http_host (its pinned name by default), keeping the path,
+// the query and the request's port unless http_host gives one.
 func TestHTTPMode(t *testing.T) {
 	f := start(t, routerYAML)
 	h := f.r.HTTPHandler()
+	label := config.GeneratedLabel("site")
 	for _, tc := range []struct{ remote, host, want string }{
-		{"81.2.69.7:5000", "www.cdn.example", "http://10.0.1.1/a/b.jpg?x=1"},
-		{"198.51.100.7:5000", router.GeneratedName("site", "cdn.example") + ":80", "http://iad.cdn.example:8080/a/b.jpg?x=1"},
+		{"81.2.69.7:5000", "www.cdn.example", "http://" + label + ".fra.cdn.example/a/b.jpg?x=1"},
+		{"81.2.69.7:5000", "WWW.cdn.example.:8088", "http://" + label + ".fra.cdn.example:8088/a/b.jpg?x=1"},
+		{"81.2.69.7:5000", "x.img.cdn.example", "http://" + label + ".fra.cdn.example/a/b.jpg?x=1"},
+		{"198.51.100.7:5000", router.GeneratedName("site", "cdn.example") + ":80", "http://" + label + ".iad.cdn.example:8080/a/b.jpg?x=1"},
 	} {
 		req := httptest.NewRequest("GET", "http://"+tc.host+"/a/b.jpg?x=1", nil)
 		req.RemoteAddr = tc.remote
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
-		if rec.Code != http.StatusFound || rec.Header().Get("Location") != tc.want {
-			t.Errorf("%s from %s: %d %q; want 302 %q", tc.host, tc.remote, rec.Code, rec.Header().Get("Location"), tc.want)
+		if rec.Code != http.StatusFound || rec.Header().Get("Location") != tc.want || rec.Header().Get("Cache-Control") != "no-store" {
+			t.Errorf("%s from %s: %d %q (Cache-Control %q); want 302 %q, no-store", tc.host, tc.remote, rec.Code,
+				rec.Header().Get("Location"), rec.Header().Get("Cache-Control"), tc.want)
 		}
 	}
-	req := httptest.NewRequest("GET", "http://other.example/", nil)
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	if rec.Code != http.StatusNotFound {
-		t.Errorf("unknown host: %d", rec.Code)
+	// Not a distribution's name: the router's own pinned names, other
+	// hosts.
+	for _, host := range []string{"other.example", "fra.cdn.example", label + ".fra.cdn.example", "cdn.example"} {
+		req := httptest.NewRequest("GET", "http://"+host+"/", nil)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusNotFound {
+			t.Errorf("%s: %d, want 404", host, rec.Code)
+		}
+	}
+	// With http_listen set, Explain shows where the 302 goes.
+	g := start(t, strings.Replace(routerYAML, "  ttl: 15s\n", "  ttl: 15s\n  http_listen: 127.0.0.1:0\n", 1))
+	if d := g.r.Explain(netip.MustParseAddr("81.2.69.1"), "www.cdn.example"); d.Redirect != label+".fra.cdn.example" {
+		t.Errorf("explain redirect: %q", d.Redirect)
+	}
+	if d := f.r.Explain(netip.MustParseAddr("81.2.69.1"), "www.cdn.example"); d.Redirect != "" {
+		t.Errorf("explain redirect without http_listen: %q", d.Redirect)
+	}
+}
+
+// TestPinnedPOPNames: <pop>.<zone> and every name under it are answered
+// with that POP's addresses, whoever asks and whatever the POP's health or
+// drain; the answer does not depend on the client's subnet (ECS scope 0).
+func TestPinnedPOPNames(t *testing.T) {
+	f := start(t, routerYAML)
+	label := config.GeneratedLabel("site")
+	check := func(when string) {
+		t.Helper()
+		for _, tc := range []struct {
+			name   string
+			qtype  uint16
+			subnet string
+			want   []string
+		}{
+			{"fra.cdn.example", dns.TypeA, "198.51.100.0/24", []string{"10.0.1.1", "10.0.1.2"}},
+			{label + ".fra.cdn.example", dns.TypeA, "203.0.113.0/24", []string{"10.0.1.1", "10.0.1.2"}},
+			{label + ".FRA.cdn.example", dns.TypeAAAA, "81.2.69.0/24", []string{"2001:db8:f::1"}},
+			{"a.b.fra.cdn.example", dns.TypeANY, "81.2.69.0/24", []string{"10.0.1.1", "10.0.1.2", "2001:db8:f::1"}},
+			{label + ".nrt.cdn.example", dns.TypeA, "81.2.69.0/24", []string{"10.0.3.1"}},
+			{label + ".iad.cdn.example", dns.TypeAAAA, "81.2.69.0/24", nil}, // NODATA: iad has no IPv6
+		} {
+			m := query(t, f.addr, "udp", tc.name, tc.qtype, tc.subnet)
+			if m.Rcode != dns.RcodeSuccess || !m.Authoritative || !slices.Equal(addrs(m), tc.want) || scope(t, m) != 0 {
+				t.Errorf("%s: %s %s from %s: rcode %s, %v, scope %d; want %v, scope 0", when, tc.name, dns.TypeToString[tc.qtype], tc.subnet,
+					dns.RcodeToString[m.Rcode], addrs(m), scope(t, m), tc.want)
+			}
+		}
+		d := f.r.Explain(netip.MustParseAddr("203.0.113.9"), label+".fra.cdn.example")
+		if d.POP != "fra" || !strings.HasPrefix(d.Reason, "pinned") || d.Distribution != "" {
+			t.Errorf("%s: explain a pinned name: %+v", when, d)
+		}
+	}
+	check("healthy")
+	f.setHealth(t, map[string]int{"fra": 0, "iad": 1, "nrt": 1}, true)
+	check("fra down")
+	c := *f.cfg.Router
+	c.POPs = slices.Clone(c.POPs)
+	fra := *c.POPs[0]
+	fra.Drained = true
+	c.POPs[0] = &fra
+	f.r.SetConfig(&c)
+	check("fra drained")
+	// A wildcard alias over the zone does not take the pinned names.
+	g := start(t, strings.Replace(routerYAML, `aliases: [www.cdn.example, "*.img.cdn.example", www.example.org]`, `aliases: ["*.cdn.example"]`, 1))
+	m := query(t, g.addr, "udp", label+".nrt.cdn.example", dns.TypeA, "81.2.69.0/24")
+	if got := addrs(m); !slices.Equal(got, []string{"10.0.3.1"}) {
+		t.Errorf("under a wildcard alias over the zone: %v, want nrt's", got)
+	}
+	if got := addrs(query(t, g.addr, "udp", "other.cdn.example", dns.TypeA, "81.2.69.0/24")); !slices.Equal(got, []string{"10.0.1.1", "10.0.1.2"}) {
+		t.Errorf("the wildcard alias itself: %v, want fra's (nearest)", got)
 	}
 }
 

@@ -17,12 +17,15 @@ const (
 	nameServer                       // a name server's name under the zone
 	nameDistribution                 // a distribution's generated name or alias
 	nameEmpty                        // an empty non-terminal: exists, no records
+	namePinned                       // a POP's own name: it and the names under it answer that POP
 )
 
 type name struct {
 	kind         nameKind
 	distribution string       // nameDistribution
+	label        string       // nameDistribution: its generated label
 	addrs        []netip.Addr // nameServer
+	pop          *pop         // namePinned
 }
 
 // zone is everything answers are made from, built whole at each change
@@ -34,16 +37,18 @@ type zone struct {
 	nameservers []string // FQDNs
 	names       map[string]name
 	// wildcards maps the suffix after "*." of a wildcard alias to its
-	// distribution.
-	wildcards map[string]string
+	// distribution's name.
+	wildcards map[string]name
 	pops      []*pop
 	def       *pop
+	// httpMode is whether the router answers HTTP (router.http_listen).
+	httpMode bool
 }
 
 // newZone builds the zone of c and ds, with the operator drains.
 func newZone(c *config.Router, ds []*config.Distribution, drains map[string]control.Drain, serial uint32) *zone {
 	z := &zone{origin: c.Zone, ttl: uint32(c.TTL.Std().Seconds()), serial: serial,
-		names: map[string]name{}, wildcards: map[string]string{}}
+		names: map[string]name{}, wildcards: map[string]name{}, httpMode: c.HTTPListen != ""}
 	z.names[z.origin] = name{kind: nameApex}
 	for _, ns := range c.Nameservers {
 		z.nameservers = append(z.nameservers, ns.Name+".")
@@ -55,27 +60,6 @@ func newZone(c *config.Router, ds []*config.Distribution, drains map[string]cont
 				}
 			}
 			z.add(ns.Name, n)
-		}
-	}
-	for _, d := range ds {
-		if d == nil {
-			continue
-		}
-		z.add(GeneratedName(d.ID, z.origin), name{kind: nameDistribution, distribution: d.ID})
-		for _, a := range d.Aliases {
-			a = strings.ToLower(a)
-			if suffix, ok := strings.CutPrefix(a, "*."); ok {
-				if config.InZone(suffix, z.origin) {
-					z.wildcards[suffix] = d.ID
-					if suffix != z.origin {
-						z.markEmpty(suffix)
-					}
-				}
-				continue
-			}
-			if config.InZone(a, z.origin) && a != z.origin {
-				z.add(a, name{kind: nameDistribution, distribution: d.ID})
-			}
 		}
 	}
 	for i, p := range c.POPs {
@@ -96,8 +80,34 @@ func newZone(c *config.Router, ds []*config.Distribution, drains map[string]cont
 			}
 		}
 		z.pops = append(z.pops, zp)
+		// Pinned names go in before the distributions' (Validate refuses
+		// aliases at or under them; were one to slip through, the POP
+		// keeps the name).
+		z.add(c.PinnedName(p), name{kind: namePinned, pop: zp})
 		if p.Name == c.DefaultPOP {
 			z.def = zp
+		}
+	}
+	for _, d := range ds {
+		if d == nil {
+			continue
+		}
+		dn := name{kind: nameDistribution, distribution: d.ID, label: config.GeneratedLabel(d.ID)}
+		z.add(dn.label+"."+z.origin, dn)
+		for _, a := range d.Aliases {
+			a = strings.ToLower(a)
+			if suffix, ok := strings.CutPrefix(a, "*."); ok {
+				if config.InZone(suffix, z.origin) {
+					z.wildcards[suffix] = dn
+					if suffix != z.origin {
+						z.markEmpty(suffix)
+					}
+				}
+				continue
+			}
+			if config.InZone(a, z.origin) && a != z.origin {
+				z.add(a, dn)
+			}
 		}
 	}
 	if z.def == nil && len(z.pops) > 0 {
@@ -135,7 +145,8 @@ func (z *zone) markEmpty(fqdn string) {
 }
 
 // lookup finds fqdn (lower case, no final dot): an exact name first, then
-// the most specific wildcard alias that covers it.
+// the nearest name above it that is a POP's pinned name or a wildcard
+// alias's suffix.
 func (z *zone) lookup(fqdn string) (name, bool) {
 	if n, ok := z.names[fqdn]; ok && n.kind != nameEmpty {
 		return n, true
@@ -145,8 +156,11 @@ func (z *zone) lookup(fqdn string) (name, bool) {
 		if !ok || !config.InZone(parent, z.origin) {
 			break
 		}
-		if d, ok := z.wildcards[parent]; ok {
-			return name{kind: nameDistribution, distribution: d}, true
+		if n, ok := z.names[parent]; ok && n.kind == namePinned {
+			return n, true
+		}
+		if n, ok := z.wildcards[parent]; ok {
+			return n, true
 		}
 		s = parent
 	}

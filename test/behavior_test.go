@@ -7,14 +7,18 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/terncdn/tern/config"
 )
 
 func thousandBytes() string {
@@ -385,10 +389,10 @@ distributions:
 // the built-in example in front of the demo origin.
 func TestServeWithNoConfig(t *testing.T) {
 	n := &node{t: t, Edge: freeAddr(t), Admin: freeAddr(t), output: &lockedBuffer{}}
-	demo := freeAddr(t)
+	demo, dnsAddr := freeAddr(t), freeAddr(t)
 	// Its state (control plane, disk cache) would go to ./tern-data.
 	dataDir := filepath.Join(t.TempDir(), "tern-data")
-	n.start("serve", "--listen", n.Edge, "--admin", n.Admin, "--demo-origin", demo, "--data-dir", dataDir)
+	n.start("serve", "--listen", n.Edge, "--admin", n.Admin, "--demo-origin", demo, "--data-dir", dataDir, "--router-listen", dnsAddr)
 	resp, body := n.get("/")
 	if resp.StatusCode != 200 || !strings.Contains(strings.ToLower(body), "tern") {
 		t.Fatalf("GET /: %d %.200q", resp.StatusCode, body)
@@ -418,6 +422,32 @@ func TestServeWithNoConfig(t *testing.T) {
 	}
 	if tiers, _ := n.status()["cache"].([]any); len(tiers) != 2 {
 		t.Errorf("the demo's cache tiers: %v, want memory and a disk", tiers)
+	}
+
+	// The demo runs the router: its DNS answers the demo's generated name
+	// with the edge's address, and the edge serves the demo at that name.
+	name := config.GeneratedLabel("demo") + ".cdn.localhost"
+	edgeIP, edgePort, _ := net.SplitHostPort(n.Edge)
+	if got := lookupA(t, dnsAddr, name); !slices.Equal(got, []string{edgeIP}) {
+		t.Errorf("the router's answer for %s: %v, want the edge's %s", name, got, edgeIP)
+	}
+	resp, body = n.get("/", "Host", name+":"+edgePort)
+	if resp.StatusCode != 200 || !strings.Contains(strings.ToLower(body), "tern") {
+		t.Errorf("GET / at %s: %d %.200q", name, resp.StatusCode, body)
+	}
+	// The README shows that name.
+	if readme, err := os.ReadFile("../README.md"); err != nil || !strings.Contains(string(readme), "--resolve "+name+":8080:127.0.0.1") {
+		t.Errorf("README.md does not show the demo's generated name %s (%v)", name, err)
+	}
+	// The banner says how to ask the router and reach that name.
+	dnsHost, dnsPort, _ := net.SplitHostPort(dnsAddr)
+	for _, want := range []string{
+		"dig @" + dnsHost + " -p " + dnsPort + " +short " + name,
+		"curl -si --resolve " + name + ":" + edgePort + ":" + edgeIP + " http://" + name + ":" + edgePort + "/",
+	} {
+		if !strings.Contains(n.output.String(), want) {
+			t.Errorf("the banner has no %q:\n%s", want, n.output.String())
+		}
 	}
 }
 

@@ -1,8 +1,12 @@
 package test
 
 import (
+	"context"
+	"io"
 	"net"
+	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +17,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/terncdn/tern/config"
 	"github.com/terncdn/tern/geo"
 	"github.com/terncdn/tern/geo/geotest"
 )
@@ -130,5 +135,96 @@ router:
 	}
 	if !slices.Contains([]string{"127.0.0.2"}, ask("81.2.69.0/24")) {
 		t.Error("Berlin not on fra")
+	}
+}
+
+// lookupA asks the DNS server at addr for name's A records.
+func lookupA(t *testing.T, addr, name string) []string {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), dns.TypeA)
+	resp, _, err := (&dns.Client{Timeout: 2 * time.Second}).Exchange(m, addr)
+	if err != nil {
+		t.Fatalf("ask %s for %s: %v", addr, name, err)
+	}
+	var out []string
+	for _, rr := range resp.Answer {
+		if a, ok := rr.(*dns.A); ok {
+			out = append(out, a.A.String())
+		}
+	}
+	return out
+}
+
+// TestRouterHTTPMode: the router's HTTP mode sends a viewer of
+// www.cdn.test to <site's d-label>.local.cdn.test on the port it asked
+// for, with the path and query; the router's DNS answers that name with
+// the POP's address, and the edge there serves the site (not the
+// catch-all next to it) at that name.
+func TestRouterHTTPMode(t *testing.T) {
+	site := startOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "site "+r.URL.Path)
+	})
+	other := startOrigin(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "catch-all") })
+	dnsAddr, httpAddr := freeAddr(t), freeAddr(t)
+	n := startTern(t, `edge: {listen: "%EDGE%", pop: local}
+admin: {listen: "%ADMIN%"}
+router:
+  listen: "`+dnsAddr+`"
+  http_listen: "`+httpAddr+`"
+  zone: cdn.test
+  pops: [{name: local, latitude: 50, longitude: 8, addresses: [127.0.0.1]}]
+distributions:
+  - id: site
+    aliases: [www.cdn.test]
+    origins: [{id: o, domain_name: 127.0.0.1, http_port: `+site.port()+`}]
+    default_cache_behavior: {target_origin_id: o, cache_policy: Managed-CachingDisabled}
+  - id: other
+    aliases: ["*"]
+    origins: [{id: o, domain_name: 127.0.0.1, http_port: `+other.port()+`}]
+    default_cache_behavior: {target_origin_id: o, cache_policy: Managed-CachingDisabled}
+`)
+	edgeIP, edgePort, _ := net.SplitHostPort(n.Edge)
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequest("GET", "http://"+httpAddr+"/a/b.txt?q=1&r=2", nil)
+	req.Host = "www.cdn.test:" + edgePort // the port the viewer asked for
+	resp, err := noFollow.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	target := "http://" + config.GeneratedLabel("site") + ".local.cdn.test:" + edgePort + "/a/b.txt?q=1&r=2"
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != target || resp.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("router HTTP mode: %s, Location %q, Cache-Control %q; want 302 to %q, no-store",
+			resp.Status, resp.Header.Get("Location"), resp.Header.Get("Cache-Control"), target)
+	}
+
+	// Follow it as a viewer would: the name resolved at the router.
+	u, _ := url.Parse(target)
+	if got := lookupA(t, dnsAddr, u.Hostname()); !slices.Equal(got, []string{edgeIP}) {
+		t.Fatalf("the router's answer for %s: %v, want the POP's %s", u.Hostname(), got, edgeIP)
+	}
+	viewer := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, port, _ := net.SplitHostPort(addr)
+		ips := lookupA(t, dnsAddr, host)
+		if len(ips) == 0 {
+			return nil, &net.DNSError{Err: "no address", Name: host}
+		}
+		return (&net.Dialer{}).DialContext(ctx, network, net.JoinHostPort(ips[0], port))
+	}}}
+	resp, err = viewer.Get(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "site /a/b.txt" {
+		t.Errorf("GET %s at the edge: %s %q; want the site's object", target, resp.Status, body)
+	}
+
+	// tern route shows where the 302 goes.
+	out, err := exec.Command(ternBin, "route", "--router", n.Admin, "--client", "127.0.0.1", "www.cdn.test").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), u.Hostname()) {
+		t.Errorf("tern route: %v\n%s", err, out)
 	}
 }

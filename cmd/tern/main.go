@@ -29,7 +29,8 @@ CloudFront's model and names.
 
 Start with "tern serve": with no --config it runs an edge on 127.0.0.1:8080 in
 front of a built-in demo origin, with the control plane and a disk cache kept
-under ./tern-data, and prints what to try.
+under ./tern-data and the DNS request router on 127.0.0.1:8053, and prints
+what to try.
 
 Across machines, "tern control" runs the control plane (with embedded NATS)
 and "tern edge --nats URL" runs each edge; edges in one POP fetch each object

@@ -64,7 +64,12 @@ read for 30 s, then counts every POP not drained healthy; drains stay.
 
 Each distribution is answered at "d<8 hex digits>.<zone>" and at its aliases
 under the zone; /status on the admin listener lists the names, and
-"tern route --client IP NAME" explains a decision.
+"tern route --client IP NAME" explains a decision. Each POP is answered at
+"<pop>.<zone>" and the names under it with its own addresses, pinned.
+
+With router.http_listen it also answers HTTP: a 302 from a distribution's
+name to "<d-label>.<pop>.<zone>" (or under the POP's http_host) at the
+chosen POP, with the same path, query and port.
 
 Signals: SIGHUP reloads the configuration file's router section (pops,
 drained, ttl, zone, nameservers, default_pop) and, without --nats, its
@@ -328,7 +333,8 @@ func routeCmd() *cobra.Command {
 		Long: `Route asks a running router (its admin listener: tern router's, or tern
 serve's when it runs the router) which POP it would answer NAME with for a
 client at IP: what the geo database knows of the client, each POP's distance
-and health, and the choice.`,
+and health, and the choice; with router.http_listen, where the HTTP mode's
+302 sends the client.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			client, _ := cmd.Flags().GetString("client")
@@ -413,5 +419,8 @@ func writeDecision(w io.Writer, d router.Decision) {
 		fmt.Fprintf(&b, "%s %-16s %8.0fkm  %s\n", mark, p.Name, p.DistanceKm, h)
 	}
 	fmt.Fprintf(&b, "  chosen: %s (%s): %s\n", d.POP, d.Reason, strings.Join(d.Addresses, " "))
+	if d.Redirect != "" {
+		fmt.Fprintf(&b, "  HTTP mode: 302 to http://%s/<path>, the request's port kept unless http_host has one\n", d.Redirect)
+	}
 	io.WriteString(w, b.String())
 }

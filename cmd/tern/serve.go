@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -39,6 +40,8 @@ type serveFlags struct {
 	accessLog  string
 	demoOrigin string
 	dataDir    string
+	// routerListen overrides router.listen; "off" runs no router.
+	routerListen string
 
 	// tern edge: the control plane's NATS server, and this node's names.
 	nats           string
@@ -154,8 +157,12 @@ func serveCmd() *cobra.Command {
 With no --config it runs the built-in example: an edge on 127.0.0.1:8080 in
 front of a demo origin on 127.0.0.1:8081 (a static site, a short-TTL API and
 large downloads), with the control plane and a 1GiB disk cache kept under
-./tern-data (--data-dir to move it, --data-dir off for neither), and prints
-what to curl.
+./tern-data (--data-dir to move it, --data-dir off for neither), and the DNS
+request router on 127.0.0.1:8053 for the zone cdn.localhost, whose one POP is
+this edge (--router-listen to move it, --router-listen off for none); it
+prints what to curl and dig.
+
+With a router section in the configuration it runs the router too.
 
 With --data-dir it also runs the control plane: an embedded NATS server keeps
 the distributions (the configuration file's are carried over on first start),
@@ -188,6 +195,7 @@ log; SIGINT or SIGTERM drain and stop.`,
 	fl.StringVar(&f.admin, "admin", "", `override admin.listen ("off" disables it)`)
 	fl.StringVar(&f.accessLog, "access-log", "", `override edge.access_log: "stdout", "stderr" or a file`)
 	fl.StringVar(&f.demoOrigin, "demo-origin", defaultDemoOrigin, "where the built-in example's demo origin listens (only without --config)")
+	fl.StringVar(&f.routerListen, "router-listen", "", `override router.listen, the router's DNS address (UDP and TCP); "off" runs no router`)
 	fl.StringVar(&f.dataDir, "data-dir", "", `run the control plane too: embedded NATS, the distributions (seeded from the
 configuration file on first start, then changed through the API and "tern apply")
 and a generated admin token, all kept under this directory; without --config the
@@ -235,6 +243,31 @@ func (f serveFlags) override(c *config.Config) {
 	if f.config == "" && !f.edgeMode() && f.demoOrigin != defaultDemoOrigin {
 		pointDemoOrigin(c, f.demoOrigin)
 	}
+	switch {
+	case f.routerListen == "off":
+		c.Router = nil
+	case f.routerListen != "" && c.Router != nil:
+		c.Router.Listen = f.routerListen
+	}
+	if f.config == "" && !f.edgeMode() {
+		pointDemoPOP(c)
+	}
+}
+
+// pointDemoPOP gives the example's one POP the edge's address, so that the
+// router sends the demo's viewers to the edge that --listen put elsewhere.
+// An edge on every address (":8080") keeps the loopback one.
+func pointDemoPOP(c *config.Config) {
+	if c.Router == nil || len(c.Router.POPs) != 1 {
+		return
+	}
+	host, _, err := net.SplitHostPort(c.Edge.Listen)
+	if err != nil {
+		return
+	}
+	if ip, err := netip.ParseAddr(host); err == nil && !ip.IsUnspecified() && ip.Zone() == "" {
+		c.Router.POPs[0].Addresses = []string{ip.Unmap().String()}
+	}
 }
 
 // The built-in example's defaults.
@@ -278,10 +311,15 @@ func pointDemoOrigin(c *config.Config, addr string) {
 }
 
 func serve(ctx context.Context, out io.Writer, f serveFlags) error {
-	routerBanner := ""
+	// What the router adds to the banner, and for the demo the generated
+	// name and DNS address its dig and curl lines use.
+	routerBanner, demoName, demoDNS := "", "", ""
 	c, err := loadConfig(f)
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
+	}
+	if f.routerListen != "" && f.routerListen != "off" && c.Router == nil {
+		return errors.New("--router-listen: the configuration has no router section")
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -448,6 +486,9 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 			b.WriteString("\n")
 			writeNames(&b, r.Names())
 			routerBanner = b.String()
+			if names := r.Names()["demo"]; f.config == "" && len(names) > 0 {
+				demoName, demoDNS = names[0], dnsAddr
+			}
 		}
 	}
 
@@ -512,8 +553,7 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 	if link != nil {
 		nDist = len(srv.DistributionIDs())
 	}
-	printBanner(out, c, nDist, edgeLn.Addr().String(), adminAddr, f)
-	io.WriteString(out, routerBanner)
+	printBanner(out, c, nDist, edgeLn.Addr().String(), adminAddr, f, routerBanner, demoName, demoDNS)
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -665,7 +705,23 @@ func adminHandler(reg *prometheus.Registry, c *config.Config, tiers *cacheTiers,
 	return mux
 }
 
-func printBanner(out io.Writer, c *config.Config, distributions int, edgeAddr, adminAddr string, f serveFlags) {
+// reachable is how this machine reaches a listener bound to host (an IP
+// address): the loopback address for every address, IPv6 in brackets.
+func reachable(host string) string {
+	ip, err := netip.ParseAddr(host)
+	switch {
+	case err != nil || ip.IsUnspecified():
+		return "127.0.0.1"
+	case ip.Is6():
+		return "[" + host + "]"
+	}
+	return host
+}
+
+// printBanner says what runs where. routerText is the router's lines ("" if
+// none); for the demo, demoName is its distribution's generated name and
+// dnsAddr the router's DNS address, for a dig and a curl line.
+func printBanner(out io.Writer, c *config.Config, distributions int, edgeAddr, adminAddr string, f serveFlags, routerText, demoName, dnsAddr string) {
 	base := "http://" + edgeAddr
 	var b strings.Builder
 	fmt.Fprintf(&b, "Tern %s: edge %s (node %s, pop %s), %d distribution(s)\n", version, base, c.Edge.NodeID, c.Edge.POP, distributions)
@@ -690,13 +746,24 @@ func printBanner(out io.Writer, c *config.Config, distributions int, edgeAddr, a
 	if c.Edge.AccessLog != "" {
 		fmt.Fprintf(&b, "  access log: %s\n", c.Edge.AccessLog)
 	}
+	b.WriteString(routerText)
 	if f.config == "" && !f.edgeMode() {
 		fmt.Fprintf(&b, "  demo origin: http://%s/ (built-in example; use --config FILE for your own)\n\n", f.demoOrigin)
 		fmt.Fprintf(&b, "Open %s/ in a browser, or try:\n", base)
 		fmt.Fprintf(&b, "  curl -si %s/ | grep -iE '^(x-cache|age)'          # Miss, then Hit\n", base)
 		fmt.Fprintf(&b, "  curl -si %s/api/time                              # 5 s TTL, stale-while-revalidate\n", base)
 		fmt.Fprintf(&b, "  curl -si -H 'Range: bytes=0-99' %s/download/big.bin -o /dev/null -D -\n", base)
-		fmt.Fprintf(&b, "  curl -s  http://%s/metrics | grep tern_requests\n", adminAddr)
+		if demoName != "" {
+			dnsHost, dnsPort, _ := net.SplitHostPort(dnsAddr)
+			edgeHost, edgePort, _ := net.SplitHostPort(edgeAddr)
+			dnsHost, edgeHost = reachable(dnsHost), reachable(edgeHost)
+			fmt.Fprintf(&b, "  dig @%s -p %s +short %s                 # the router: the POP's address\n", dnsHost, dnsPort, demoName)
+			fmt.Fprintf(&b, "  curl -si --resolve %s:%s:%s http://%s:%s/   # the demo at its generated name\n",
+				demoName, edgePort, edgeHost, demoName, edgePort)
+		}
+		if adminAddr != "" {
+			fmt.Fprintf(&b, "  curl -s  http://%s/metrics | grep tern_requests\n", adminAddr)
+		}
 		if f.dataDir != "" && adminAddr != "" {
 			dd := ""
 			if f.dataDir != demoDataDir {
