@@ -15,8 +15,9 @@ import (
 
 // ConfigBucket is the JetStream KV bucket that holds Tern's configuration:
 // one key per distribution, function, key group, web ACL and certificate,
-// named "<kind>.<id>" (e.g. "distribution.E2QWRUHAPOMQZL"), so a watch or a
-// list can select one kind with "distribution.>".
+// and per POP an operator drained, named "<kind>.<id>" (e.g.
+// "distribution.E2QWRUHAPOMQZL", "drain.fra"), so a watch or a list can
+// select one kind with "distribution.>".
 const ConfigBucket = "tern_config"
 
 // ConfigHistory is how many revisions of each config key the bucket keeps

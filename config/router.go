@@ -88,7 +88,9 @@ type RouterPOP struct {
 	// Required: at least one.
 	Addresses []string `yaml:"addresses"`
 	// Drained takes the POP out of answers while its edges keep running
-	// (maintenance). Default false.
+	// (maintenance). Default false. An operator can also drain a POP at
+	// run time through the control plane ("tern drain POP"), for every
+	// router following it; either drains it.
 	Drained bool `yaml:"drained,omitempty"`
 	// HTTPHost is the host the router's HTTP mode redirects viewers of
 	// this POP under: the redirect goes to "<d-label>.<http_host>", so it
@@ -160,6 +162,19 @@ func looksGenerated(label string) bool {
 	return true
 }
 
+// CheckPOPName returns why name cannot be the name of one of
+// router.pops, or "" if it can: the control API checks the POPs an
+// operator drains with it too.
+func CheckPOPName(name string) string {
+	switch {
+	case !validLabel(name):
+		return fmt.Sprintf("%q is not a DNS label (lower-case letters, digits and \"-\", at most 63, not starting or ending with \"-\"): the router answers <name>.<zone> with the POP's addresses", name)
+	case looksGenerated(name):
+		return fmt.Sprintf("%q has the form of a distribution's generated label (\"d\" and 8 hex digits): <name>.<zone> could be a distribution's name", name)
+	}
+	return ""
+}
+
 // validLabel reports whether s is a lower-case DNS label (RFC 1123 §2.1).
 func validLabel(s string) bool {
 	if s == "" || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
@@ -208,10 +223,8 @@ func (r *Router) validate(p *problems) {
 			p.add(pf, "is empty")
 			continue
 		}
-		if !validLabel(pop.Name) {
-			p.add(pf+".name", "%q is not a DNS label (lower-case letters, digits and \"-\", at most 63, not starting or ending with \"-\"): the router answers <name>.<zone> with the POP's addresses", pop.Name)
-		} else if looksGenerated(pop.Name) {
-			p.add(pf+".name", "%q has the form of a distribution's generated label (\"d\" and 8 hex digits): <name>.<zone> could be a distribution's name", pop.Name)
+		if problem := CheckPOPName(pop.Name); problem != "" {
+			p.add(pf+".name", "%s", problem)
 		} else if j, dup := seen[pop.Name]; dup {
 			p.add(pf+".name", "%q is already the name of %s.pops[%d]", pop.Name, f, j)
 		} else {

@@ -3,7 +3,8 @@
 // addresses of the nearest healthy POP. The viewer's place comes from its
 // EDNS Client Subnet, else its resolver's address, looked up in a
 // geo.Locator; a POP is healthy while at least one of its edges
-// heartbeats and it is not drained.
+// heartbeats and it is not drained, in the configuration or by an
+// operator through the control plane.
 package router
 
 import (
@@ -19,6 +20,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/terncdn/tern/config"
+	"github.com/terncdn/tern/control"
 	"github.com/terncdn/tern/geo"
 )
 
@@ -29,6 +31,12 @@ type Health interface {
 	// from can be counted down (a control plane that just started has
 	// not).
 	LiveEdges() (live map[string]int, complete bool)
+}
+
+// HealthNoter is a Health that can say why its reading is not the live
+// one (its source is away, say); Explain shows the note. "" is none.
+type HealthNoter interface {
+	HealthNote() string
 }
 
 // Options configure a Router.
@@ -57,9 +65,10 @@ type Router struct {
 
 	zone   atomic.Pointer[zone]
 	live   atomic.Pointer[liveness]
-	mu     sync.Mutex // serialises SetConfig and SetDistributions
+	mu     sync.Mutex // serialises SetConfig, SetDistributions and SetDrains
 	dists  []*config.Distribution
 	cfg    *config.Router
+	drains map[string]control.Drain
 	serial atomic.Uint32
 }
 
@@ -67,6 +76,7 @@ type Router struct {
 type liveness struct {
 	edges    map[string]int
 	complete bool
+	note     string // HealthNoter's
 }
 
 // New returns a router for o. Run keeps its view of the POPs' health
@@ -95,13 +105,31 @@ func (r *Router) SetDistributions(ds []*config.Distribution) {
 	r.rebuild()
 }
 
-// rebuild makes the zone from r.cfg and r.dists; r.mu is held (or r is
-// not shared yet). The zone's SOA serial moves forward with every change,
+// SetDrains replaces the operator drains (by POP) the router follows: a
+// drained POP leaves answers as one drained in the configuration does.
+// Drains of POPs the configuration does not list are kept, for a
+// reload that adds them.
+func (r *Router) SetDrains(d map[string]control.Drain) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.drains = d
+	r.rebuild()
+}
+
+// Config returns the router section in service.
+func (r *Router) Config() *config.Router {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cfg
+}
+
+// rebuild makes the zone from r.cfg, r.dists and r.drains; r.mu is held
+// (or r is not shared yet). The zone's SOA serial moves forward with every change,
 // so that secondaries see it.
 func (r *Router) rebuild() {
 	serial := max(r.serial.Add(1), uint32(time.Now().Unix()))
 	r.serial.Store(serial)
-	r.zone.Store(newZone(r.cfg, r.dists, serial))
+	r.zone.Store(newZone(r.cfg, r.dists, r.drains, serial))
 }
 
 // Run reads the Health source every HealthInterval until ctx ends.
@@ -122,6 +150,9 @@ func (r *Router) refreshHealth() {
 	l := &liveness{complete: true}
 	if r.health != nil {
 		l.edges, l.complete = r.health.LiveEdges()
+		if n, ok := r.health.(HealthNoter); ok {
+			l.note = n.HealthNote()
+		}
 	}
 	r.live.Store(l)
 }
@@ -138,14 +169,17 @@ type pop struct {
 	name     string
 	lat, lon float64 // radians
 	v4, v6   []netip.Addr
+	// drained is router.pops[].drained; operator the control plane's
+	// drain, if there is one.
 	drained  bool
+	operator *control.Drain
 	httpHost string
 	index    int
 }
 
 // healthy reports whether p takes viewers by l.
 func (p *pop) healthy(l *liveness) bool {
-	if p.drained {
+	if p.out() {
 		return false
 	}
 	if l.edges == nil && l.complete {
@@ -159,6 +193,9 @@ func (p *pop) healthy(l *liveness) bool {
 	return !l.complete
 }
 
+// out reports whether p is drained, by either source.
+func (p *pop) out() bool { return p.drained || p.operator != nil }
+
 // POPStatus is one POP as a decision saw it.
 type POPStatus struct {
 	Name string `json:"name"`
@@ -166,8 +203,12 @@ type POPStatus struct {
 	// the default POP when the client's place is unknown.
 	DistanceKm float64 `json:"distance_km"`
 	LiveEdges  int     `json:"live_edges"`
-	Drained    bool    `json:"drained,omitempty"`
-	Healthy    bool    `json:"healthy"`
+	// Drained is whether the POP is drained: by the configuration
+	// (DrainedInConfig), by an operator (Operator), or both.
+	Drained         bool           `json:"drained,omitempty"`
+	DrainedInConfig bool           `json:"drained_in_config,omitempty"`
+	Operator        *control.Drain `json:"operator_drain,omitempty"`
+	Healthy         bool           `json:"healthy"`
 }
 
 // Decision explains which POP a client is sent to and why.
@@ -197,8 +238,10 @@ type Decision struct {
 
 // choose returns the POP for a client at ip: the nearest healthy one by
 // great-circle distance, the client taken to be at the default POP when
-// its place is unknown; the nearest of all when none is healthy. It does
-// not allocate.
+// its place is unknown. When none is healthy (every POP down, or the
+// router's view of health lost) it is the nearest one not drained, and
+// the nearest of all when every one is: a drain is an operator's word,
+// liveness only a reading. It does not allocate.
 func (r *Router) choose(z *zone, ip netip.Addr) *pop {
 	return r.chooseFor(z, ip, dns.TypeANY)
 }
@@ -216,8 +259,8 @@ func (r *Router) chooseFor(z *zone, ip netip.Addr, qtype uint16) *pop {
 		}
 	}
 	l := r.live.Load()
-	var best, bestAny *pop
-	bestD, bestAnyD := math.Inf(1), math.Inf(1)
+	var best, bestIn, bestAny *pop
+	bestD, bestInD, bestAnyD := math.Inf(1), math.Inf(1), math.Inf(1)
 	for _, p := range z.pops {
 		if (qtype == dns.TypeA && len(p.v4) == 0) || (qtype == dns.TypeAAAA && len(p.v6) == 0) {
 			continue
@@ -226,6 +269,9 @@ func (r *Router) chooseFor(z *zone, ip netip.Addr, qtype uint16) *pop {
 		if d < bestAnyD {
 			bestAny, bestAnyD = p, d
 		}
+		if d < bestInD && !p.out() {
+			bestIn, bestInD = p, d
+		}
 		if d < bestD && p.healthy(l) {
 			best, bestD = p, d
 		}
@@ -233,6 +279,8 @@ func (r *Router) chooseFor(z *zone, ip netip.Addr, qtype uint16) *pop {
 	switch {
 	case best != nil:
 		return best
+	case bestIn != nil:
+		return bestIn
 	case bestAny != nil:
 		return bestAny
 	default:
@@ -263,7 +311,7 @@ func (r *Router) Explain(ip netip.Addr, name string) Decision {
 	l := r.live.Load()
 	for _, p := range z.pops {
 		d.POPs = append(d.POPs, POPStatus{Name: p.name, DistanceKm: math.Round(distance(lat, lon, p.lat, p.lon)*earthRadiusKm*10) / 10,
-			LiveEdges: l.edges[p.name], Drained: p.drained, Healthy: p.healthy(l)})
+			LiveEdges: l.edges[p.name], Drained: p.out(), DrainedInConfig: p.drained, Operator: p.operator, Healthy: p.healthy(l)})
 	}
 	sort.SliceStable(d.POPs, func(i, j int) bool { return d.POPs[i].DistanceKm < d.POPs[j].DistanceKm })
 	chosen := r.choose(z, ip)
@@ -274,10 +322,13 @@ func (r *Router) Explain(ip netip.Addr, name string) Decision {
 	for _, a := range append(append([]netip.Addr(nil), chosen.v4...), chosen.v6...) {
 		d.Addresses = append(d.Addresses, a.String())
 	}
-	var healthy int
+	var healthy, in int
 	for _, s := range d.POPs {
 		if s.Healthy {
 			healthy++
+		}
+		if !s.Drained {
+			in++
 		}
 	}
 	if n.kind == nameDistribution && z.httpMode {
@@ -286,8 +337,10 @@ func (r *Router) Explain(ip netip.Addr, name string) Decision {
 	switch {
 	case n.kind == namePinned:
 		d.Reason = "pinned: " + name + " is (or is under) POP " + chosen.name + "'s own name, always answered with its addresses, whatever its health"
+	case in == 0:
+		d.Reason = "every POP is drained: the nearest of all (least bad)"
 	case healthy == 0:
-		d.Reason = "no POP is healthy: the nearest of all (least bad)"
+		d.Reason = "no POP is healthy: the nearest one not drained (least bad)"
 	case !d.Located && chosen == z.def:
 		d.Reason = "location unknown: the default POP"
 	case !d.Located:
@@ -299,6 +352,9 @@ func (r *Router) Explain(ip netip.Addr, name string) Decision {
 	}
 	if !l.complete {
 		d.Reason += "; health is still being learned, POPs not heard from yet count as healthy"
+	}
+	if l.note != "" {
+		d.Reason += "; " + l.note
 	}
 	return d
 }

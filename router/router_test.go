@@ -11,10 +11,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 
 	"github.com/terncdn/tern/config"
+	"github.com/terncdn/tern/control"
 	"github.com/terncdn/tern/geo"
 	"github.com/terncdn/tern/geo/geotest"
 	"github.com/terncdn/tern/router"
@@ -249,7 +251,7 @@ func TestHealth(t *testing.T) {
 		t.Errorf("all down: Berlin got %v, want fra", got)
 	}
 	d := f.r.Explain(netip.MustParseAddr("81.2.69.1"), name)
-	if d.POP != "fra" || d.Reason != "no POP is healthy: the nearest of all (least bad)" {
+	if d.POP != "fra" || d.Reason != "no POP is healthy: the nearest one not drained (least bad)" {
 		t.Errorf("explain all down: %+v", d)
 	}
 	// The default POP down: unknown clients go to the healthy POP nearest
@@ -280,6 +282,59 @@ func TestDrained(t *testing.T) {
 	d := f.r.Explain(netip.MustParseAddr("81.2.69.1"), "www.cdn.example")
 	if d.POP != "iad" || !d.POPs[0].Drained || d.POPs[0].Name != "fra" || d.Distribution != "site" || !d.Located || d.Location.City != "Berlin" {
 		t.Errorf("explain drained: %+v", d)
+	}
+}
+
+// TestOperatorDrain: a drain from the control plane takes a POP out of
+// answers as the configuration's does; either source drains; when no POP
+// is healthy the nearest one not drained answers, and only when every
+// POP is drained the nearest of all.
+func TestOperatorDrain(t *testing.T) {
+	f := start(t, routerYAML)
+	berlin := func() []string { return addrs(query(t, f.addr, "udp", "www.cdn.example", dns.TypeA, "81.2.69.0/24")) }
+	since := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	f.r.SetDrains(map[string]control.Drain{"fra": {POP: "fra", Reason: "disk swap", Since: since}, "lhr": {POP: "lhr"}})
+	if got := berlin(); !slices.Equal(got, []string{"10.0.2.1"}) {
+		t.Errorf("fra drained by operator: Berlin got %v, want iad", got)
+	}
+	d := f.r.Explain(netip.MustParseAddr("81.2.69.1"), "www.cdn.example")
+	if p := d.POPs[0]; d.POP != "iad" || p.Name != "fra" || !p.Drained || p.DrainedInConfig || p.Operator == nil || p.Operator.Reason != "disk swap" || !p.Operator.Since.Equal(since) || p.Healthy {
+		t.Errorf("explain: %+v %+v", d, d.POPs[0].Operator)
+	}
+	// A reload keeps the drains; the file's drain adds to them.
+	c := *f.cfg.Router
+	c.POPs = slices.Clone(c.POPs)
+	iad := *c.POPs[1]
+	iad.Drained = true
+	c.POPs[1] = &iad
+	f.r.SetConfig(&c)
+	if got := berlin(); !slices.Equal(got, []string{"10.0.3.1"}) {
+		t.Errorf("fra (operator) and iad (file) drained: Berlin got %v, want nrt", got)
+	}
+	// Every POP down by health: the nearest not drained, nrt, not fra.
+	f.setHealth(t, map[string]int{"fra": 0, "iad": 0, "nrt": 0}, true)
+	if got := berlin(); !slices.Equal(got, []string{"10.0.3.1"}) {
+		t.Errorf("all down, fra and iad drained: Berlin got %v, want nrt", got)
+	}
+	if d := f.r.Explain(netip.MustParseAddr("81.2.69.1"), ""); !strings.HasPrefix(d.Reason, "no POP is healthy: the nearest one not drained") {
+		t.Errorf("reason: %q", d.Reason)
+	}
+	// Every POP drained: the nearest of all.
+	f.r.SetDrains(map[string]control.Drain{"fra": {POP: "fra"}, "nrt": {POP: "nrt"}})
+	if got := berlin(); !slices.Equal(got, []string{"10.0.1.1", "10.0.1.2"}) {
+		t.Errorf("all drained: Berlin got %v, want fra", got)
+	}
+	if d := f.r.Explain(netip.MustParseAddr("81.2.69.1"), ""); !strings.HasPrefix(d.Reason, "every POP is drained") {
+		t.Errorf("reason: %q", d.Reason)
+	}
+	// Undrained (the file's iad drain stays): Berlin back on fra.
+	f.setHealth(t, map[string]int{"fra": 1, "iad": 1, "nrt": 1}, true)
+	f.r.SetDrains(nil)
+	if got := berlin(); !slices.Equal(got, []string{"10.0.1.1", "10.0.1.2"}) {
+		t.Errorf("undrained: Berlin got %v, want fra", got)
+	}
+	if d := f.r.Explain(netip.MustParseAddr("198.51.100.1"), ""); d.POP == "iad" {
+		t.Errorf("iad is drained in the file: %+v", d)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/terncdn/tern/config"
+	"github.com/terncdn/tern/control"
 )
 
 // nameKind is what a name in the zone is.
@@ -44,8 +45,8 @@ type zone struct {
 	httpMode bool
 }
 
-// newZone builds the zone of c and ds.
-func newZone(c *config.Router, ds []*config.Distribution, serial uint32) *zone {
+// newZone builds the zone of c and ds, with the operator drains.
+func newZone(c *config.Router, ds []*config.Distribution, drains map[string]control.Drain, serial uint32) *zone {
 	z := &zone{origin: c.Zone, ttl: uint32(c.TTL.Std().Seconds()), serial: serial,
 		names: map[string]name{}, wildcards: map[string]name{}, httpMode: c.HTTPListen != ""}
 	z.names[z.origin] = name{kind: nameApex}
@@ -64,6 +65,9 @@ func newZone(c *config.Router, ds []*config.Distribution, serial uint32) *zone {
 	for i, p := range c.POPs {
 		zp := &pop{name: p.Name, lat: radians(p.Latitude), lon: radians(p.Longitude),
 			drained: p.Drained, httpHost: p.HTTPHost, index: i}
+		if d, ok := drains[p.Name]; ok {
+			zp.operator = &d
+		}
 		for _, a := range p.Addresses {
 			ip, err := netip.ParseAddr(a)
 			if err != nil {

@@ -33,7 +33,7 @@ func (f *controlFlags) register(cmd *cobra.Command) {
 	fl := cmd.PersistentFlags()
 	fl.StringVar(&f.url, "control", "", "control API URL (default $TERN_CONTROL, or DATA-DIR/control-url, or ./tern-data's)")
 	fl.StringVar(&f.token, "token", "", "control API token (default $TERN_TOKEN, or DATA-DIR/admin-token)")
-	fl.StringVar(&f.dataDir, "data-dir", "", "the --data-dir of a `tern serve` or `tern control` on this machine: its URL, token (and TLS certificate) are read from it")
+	fl.StringVar(&f.dataDir, "data-dir", "", "the --data-dir of a \"tern serve\" or \"tern control\" on this machine: its URL, token (and TLS certificate) are read from it")
 	fl.StringVar(&f.caFile, "ca-file", "", "trust the CA certificates in this PEM file for an HTTPS control API (default $TERN_CA_FILE; the system's roots are trusted too)")
 }
 
@@ -454,6 +454,108 @@ func invalidationsCmd(cf *controlFlags) *cobra.Command {
 			for _, inv := range list.Invalidations {
 				what := strings.Join(append(slices.Clone(inv.Paths), tagArgs(inv.Tags)...), " ")
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", inv.ID, inv.Status, inv.Mode, inv.Created.Format(time.RFC3339), what)
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+func drainCmd(cf *controlFlags) *cobra.Command {
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "drain POP [--reason R]",
+		Short: "Take a POP out of every router's answers, through the control API",
+		Long: `Drain takes POP out of the answers of every router following the control plane
+("tern router --nats", and "tern serve" with a router), within a few seconds,
+while its edges keep running: for maintenance. It lasts until "tern undrain
+POP", across restarts of the control plane and the routers. A POP the
+configuration drains (router.pops[].drained) stays drained either way.
+Draining a drained POP replaces its reason.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			body, _ := json.Marshal(map[string]string{"reason": reason})
+			_, b, err := c.do(http.MethodPut, "/pops/"+url.PathEscape(args[0])+"/drain", body, map[string]string{"Content-Type": "application/json"})
+			if err != nil {
+				return fmt.Errorf("drain %s: %w", args[0], err)
+			}
+			var p control.POP
+			if err := json.Unmarshal(b, &p); err != nil {
+				return fmt.Errorf("drain %s: unexpected answer: %w", args[0], err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "POP %s drained since %s (%d live edge(s) keep running)\n", p.Name, p.Since.Local().Format(time.RFC3339), p.LiveEdges)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why: shown by tern pops and tern route (at most 256 bytes)")
+	return cmd
+}
+
+func undrainCmd(cf *controlFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "undrain POP",
+		Short: "Put a drained POP back in the routers' answers, through the control API",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			resp, _, err := c.do(http.MethodDelete, "/pops/"+url.PathEscape(args[0])+"/drain", nil, nil)
+			if err != nil {
+				if resp != nil && resp.StatusCode == http.StatusNotFound {
+					fmt.Fprintf(cmd.OutOrStdout(), "POP %s was not drained\n", args[0])
+					return nil
+				}
+				return fmt.Errorf("undrain %s: %w", args[0], err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "POP %s undrained\n", args[0])
+			return nil
+		},
+	}
+}
+
+func popsCmd(cf *controlFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "pops",
+		Short: "List the POPs the control plane hears from or has drained",
+		Long: `Pops lists every POP whose edges sent the control plane a heartbeat since it
+started, and every POP an operator drained ("tern drain"): its live edges (a
+heartbeat within the last few seconds) out of those heard from, when one was
+last heard from, and the drain, with its reason and since when. A POP drained
+only in a router's configuration file is not listed: the control plane does
+not know the routers' files.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := cf.client()
+			if err != nil {
+				return err
+			}
+			_, b, err := c.do(http.MethodGet, "/pops", nil, nil)
+			if err != nil {
+				return fmt.Errorf("pops: %w", err)
+			}
+			var list struct{ POPs []control.POP }
+			if err := json.Unmarshal(b, &list); err != nil {
+				return fmt.Errorf("pops: unexpected answer: %w", err)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "POP\tLIVE EDGES\tLAST SEEN\tDRAINED\tSINCE\tREASON")
+			for _, p := range list.POPs {
+				seen, since, reason := "-", "-", "-"
+				if !p.LastSeen.IsZero() {
+					seen = time.Since(p.LastSeen).Round(time.Second/10).String() + " ago"
+				}
+				if p.Drained {
+					since = p.Since.Local().Format(time.RFC3339)
+					if p.Reason != "" {
+						reason = p.Reason
+					}
+				}
+				fmt.Fprintf(tw, "%s\t%d/%d\t%s\t%v\t%s\t%s\n", p.Name, p.LiveEdges, p.Edges, seen, p.Drained, since, reason)
 			}
 			return tw.Flush()
 		},

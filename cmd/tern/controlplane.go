@@ -147,7 +147,8 @@ func startControlPlane(ctx context.Context, o controlOptions) (*controlPlane, er
 	if err != nil {
 		return fail(err)
 	}
-	if cp.api, err = control.API(cp.store, token, control.WithEdges(cp.edges), control.WithInvalidations(invs)); err != nil {
+	if cp.api, err = control.API(cp.store, token, control.WithEdges(cp.edges), control.WithInvalidations(invs),
+		control.WithPOPs(cp.edges, control.NewDrains(cp.kv))); err != nil {
 		return fail(err)
 	}
 	return cp, nil

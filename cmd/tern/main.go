@@ -35,12 +35,15 @@ what to try.
 Across machines, "tern control" runs the control plane (with embedded NATS)
 and "tern edge --nats URL" runs each edge; edges in one POP fetch each object
 through its owner among them, and through a regional shield
-(edge.role: shield) before the origin.`,
+(edge.role: shield) before the origin. "tern router" answers DNS for the
+distributions with the nearest healthy POP; "tern drain POP" takes a POP out
+of its answers, "tern pops" lists them.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	cf := &controlFlags{}
-	api := []*cobra.Command{applyCmd(cf), getCmd(cf), deleteCmd(cf), edgesCmd(cf), invalidateCmd(cf), invalidationsCmd(cf)}
+	api := []*cobra.Command{applyCmd(cf), getCmd(cf), deleteCmd(cf), edgesCmd(cf), invalidateCmd(cf), invalidationsCmd(cf),
+		popsCmd(cf), drainCmd(cf), undrainCmd(cf)}
 	for _, c := range api {
 		cf.register(c)
 	}

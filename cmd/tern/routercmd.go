@@ -20,10 +20,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/terncdn/tern/bus"
 	"github.com/terncdn/tern/config"
-	"github.com/terncdn/tern/configwatch"
-	"github.com/terncdn/tern/control"
 	"github.com/terncdn/tern/geo"
 	"github.com/terncdn/tern/router"
 )
@@ -36,13 +33,14 @@ type routerFlags struct {
 	natsToken      string
 	natsTokenFile  string
 	natsDomain     string
+	dataDir        string
 	connectTimeout time.Duration
 }
 
 func routerCmd() *cobra.Command {
 	f := routerFlags{}
 	cmd := &cobra.Command{
-		Use:   "router --config FILE [--nats URL]",
+		Use:   "router --config FILE [--nats URL [--data-dir DIR]]",
 		Short: "Run the DNS request router: viewers to the nearest healthy POP",
 		Long: `Router is the authoritative DNS server for the distributions' names under
 router.zone: it answers each viewer with the addresses of the nearest healthy
@@ -50,9 +48,19 @@ POP (router.pops), placed by its EDNS Client Subnet, else its resolver's
 address, in the geo database (geo.database).
 
 With --nats it follows a control plane ("tern control"): the distributions come
-from it, and a POP is healthy while one of its edges heartbeats (within 3 s)
-and it is not drained. Without --nats the configuration file's distributions
-are answered and every POP not drained counts healthy.
+from it, a POP is healthy while one of its edges heartbeats (within 3 s), and
+an operator drains a POP at run time ("tern drain POP") as well as with
+router.pops[].drained in the file; either takes it out of answers. Without
+--nats the configuration file's distributions are answered and every POP not
+drained counts healthy.
+
+The router answers whether or not its control plane is there. With --data-dir
+it answers at once from the distributions and drains it last had (kept there)
+and links in the background; with nothing kept it waits up to
+--connect-timeout for the control plane, then answers the file's
+distributions and keeps connecting (a log line per try, 1 s doubling to 30 s
+apart). While the control plane is away the router keeps the last liveness it
+read for 30 s, then counts every POP not drained healthy; drains stay.
 
 Each distribution is answered at "d<8 hex digits>.<zone>" and at its aliases
 under the zone; /status on the admin listener lists the names, and
@@ -63,11 +71,21 @@ With router.http_listen it also answers HTTP: a 302 from a distribution's
 name to "<d-label>.<pop>.<zone>" (or under the POP's http_host) at the
 chosen POP, with the same path, query and port.
 
-Signals: SIGINT or SIGTERM stop.`,
+Signals: SIGHUP reloads the configuration file's router section (pops,
+drained, ttl, zone, nameservers, default_pop) and, without --nats, its
+distributions; a bad file is refused and the running configuration kept. New
+listeners (router.listen, router.http_listen, admin.listen) and a new geo
+database take a restart. SIGINT or SIGTERM stop.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if f.config == "" {
 				return errors.New("--config: required (a file with a router section)")
+			}
+			if f.dataDir != "" && f.nats == "" {
+				return errors.New("--data-dir: only with --nats (it keeps what the control plane sent, for a start without it)")
+			}
+			if f.connectTimeout <= 0 {
+				return fmt.Errorf("--connect-timeout %v: must be above 0", f.connectTimeout)
 			}
 			return runRouter(cmd.Context(), cmd.OutOrStdout(), f)
 		},
@@ -80,21 +98,24 @@ Signals: SIGINT or SIGTERM stop.`,
 	fl.StringVar(&f.natsToken, "nats-token", "", "NATS token (default $TERN_NATS_TOKEN)")
 	fl.StringVar(&f.natsTokenFile, "nats-token-file", "", "read the NATS token from this file")
 	fl.StringVar(&f.natsDomain, "nats-domain", "", "the control plane's JetStream domain, when --nats is a leaf node")
-	fl.DurationVar(&f.connectTimeout, "connect-timeout", 10*time.Second, "how long to try the control plane at start")
+	fl.StringVar(&f.dataDir, "data-dir", "", "with --nats: keep the last distributions and drained POPs here, to answer with them when the router starts without its control plane")
+	fl.DurationVar(&f.connectTimeout, "connect-timeout", 10*time.Second, "with nothing kept under --data-dir: how long to wait for the control plane at start before answering the file's distributions")
 	return cmd
 }
 
-func runRouter(ctx context.Context, out io.Writer, f routerFlags) error {
+// loadRouterConfig reads the router's configuration file with the
+// flags' overrides, valid and with a router section.
+func loadRouterConfig(f routerFlags) ([]byte, *config.Config, error) {
 	base, err := os.ReadFile(f.config)
 	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
+		return nil, nil, err
 	}
 	c, err := config.Parse(base, f.config)
 	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
+		return nil, nil, err
 	}
 	if c.Router == nil {
-		return fmt.Errorf("configuration: %s has no router section", f.config)
+		return nil, nil, fmt.Errorf("%s has no router section", f.config)
 	}
 	if f.listen != "" {
 		c.Router.Listen = f.listen
@@ -103,6 +124,14 @@ func runRouter(ctx context.Context, out io.Writer, f routerFlags) error {
 		c.Admin.Listen = f.admin
 	}
 	if err := c.Validate(); err != nil {
+		return nil, nil, err
+	}
+	return base, c, nil
+}
+
+func runRouter(ctx context.Context, out io.Writer, f routerFlags) error {
+	base, c, err := loadRouterConfig(f)
+	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
@@ -117,52 +146,26 @@ func runRouter(ctx context.Context, out io.Writer, f routerFlags) error {
 	go db.Watch(ctx, geo.WatchInterval)
 
 	o := router.Options{Config: c.Router, Locator: db}
-	var watcher *configwatch.Watcher
-	var kv *bus.KV
+	var link *routerLink
 	if f.nats != "" {
 		sf := serveFlags{natsToken: f.natsToken, natsTokenFile: f.natsTokenFile}
 		token, err := sf.natsTokenValue()
 		if err != nil {
 			return err
 		}
-		cctx, cancel := context.WithTimeout(ctx, f.connectTimeout)
-		conn, err := bus.ConnectDomain(cctx, f.nats, "router", f.natsDomain, natsAuth(token)...)
-		if err == nil {
-			kv, err = conn.KV(cctx, bus.ConfigBucket)
-			if err != nil {
-				conn.Close()
-			}
-		}
-		cancel()
-		if err != nil {
-			return fmt.Errorf("--nats: %w", err)
-		}
-		defer conn.Close()
-		edges, err := control.WatchEdges(ctx, conn.NATS())
-		if err != nil {
-			return err
-		}
-		o.Health = router.EdgesHealth(edges)
+		link = newRouterLink(f, token)
+		o.Health = link.health
 	}
 	r := router.New(o)
-	if f.nats == "" {
-		r.SetDistributions(c.Distributions)
-	} else {
-		watcher = configwatch.New(configwatch.Options{Base: base, BaseSource: f.config, Apply: func(nc *config.Config) error {
-			r.SetDistributions(nc.Distributions)
-			return nil
-		}})
-		go func() {
-			if err := watcher.RunOn(ctx, kv); err != nil && ctx.Err() == nil {
-				slog.Error("following the configuration ended", "error", err)
-			}
+	r.SetDistributions(c.Distributions)
+	if link != nil {
+		linkCtx, stopLink := context.WithCancel(ctx)
+		defer func() {
+			stopLink()
+			link.close()
 		}()
-		select {
-		case <-watcher.Synced():
-		case <-time.After(f.connectTimeout):
-			slog.Warn("the control plane's distributions are not in yet; answering none until they are")
-		case <-ctx.Done():
-			return nil
+		if err := link.start(linkCtx, r, f.connectTimeout, f, base); err != nil {
+			return fmt.Errorf("--nats: %w", err)
 		}
 	}
 	go r.Run(ctx)
@@ -187,9 +190,11 @@ func runRouter(ctx context.Context, out io.Writer, f routerFlags) error {
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 		mux.Handle("GET /route", r.ExplainHandler())
 		mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
-			st := map[string]any{"version": version, "role": "router", "zone": c.Router.Zone, "dns": dnsAddr, "names": r.Names()}
-			if watcher != nil {
-				st["config"] = watcher.Status()
+			st := map[string]any{"version": version, "role": "router", "zone": r.Config().Zone, "dns": dnsAddr, "names": r.Names()}
+			if link != nil {
+				st["config"] = link.watcher.Status()
+				st["control_plane"] = link.status()
+				st["drains"] = link.drains.Drains()
 			}
 			w.Header().Set("Content-Type", "application/json")
 			json.NewEncoder(w).Encode(st)
@@ -213,13 +218,61 @@ func runRouter(ctx context.Context, out io.Writer, f routerFlags) error {
 	writeNames(&b, r.Names())
 	io.WriteString(out, b.String())
 
-	select {
-	case err = <-errc:
-	case <-ctx.Done():
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+wait:
+	for {
+		select {
+		case <-hup:
+			reloadRouter(f, c, r, link)
+		case err = <-errc:
+			break wait
+		case <-ctx.Done():
+			break wait
+		}
 	}
 	stopServers()
 	shutdown(servers)
 	return err
+}
+
+// reloadRouter reads the configuration file again and puts its router
+// section in service (and its distributions, without a control plane). A
+// bad file is refused whole. The listeners and the geo database stay as
+// started: changing them takes a restart, which the log says.
+func reloadRouter(f routerFlags, started *config.Config, r *router.Router, link *routerLink) {
+	base, c, err := loadRouterConfig(f)
+	if err == nil && link != nil {
+		// The control plane's distributions are assembled with the file
+		// (its policies); a file they do not assemble with is refused.
+		err = link.watcher.SetBase(base, f.config)
+	}
+	if err != nil {
+		slog.Error("reload refused, keeping the running configuration", "file", f.config, "error", err)
+		return
+	}
+	restart := func(field, was, now string) {
+		if was != now {
+			slog.Warn(field+" changed: it takes a restart; the one started with stays until then", "running", was, "file", now)
+		}
+	}
+	restart("router.listen", started.Router.Listen, c.Router.Listen)
+	restart("router.http_listen", started.Router.HTTPListen, c.Router.HTTPListen)
+	restart("admin.listen", started.Admin.Listen, c.Admin.Listen)
+	restart("geo.database", started.Geo.Database, c.Geo.Database)
+	restart("geo.asn_database", started.Geo.ASNDatabase, c.Geo.ASNDatabase)
+	r.SetConfig(c.Router)
+	if link == nil {
+		r.SetDistributions(c.Distributions)
+	}
+	var drained []string
+	for _, p := range c.Router.POPs {
+		if p.Drained {
+			drained = append(drained, p.Name)
+		}
+	}
+	slog.Info("configuration reloaded", "file", f.config, "pops", len(c.Router.POPs), "drained_in_file", drained, "zone", c.Router.Zone)
 }
 
 // startRouter binds the router's DNS listeners (and its HTTP one, if
@@ -347,8 +400,17 @@ func writeDecision(w io.Writer, d router.Decision) {
 	for _, p := range d.POPs {
 		h := fmt.Sprintf("healthy, %d live edge(s)", p.LiveEdges)
 		switch {
+		case p.Operator != nil:
+			h = "drained (by operator"
+			if p.Operator.Reason != "" {
+				h += ": " + p.Operator.Reason
+			}
+			h += ")"
+			if p.DrainedInConfig {
+				h += ", and in the configuration"
+			}
 		case p.Drained:
-			h = "drained"
+			h = "drained (in the configuration)"
 		case !p.Healthy:
 			h = "down (no live edge)"
 		}

@@ -25,6 +25,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/terncdn/tern/bus"
 	"github.com/terncdn/tern/config"
+	"github.com/terncdn/tern/control"
 	"github.com/terncdn/tern/demo"
 	"github.com/terncdn/tern/edge"
 	"github.com/terncdn/tern/geo"
@@ -455,6 +456,21 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 			}
 			r := router.New(o)
 			rh.set(r)
+			if cp != nil {
+				// The operator's drains ("tern drain") are the control
+				// plane's, in this process: no state file is needed.
+				drains := control.NewDrainWatcher("", r.SetDrains)
+				go func() {
+					if err := drains.RunOn(routerCtx, cp.kv); err != nil {
+						slog.Error("following the drained POPs ended", "error", err)
+					}
+				}()
+				select {
+				case <-drains.Synced():
+				case <-time.After(10 * time.Second):
+					slog.Warn("the drained POPs are not in yet; answering as if none were")
+				}
+			}
 			go r.Run(routerCtx)
 			dnsAddr, httpAddr, wait, err := startRouter(routerCtx, r, c.Router, errc)
 			if err != nil {
