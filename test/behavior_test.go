@@ -387,6 +387,25 @@ distributions:
 
 // TestServeWithNoConfig runs the README's first command (with free ports):
 // the built-in example in front of the demo origin.
+// TestServeDemoRouterPortTaken: the demo's router is an extra. When its
+// default port (127.0.0.1:8053) is taken, tern serve with no --config
+// still runs the CDN and says how to move the router.
+func TestServeDemoRouterPortTaken(t *testing.T) {
+	// Hold 8053 ourselves; if something else holds it, so much the
+	// better: it is taken either way.
+	if pc, err := net.ListenPacket("udp", "127.0.0.1:8053"); err == nil {
+		defer pc.Close()
+	}
+	n := &node{t: t, Edge: freeAddr(t), Admin: freeAddr(t), output: &lockedBuffer{}}
+	n.start("serve", "--listen", n.Edge, "--admin", n.Admin, "--demo-origin", freeAddr(t), "--data-dir", "off")
+	if resp, _ := n.get("/"); resp.StatusCode != 200 {
+		t.Fatalf("GET /: %d", resp.StatusCode)
+	}
+	if out := n.output.String(); !strings.Contains(out, "router: not running") || !strings.Contains(out, "--router-listen") {
+		t.Errorf("banner does not say the router is not running and how to move it:\n%s", out)
+	}
+}
+
 func TestServeWithNoConfig(t *testing.T) {
 	n := &node{t: t, Edge: freeAddr(t), Admin: freeAddr(t), output: &lockedBuffer{}}
 	demo, dnsAddr := freeAddr(t), freeAddr(t)

@@ -473,23 +473,22 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 			}
 			go r.Run(routerCtx)
 			dnsAddr, httpAddr, wait, err := startRouter(routerCtx, r, c.Router, errc)
-			if err != nil {
+			switch {
+			case err != nil && f.config == "" && f.routerListen == "":
+				// The demo's router is an extra: a machine whose port 8053
+				// is taken (a local resolver, another demo) still gets the
+				// CDN, and is told how to have the router too.
+				slog.Warn("the example's router is not running: its port is taken (--router-listen ADDR moves it)", "error", err)
+				routerBanner = fmt.Sprintf("  router: not running (%v; --router-listen ADDR moves it)\n", err)
+			case err != nil:
 				return err
 			}
-			defer func() {
-				stopRouter()
-				wait() // the servers stop before the database closes
-			}()
-			var b strings.Builder
-			fmt.Fprintf(&b, "  router: DNS for %s on %s (udp, tcp)", c.Router.Zone, dnsAddr)
-			if httpAddr != "" {
-				fmt.Fprintf(&b, ", HTTP redirects on %s", httpAddr)
-			}
-			b.WriteString("\n")
-			writeNames(&b, r.Names())
-			routerBanner = b.String()
-			if names := r.Names()["demo"]; f.config == "" && len(names) > 0 {
-				demoName, demoDNS = names[0], dnsAddr
+			if err == nil {
+				defer func() {
+					stopRouter()
+					wait() // the servers stop before the database closes
+				}()
+				routerBanner, demoName, demoDNS = routerLines(c.Router, r, dnsAddr, httpAddr, f.config == "")
 			}
 		}
 	}
@@ -776,4 +775,21 @@ func printBanner(out io.Writer, c *config.Config, distributions int, edgeAddr, a
 		}
 	}
 	io.WriteString(out, b.String())
+}
+
+// routerLines is the banner's text for a running router, and for the
+// demo (demo true) its distribution's generated name and the DNS address,
+// for the banner's dig and curl lines.
+func routerLines(c *config.Router, r *router.Router, dnsAddr, httpAddr string, demo bool) (text, demoName, demoDNS string) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "  router: DNS for %s on %s (udp, tcp)", c.Zone, dnsAddr)
+	if httpAddr != "" {
+		fmt.Fprintf(&b, ", HTTP redirects on %s", httpAddr)
+	}
+	b.WriteString("\n")
+	writeNames(&b, r.Names())
+	if names := r.Names()["demo"]; demo && len(names) > 0 {
+		demoName, demoDNS = names[0], dnsAddr
+	}
+	return b.String(), demoName, demoDNS
 }
