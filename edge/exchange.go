@@ -238,12 +238,9 @@ func (c *countingWriter) WriteHeader(code int) {
 	if c.status == 0 && code >= 200 {
 		c.status = code
 		if c.policy != nil {
-			now := time.Now()
-			c.policy.apply(c.x, c.ResponseWriter.Header(), now)
-			if c.timed {
-				c.firstByte = now
-			}
-		} else if c.timed {
+			c.policy.apply(c.x, c.ResponseWriter.Header())
+		}
+		if c.timed {
 			c.firstByte = time.Now()
 		}
 	}

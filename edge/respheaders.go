@@ -231,8 +231,8 @@ func isPreflight(r *http.Request) bool {
 }
 
 // apply writes the policy into the response head h of x, just before it
-// goes out. now is when it does, for cdn-downstream-fbl.
-func (p *headerPolicy) apply(x *exchange, h http.Header, now time.Time) {
+// goes out.
+func (p *headerPolicy) apply(x *exchange, h http.Header) {
 	for _, n := range p.remove {
 		delete(h, n)
 	}
@@ -246,7 +246,7 @@ func (p *headerPolicy) apply(x *exchange, h http.Header, now time.Time) {
 		}
 	}
 	if p.timing && (p.timingRate >= 1 || rand.Float64() < p.timingRate || headerHasToken(x.r.Header["Pragma"], "server-timing")) {
-		p.serverTiming(x, h, now)
+		p.serverTiming(x, h, time.Now())
 	}
 }
 
@@ -297,9 +297,9 @@ func addVary(h http.Header, name string) {
 	h["Vary"] = []string{strings.Join(old, ", ") + ", " + name}
 }
 
-// serverTiming sets Server-Timing with CloudFront's metrics. On a miss the
-// origin's own value comes first; a hit carries the edge's metrics only,
-// as in CloudFront.
+// serverTiming sets Server-Timing with CloudFront's metrics; now is when
+// the head goes out (cdn-downstream-fbl). On a miss the origin's own value
+// comes first; a hit carries the edge's metrics only, as in CloudFront.
 func (p *headerPolicy) serverTiming(x *exchange, h http.Header, now time.Time) {
 	b := make([]byte, 0, 192)
 	if prior := h[hdrServerTiming]; len(prior) > 0 && x.result != resultHit {
