@@ -133,9 +133,7 @@ func checkCORSOrigin(o string) string {
 			return "is not an origin: bad port"
 		}
 	}
-	if strings.HasPrefix(host, "*.") {
-		host = host[2:]
-	}
+	host = strings.TrimPrefix(host, "*.")
 	if strings.Contains(host, "*") {
 		return "is not an origin: \"*\" is allowed only as the leftmost label (\"https://*.example.com\")"
 	}

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,22 +12,21 @@ import (
 
 	"github.com/terncdn/tern/config"
 	"github.com/terncdn/tern/storage/memory"
+	"github.com/terncdn/tern/tier"
 )
 
 // headersOrigin is a real origin whose answers carry headers a policy
 // acts on; it counts the requests it gets.
 type headersOrigin struct {
 	*httptest.Server
-	hits     atomic.Int32
-	options  atomic.Int32
-	lastPath atomic.Value
+	hits    atomic.Int32
+	options atomic.Int32
 }
 
 func newHeadersOrigin(t *testing.T) *headersOrigin {
 	o := &headersOrigin{}
 	o.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		o.hits.Add(1)
-		o.lastPath.Store(r.URL.Path)
 		h := w.Header()
 		if r.Method == http.MethodOptions {
 			o.options.Add(1)
@@ -45,7 +45,7 @@ func newHeadersOrigin(t *testing.T) *headersOrigin {
 		h.Set("ETag", `"v1"`)
 		h.Set("X-Powered-By", "PHP/5")
 		h.Set("X-Frame-Options", "ALLOW-FROM https://x.example") // the origin's own: kept (override false)
-		h.Set("X-Content-Type-Options", "origin")                 // replaced (override true)
+		h.Set("X-Content-Type-Options", "origin")                // replaced (override true)
 		h.Set("Server-Timing", `app;dur=3`)
 		io.WriteString(w, "body of "+r.URL.Path)
 	}))
@@ -389,5 +389,44 @@ func BenchmarkServeHitHeadersPolicy(b *testing.B) {
 				b.Fatalf("not a hit with the policy: %v", w.h)
 			}
 		})
+	}
+}
+
+// TestPolicyNotAppliedBetweenTiers: a node answering another node (its POP
+// peer) leaves the response headers policy to the viewer-facing node, so
+// each viewer sees its own edge's policy, once, and no node caches another
+// node's. Each node's policy names itself in a header with override
+// false: a peer's policy in the tier response would win over it.
+func TestPolicyNotAppliedBetweenTiers(t *testing.T) {
+	_, origin := newCountingOrigin(t)
+	members := tier.NewStatic()
+	extra := func(id string) string {
+		return `    cache_behaviors:
+      - {path_pattern: /obj/*, target_origin_id: o, response_headers_policy: who}
+response_headers_policies:
+  - name: who
+    custom_headers_config: [{header: X-Who, value: ` + id + `, override: false}]
+    server_timing_headers_config: {enabled: true, sampling_rate: 100}
+`
+	}
+	a := startTierNode(t, "fra-a", "fra", origin.URL, members, nodeOptions{extra: extra("fra-a")})
+	b := startTierNode(t, "fra-b", "fra", origin.URL, members, nodeOptions{extra: extra("fra-b")})
+	members.Set(a.member(), b.member())
+	for i := range 8 {
+		path := fmt.Sprintf("/obj/%d", i)
+		for round := range 2 {
+			for _, n := range []*tierNode{a, b} {
+				resp, _ := fetchVia(t, n.url(path))
+				if got := resp.Header.Values("X-Who"); len(got) != 1 || got[0] != n.id {
+					t.Errorf("%s via %s (round %d): X-Who %q, want its own", path, n.id, round, got)
+				}
+				if st := resp.Header.Values("Server-Timing"); len(st) != 1 || strings.Count(st[0], "cdn-rid") != 1 {
+					t.Errorf("%s via %s: Server-Timing %q, want one set of metrics", path, n.id, st)
+				}
+			}
+		}
+	}
+	if a.tierRequests.Load()+b.tierRequests.Load() == 0 {
+		t.Fatal("no request went from one node to the other")
 	}
 }
