@@ -64,8 +64,8 @@ type CORSConfig struct {
 	// its subdomains ("https://*.example.com"); an entry without a scheme
 	// ("www.example.com", "*.example.com") matches both http and https.
 	// A request whose Origin matches an entry other than "*" gets its own
-	// origin back, with "Vary: Origin". A request whose Origin matches
-	// none gets no CORS headers. Required.
+	// origin back; without "*", every response carries "Vary: Origin". A
+	// request whose Origin matches none gets no CORS headers. Required.
 	AccessControlAllowOrigins []string `yaml:"access_control_allow_origins"`
 	// AccessControlAllowHeaders is Access-Control-Allow-Headers in
 	// answers to preflight requests: header names, or "*". Default: none

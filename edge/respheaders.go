@@ -253,6 +253,13 @@ func (p *headerPolicy) apply(x *exchange, h http.Header) {
 // apply adds the CORS headers to the response to a CORS request (one with
 // an Origin the policy allows); others get none.
 func (c *corsPolicy) apply(r *http.Request, h http.Header) {
+	if !c.anyOrigin {
+		// The answer depends on the request's Origin, so every response,
+		// also one to a request without Origin, says so: a browser cache
+		// must not answer a CORS request with it (Fetch standard, "CORS
+		// protocol and HTTP caches").
+		addVary(h, "Origin")
+	}
 	origin := r.Header["Origin"]
 	if len(origin) == 0 {
 		return
@@ -266,13 +273,7 @@ func (c *corsPolicy) apply(r *http.Request, h http.Header) {
 			h[name] = v
 		}
 	}
-	_, hadOrigin := h[hdrAllowOrigin]
 	set(hdrAllowOrigin, acao)
-	if acao[0] != "*" && (c.override || !hadOrigin) {
-		// The answer depends on the request's Origin: caches between the
-		// edge and the browser must keep one per origin.
-		addVary(h, "Origin")
-	}
 	set(hdrAllowCredentials, c.credentials)
 	if isPreflight(r) {
 		set(hdrAllowMethods, c.allowMethods)

@@ -212,8 +212,8 @@ func TestCORSHeaders(t *testing.T) {
 	_, ts := newHeadersServer(t, o, headersPolicies, headersBehaviors)
 
 	none := do(t, ts, "GET", "/c", nil)
-	if v := none.Header.Get("Access-Control-Allow-Origin"); v != "" {
-		t.Errorf("no Origin: Access-Control-Allow-Origin %q", v)
+	if v := none.Header.Get("Access-Control-Allow-Origin"); v != "" || none.Header.Get("Vary") != "Origin" {
+		t.Errorf("no Origin: Access-Control-Allow-Origin %q, Vary %q (want Vary: Origin all the same)", v, none.Header.Get("Vary"))
 	}
 	for origin, allowed := range map[string]bool{
 		"https://app.example.com":  true,
