@@ -46,8 +46,8 @@ type Config struct {
 	// Router configures the DNS request router (see Router). Default: none.
 	Router *Router `yaml:"router,omitempty"`
 
-	// Resolved by Provision: every cache and origin request policy a
-	// behavior may name, managed ones included.
+	// Resolved by Provision: every cache, origin request and response
+	// headers policy a behavior may name, managed ones included.
 	cachePolicies           map[string]*CachePolicy
 	originRequestPolicies   map[string]*OriginRequestPolicy
 	responseHeadersPolicies map[string]*ResponseHeadersPolicy
