@@ -299,3 +299,43 @@ func selfSignedCA(t *testing.T) []byte {
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
+
+// TestApplyReadsCAFile: a reload with the same configuration keeps an
+// HTTPS origin (and its warm connections); a ca_file whose contents
+// changed on disk replaces it.
+func TestApplyReadsCAFile(t *testing.T) {
+	o := newHTTPSOrigin(t, http.NotFoundHandler())
+	yaml := `{id: o, domain_name: 127.0.0.1, https_port: ` + o.port + `, protocol_policy: https-only, tls: {ca_file: ` + o.caFile + `}}`
+	s, err := httpsEdge(t, yaml)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parse := func() *config.Config {
+		c, err := config.Parse([]byte(`
+distributions:
+  - id: site
+    origins: [`+yaml+`]
+    default_cache_behavior: {target_origin_id: o}
+`), "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	first := s.origins["site\x00o"]
+	if err := s.Apply(parse()); err != nil {
+		t.Fatal(err)
+	}
+	if s.origins["site\x00o"] != first {
+		t.Error("an unchanged HTTPS origin was replaced on reload")
+	}
+	if err := os.WriteFile(o.caFile, selfSignedCA(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply(parse()); err != nil {
+		t.Fatal(err)
+	}
+	if s.origins["site\x00o"] == first {
+		t.Error("an origin whose ca_file changed was kept")
+	}
+}

@@ -146,7 +146,12 @@ func (c *Client) newTransport(p *pool, h2 bool) *http.Transport {
 		DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			return p.connect(ctx, network, addr, alpn)
 		},
-		Protocols:             &protocols,
+		Protocols: &protocols,
+		// The Transport keeps connections per URL host, which for HTTPS
+		// is the server name, and that may follow the viewer's Host:
+		// the idle connections of all names together stay under the
+		// one origin's bound.
+		MaxIdleConns:          c.maxIdle,
 		MaxIdleConnsPerHost:   c.maxIdle,
 		IdleConnTimeout:       orDefault(p.o.KeepaliveTimeout, DefaultKeepaliveTimeout),
 		ResponseHeaderTimeout: p.responseTimeout,
