@@ -182,6 +182,14 @@ func compile(cfg *config.Config, prev map[string]*origin.Origin) (rt *routes, or
 	return rt, origins, nil
 }
 
+// Check reports what would keep a valid configuration from being applied
+// on this node, as Apply would: files it names that cannot be read or
+// parsed here (an origin's tls.ca_file).
+func Check(cfg *config.Config) error {
+	_, _, err := compile(cfg, nil)
+	return err
+}
+
 func compileDistribution(dc *config.Distribution, prev, used map[string]*origin.Origin) (*distribution, error) {
 	d := &distribution{id: dc.ID, errorResponses: make(map[int]*errorResponse)}
 	if dc.DefaultRootObject != "" {
