@@ -195,7 +195,7 @@ func (p *pool) connect(ctx context.Context, network, addr string, alpn []string)
 	var cfg *tls.Config
 	if alpn != nil {
 		if p.err != nil {
-			return nil, &dialError{kind: Invalid, attempts: 0, err: p.err}
+			return nil, &dialError{kind: Invalid, err: p.err}
 		}
 		name, _, err := net.SplitHostPort(addr)
 		if err != nil {
