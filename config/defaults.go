@@ -129,6 +129,7 @@ func (d *Distribution) applyDefaults() {
 		setDuration(&o.ConnectionTimeout, DefaultConnectionTimeout)
 		setDuration(&o.ResponseTimeout, DefaultResponseTimeout)
 		setDuration(&o.KeepaliveTimeout, DefaultKeepaliveTimeout)
+		o.TLS.applyDefaults()
 		if strings.HasPrefix(o.DomainName, "[") && strings.HasSuffix(o.DomainName, "]") {
 			o.DomainName = o.DomainName[1 : len(o.DomainName)-1] // "[::1]" is "::1"
 		}

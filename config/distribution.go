@@ -152,6 +152,18 @@ type Origin struct {
 	// sees each object about once for all POPs. Default: no shield. For an
 	// origin group, the primary's origin_shield applies.
 	OriginShield *OriginShield `yaml:"origin_shield,omitempty"`
+	// TLS configures HTTPS to the origin (protocol_policy https-only, or
+	// match-viewer): trusted CAs, server name, oldest TLS version. See
+	// OriginTLS. Default: the system roots, CloudFront's server name,
+	// TLSv1.2 or later; the certificate is always verified.
+	TLS *OriginTLS `yaml:"tls,omitempty"`
+	// HTTP2 offers HTTP/2 to the origin over HTTPS (ALPN "h2", then
+	// "http/1.1"): an origin that accepts it gets every request on one
+	// multiplexed connection; one that does not gets HTTP/1.1 as before.
+	// Plain HTTP is always HTTP/1.1 (no h2c), and WebSocket upgrades go
+	// over HTTP/1.1. Default false: CloudFront speaks HTTP/1.1 to custom
+	// origins, and so does Tern unless asked.
+	HTTP2 bool `yaml:"http2,omitempty"`
 }
 
 // OriginShield is an origin's regional shield.

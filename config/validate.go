@@ -473,6 +473,7 @@ func (o *Origin) validate(p *problems, f string) {
 	checkTimeout(p, f+".connection_timeout", o.ConnectionTimeout, 10*time.Second)
 	checkTimeout(p, f+".response_timeout", o.ResponseTimeout, 180*time.Second)
 	checkTimeout(p, f+".keepalive_timeout", o.KeepaliveTimeout, 180*time.Second)
+	o.validateTLS(p, f)
 	if sh := o.OriginShield; sh != nil {
 		switch {
 		case sh.Enabled && sh.Region == "":

@@ -1,9 +1,11 @@
 package edge
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
+	"os"
 	"reflect"
 	"sort"
 	"strings"
@@ -182,6 +184,14 @@ func compile(cfg *config.Config, prev map[string]*origin.Origin) (rt *routes, or
 	return rt, origins, nil
 }
 
+// Check reports what would keep a valid configuration from being applied
+// on this node, as Apply would: files it names that cannot be read or
+// parsed here (an origin's tls.ca_file).
+func Check(cfg *config.Config) error {
+	_, _, err := compile(cfg, nil)
+	return err
+}
+
 func compileDistribution(dc *config.Distribution, prev, used map[string]*origin.Origin, pop string) (*distribution, error) {
 	d := &distribution{id: dc.ID, errorResponses: make(map[int]*errorResponse)}
 	if dc.DefaultRootObject != "" {
@@ -189,7 +199,10 @@ func compileDistribution(dc *config.Distribution, prev, used map[string]*origin.
 	}
 	origins := make(map[string]*origin.Origin)
 	for _, oc := range dc.Origins {
-		o := compileOrigin(oc)
+		o, err := compileOrigin(oc)
+		if err != nil {
+			return nil, fmt.Errorf("origin %q: %w", oc.ID, err)
+		}
 		id := dc.ID + "\x00" + oc.ID
 		if old := prev[id]; old != nil && reflect.DeepEqual(old, o) {
 			o = old
@@ -298,7 +311,10 @@ func compileDistribution(dc *config.Distribution, prev, used map[string]*origin.
 	return d, nil
 }
 
-func compileOrigin(oc *config.Origin) *origin.Origin {
+// compileOrigin turns one configured origin into the client's. It reads
+// tls.ca_file, so that a reload picks up a changed file (the PEM is part
+// of the Origin that compile compares with the running one).
+func compileOrigin(oc *config.Origin) (*origin.Origin, error) {
 	o := &origin.Origin{
 		ID:                 oc.ID,
 		DomainName:         oc.DomainName,
@@ -310,6 +326,26 @@ func compileOrigin(oc *config.Origin) *origin.Origin {
 		ConnectionTimeout:  time.Duration(oc.ConnectionTimeout),
 		ResponseTimeout:    time.Duration(oc.ResponseTimeout),
 		KeepaliveTimeout:   time.Duration(oc.KeepaliveTimeout),
+		HTTP2:              oc.HTTP2,
+	}
+	if t := oc.TLS; t != nil {
+		o.ServerName = t.ServerName
+		o.MinTLSVersion = t.MinVersion()
+		o.NoSystemRoots = !t.UsesSystemRoots()
+		if t.CAFile != "" {
+			pem, err := os.ReadFile(t.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("tls.ca_file: %w", err)
+			}
+			certs, err := origin.ParseCAPEM(pem)
+			if err == nil && len(certs) == 0 {
+				err = errors.New("no PEM certificates in the file")
+			}
+			if err != nil {
+				return nil, fmt.Errorf("tls.ca_file %s: %w", t.CAFile, err)
+			}
+			o.CAPEM = pem
+		}
 	}
 	names := make([]string, 0, len(oc.CustomHeaders))
 	for name := range oc.CustomHeaders {
@@ -319,7 +355,7 @@ func compileOrigin(oc *config.Origin) *origin.Origin {
 	for _, name := range names {
 		o.CustomHeaders = append(o.CustomHeaders, origin.Field{Name: name, Value: oc.CustomHeaders[name]})
 	}
-	return o
+	return o, nil
 }
 
 // distributionFor picks the distribution for a Host header: an exact alias,

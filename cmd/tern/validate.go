@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/terncdn/tern/config"
+	"github.com/terncdn/tern/edge"
 )
 
 func validateCmd() *cobra.Command {
@@ -24,6 +25,11 @@ It exits 0 when the file is valid and 1 otherwise.`,
 			c, err := config.Load(path)
 			if err != nil {
 				return err // one line per problem, each naming its field
+			}
+			// What only this node can check: the files the
+			// configuration names (an origin's tls.ca_file).
+			if err := edge.Check(c); err != nil {
+				return fmt.Errorf("check config %s: %w", path, err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%d distributions)\n", path, len(c.Distributions))
 			return nil
