@@ -34,12 +34,12 @@ import (
 )
 
 type serveFlags struct {
-	config     string
-	listen     string
-	listenTLS  string // overrides edge.listen_tls; "off" turns it off
+	config    string
+	listen    string
+	listenTLS string // overrides edge.listen_tls; "off" turns it off
 	// demoTLS are the demo's self-signed certificate files (tern serve
 	// without --config, with a data dir): cert, key.
-	demoTLS [2]string
+	demoTLS    [2]string
 	admin      string
 	accessLog  string
 	demoOrigin string
