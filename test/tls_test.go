@@ -362,4 +362,8 @@ func TestHTTPSBadCertificate(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "edge.tls.default_certificate.key_file") {
 		t.Fatalf("tern serve with a missing key file: %v\n%s", err, out)
 	}
+	out, err = exec.CommandContext(ctx, ternBin, "validate", "--config", path).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "edge.tls.default_certificate.key_file: open") {
+		t.Fatalf("tern validate with a missing key file: %v\n%s", err, out)
+	}
 }
