@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/quic-go/quic-go/http3"
+	"golang.org/x/net/http2"
 	"github.com/terncdn/tern/certs/certstest"
 )
 
@@ -74,6 +75,7 @@ func startTLSTern(t *testing.T) *tlsNode {
   tls:
     default_certificate: {cert_file: "`+tn.def.CertFile+`", key_file: "`+tn.def.KeyFile+`"}
     session_ticket_key_file: "%DIR%/tickets"
+    http2: {max_concurrent_streams: 100, max_header_list_size: 32KiB, max_read_frame_size: 64KiB}
 `, 1)
 	tn.node = startTern(t, cfg)
 	return tn
@@ -163,6 +165,40 @@ func TestHTTPS(t *testing.T) {
 		// connection; and the origin's own Alt-Svc is not the edge's).
 		if resp, _ := tn.get("/h2.txt"); resp.Header.Get("Alt-Svc") == altSvc {
 			t.Errorf("plain HTTP advertised HTTP/3")
+		}
+	})
+
+	t.Run("HTTP/2 settings", func(t *testing.T) {
+		conf := tn.tlsConfig("")
+		conf.NextProtos = []string{"h2"}
+		c, err := tls.Dial("tcp", tn.TLS, conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(c, http2.ClientPreface)
+		fr := http2.NewFramer(c, c)
+		fr.WriteSettings()
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sf, ok := f.(*http2.SettingsFrame)
+		if !ok {
+			t.Fatalf("first frame %v, want SETTINGS", f)
+		}
+		want := map[http2.SettingID]uint32{
+			http2.SettingMaxConcurrentStreams: 100,
+			http2.SettingMaxHeaderListSize:    32 << 10,
+			http2.SettingMaxFrameSize:         64 << 10,
+		}
+		for id, v := range want {
+			if got, ok := sf.Value(id); !ok || got < v || got > v+1024 {
+				// net/http adds its own allowance for the head's framing
+				// to max_header_list_size.
+				t.Errorf("SETTINGS %v = %d (sent %v), want %d", id, got, ok, v)
+			}
 		}
 	})
 
