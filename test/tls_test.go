@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/quic-go/quic-go/http3"
-	"golang.org/x/net/http2"
 	"github.com/terncdn/tern/certs/certstest"
+	"golang.org/x/net/http2"
 )
 
 // tlsNode is a tern with an HTTPS listener: a default certificate for
