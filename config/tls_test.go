@@ -51,7 +51,7 @@ func TestValidateTLS(t *testing.T) {
 		{"no certificate", func(c *Config) { withTLS(c); c.Edge.TLS.DefaultCertificate = nil }, "edge.tls.default_certificate", "required with edge.listen_tls"},
 		{"no key", func(c *Config) { withTLS(c); c.Edge.TLS.DefaultCertificate.KeyFile = "" }, "edge.tls.default_certificate.key_file", "is required"},
 		{"acme default", func(c *Config) { withTLS(c); c.Edge.TLS.DefaultCertificate = &Certificate{ACME: true} }, "edge.tls.default_certificate.acme", "per distribution"},
-		{"policy", func(c *Config) { c.Edge.TLS.SecurityPolicy = "TLSv1.3" }, "edge.tls.security_policy", `"TLSv1.3" is not one of TLSv1.2_2021`},
+		{"policy", func(c *Config) { c.Edge.TLS.SecurityPolicy = "TLSv1.3" }, "edge.tls.security_policy", `"TLSv1.3" is not one of TLSv1.3_2025, TLSv1.2_2025, TLSv1.2_2021`},
 		{"distribution policy", func(c *Config) { d0(c).SecurityPolicy = "SSLv3" }, "distributions[0].security_policy", "not one of"},
 		{"streams", func(c *Config) { c.Edge.TLS.HTTP2.MaxConcurrentStreams = -1 }, "edge.tls.http2.max_concurrent_streams", "not between 1 and"},
 		{"header list", func(c *Config) { c.Edge.TLS.HTTP2.MaxHeaderListSize = 2 * MiB }, "edge.tls.http2.max_header_list_size", "not between 1KiB and 1MiB"},
