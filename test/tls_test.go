@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -401,5 +402,60 @@ func TestHTTPSBadCertificate(t *testing.T) {
 	out, err = exec.CommandContext(ctx, ternBin, "validate", "--config", path).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "edge.tls.default_certificate.key_file: open") {
 		t.Fatalf("tern validate with a missing key file: %v\n%s", err, out)
+	}
+}
+
+// TestHTTPSCertificateThroughControlPlane: a distribution applied through
+// the control plane with a certificate of its own is served with it at
+// once; one whose files this edge cannot load is not put in service.
+func TestHTTPSCertificateThroughControlPlane(t *testing.T) {
+	o := objectOrigin(t)
+	ca := certstest.NewCA(t)
+	def := ca.Issue(t, []string{"default.test"}, certstest.Options{})
+	media := ca.Issue(t, []string{"media.example.com"}, certstest.Options{})
+	tlsAddr := freeAddr(t)
+	cfg := strings.Replace(basicConfig(o, defaultBehavior), "  node_id: e2e-1\n", `  node_id: e2e-1
+  listen_tls: "`+tlsAddr+`"
+  tls:
+    default_certificate: {cert_file: "`+def.CertFile+`", key_file: "`+def.KeyFile+`"}
+`, 1)
+	dataDir := t.TempDir() + "/data"
+	n := startTern(t, cfg, "--data-dir", dataDir)
+	waitFor(t, func() bool { return n.configRevision() >= 1 })
+	apply := func(id, host, certFile string) {
+		doc := `id: ` + id + `
+aliases: [` + host + `]
+certificate: {cert_file: "` + certFile + `", key_file: "` + media.KeyFile + `"}
+origins: [{id: web, domain_name: 127.0.0.1, http_port: ` + o.port() + `}]
+default_cache_behavior: {target_origin_id: web}
+`
+		p := t.TempDir() + "/d.yaml"
+		os.WriteFile(p, []byte(doc), 0o644)
+		if out, err := exec.Command(ternBin, "apply", "-f", p, "--data-dir", dataDir).CombinedOutput(); err != nil {
+			t.Fatalf("apply %s: %v\n%s", id, err, out)
+		}
+	}
+	served := func(sni string) []string {
+		c, err := tls.Dial("tcp", tlsAddr, &tls.Config{ServerName: sni, RootCAs: ca.Pool, InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0].DNSNames
+	}
+	apply("media", "media.example.com", media.CertFile)
+	waitFor(t, func() bool { return strings.Join(served("media.example.com"), ",") == "media.example.com" })
+
+	rev := n.configRevision()
+	apply("broken", "broken.example.com", media.CertFile+".missing")
+	time.Sleep(time.Second)
+	if slices.Contains(n.distributionIDs(), "broken") {
+		t.Error("a distribution whose certificate does not load went in service")
+	}
+	if n.configRevision() != rev {
+		t.Errorf("revision in service %v, want %v kept", n.configRevision(), rev)
+	}
+	if got := served("media.example.com"); strings.Join(got, ",") != "media.example.com" {
+		t.Errorf("after a refused revision: %v", got)
 	}
 }
