@@ -36,6 +36,10 @@ const DefaultACMEDirectory = "https://acme-v02.api.letsencrypt.org/directory"
 // give them one shared storage directory (a shared file system), through
 // which any edge answers another's challenge and all serve the same
 // certificates.
+//
+// The set of names follows every configuration applied (reload, control
+// plane revision): new aliases are ordered, removed ones stop being
+// served. A change to this section itself takes a restart.
 type ACME struct {
 	// DirectoryURL is the CA's ACME directory, an https:// URL. Default
 	// Let's Encrypt's production directory,
