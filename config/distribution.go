@@ -238,6 +238,11 @@ type CacheBehavior struct {
 	// OriginRequestPolicy is the origin request policy, by name or inline.
 	// Default none: only the cache key's values reach the origin.
 	OriginRequestPolicy *OriginRequestPolicyRef `yaml:"origin_request_policy,omitempty"`
+	// ResponseHeadersPolicy is the response headers policy: the name of a
+	// managed or user-defined policy, a managed policy's CloudFront id,
+	// or an inline policy mapping. Default none: responses go out with
+	// the origin's headers and the edge's own.
+	ResponseHeadersPolicy *ResponseHeadersPolicyRef `yaml:"response_headers_policy,omitempty"`
 
 	// Origin or OriginGroup (exactly one) is the target, resolved by Parse
 	// and Provision.

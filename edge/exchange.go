@@ -45,6 +45,10 @@ type exchange struct {
 
 	viewer viewer // who sent the request, once viewerOf determined it
 
+	// upstreamFBL is the first-byte latency of the fetch that answered
+	// this request (origin or another tier), for Server-Timing.
+	upstreamFBL time.Duration
+
 	rec telemetry.Record
 }
 
@@ -89,7 +93,7 @@ var exchanges = sync.Pool{New: func() any {
 
 func (s *Server) begin(w http.ResponseWriter, r *http.Request) *exchange {
 	x := exchanges.Get().(*exchange)
-	x.w = countingWriter{ResponseWriter: w, timed: s.log != nil}
+	x.w = countingWriter{ResponseWriter: w, timed: s.log != nil, x: x}
 	x.r = r
 	x.start = time.Now()
 	x.idValue = s.ids.next()
@@ -223,11 +227,19 @@ type countingWriter struct {
 	firstByte time.Time
 	status    int
 	bytes     int64
+	// policy is the behavior's response headers policy, applied to the
+	// head of the final response as it goes out (nil: none); x is the
+	// exchange this writer belongs to.
+	policy *headerPolicy
+	x      *exchange
 }
 
 func (c *countingWriter) WriteHeader(code int) {
 	if c.status == 0 && code >= 200 {
 		c.status = code
+		if c.policy != nil {
+			c.policy.apply(c.x, c.ResponseWriter.Header())
+		}
 		if c.timed {
 			c.firstByte = time.Now()
 		}

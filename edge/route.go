@@ -71,6 +71,8 @@ type behavior struct {
 	// can add (viewer.go). Only these CloudFront-* fields leave the edge.
 	cloudFrontNames []string
 	viewerHeaders   viewerHeader
+	// headers is the response headers policy (respheaders.go), nil for none.
+	headers *headerPolicy
 }
 
 // methodSet is a bit set of the methods CloudFront lets a behavior allow.
@@ -145,7 +147,7 @@ func compile(cfg *config.Config, prev map[string]*origin.Origin) (rt *routes, or
 		if !dc.IsEnabled() {
 			continue
 		}
-		d, err := compileDistribution(dc, prev, origins)
+		d, err := compileDistribution(dc, prev, origins, cfg.Edge.POP)
 		if err != nil {
 			return nil, nil, fmt.Errorf("distribution %q: %w", dc.ID, err)
 		}
@@ -180,7 +182,7 @@ func compile(cfg *config.Config, prev map[string]*origin.Origin) (rt *routes, or
 	return rt, origins, nil
 }
 
-func compileDistribution(dc *config.Distribution, prev, used map[string]*origin.Origin) (*distribution, error) {
+func compileDistribution(dc *config.Distribution, prev, used map[string]*origin.Origin, pop string) (*distribution, error) {
 	d := &distribution{id: dc.ID, errorResponses: make(map[int]*errorResponse)}
 	if dc.DefaultRootObject != "" {
 		d.defaultRootObject = "/" + strings.TrimPrefix(dc.DefaultRootObject, "/")
@@ -288,6 +290,9 @@ func compileDistribution(dc *config.Distribution, prev, used map[string]*origin.
 			b.cloudFrontNames = appendCloudFrontNames(b.cloudFrontNames, b.forward.Headers.Names)
 		}
 		b.viewerHeaders = viewerHeadersNamed(b.cloudFrontNames)
+		if r := bc.ResponseHeadersPolicy; r != nil {
+			b.headers = compileHeaderPolicy(r.Policy, pop)
+		}
 		d.behaviors = append(d.behaviors, b)
 	}
 	return d, nil

@@ -222,6 +222,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x.path = path
 	b := d.behaviorFor(path)
 	x.behavior = b
+	if b.headers != nil && !fromTier(x) {
+		// 10. (when the head goes out) the response headers policy; a
+		// node that fetches through this one applies its own.
+		x.w.policy = b.headers
+	}
 	if r.TLS == nil {
 		switch b.viewerProtocol {
 		case "redirect-to-https":
@@ -247,6 +252,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			delete(r.Header, n)
 		}
 		s.addViewerHeaders(x, b.viewerHeaders)
+	}
+
+	// A CORS preflight the policy answers itself (origin_override) never
+	// reaches the cache or the origin.
+	if b.headers != nil && b.headers.cors != nil && b.headers.cors.answerPreflight && isPreflight(r) && !fromTier(x) {
+		s.answerPreflight(x)
+		return
 	}
 
 	// 3. protect (WAF, rate limits, geo, signed URLs) and 4. the
