@@ -20,16 +20,6 @@ import (
 	"github.com/terncdn/tern/config"
 )
 
-// ACME is the hook for certificates Tern obtains itself (a distribution's
-// certificate: {acme: true}): the ACME manager answers handshakes for the
-// names SetACME gives it, and for TLS-ALPN-01 challenges.
-type ACME interface {
-	GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error)
-}
-
-// ALPN protocol of ACME TLS-ALPN-01 challenges (RFC 8737).
-const acmeTLSALPN = "acme-tls/1"
-
 // pair is one certificate loaded from its files. cert is swapped whole on
 // reload and on each new OCSP staple; handshakes read it without locks.
 type pair struct {
@@ -72,7 +62,7 @@ type Store struct {
 	mu      sync.Mutex             // serialises Apply, reloads and OCSP refreshes
 	pairs   map[[2]string]*pair    // by cert and key file
 	idx     atomic.Pointer[index]  // swapped whole
-	acme    atomic.Pointer[ACME]   // nil: no ACME hook
+	acme    atomic.Pointer[ACME]   // nil: no ACME certificates
 	confs   map[string]*tls.Config // by security policy name
 	ocsp    ocspFetcher            // OCSP client (ocsp.go)
 	now     func() time.Time       // the clock, for tests
@@ -93,7 +83,7 @@ func New(c *config.Config) (*Store, error) {
 		s.confs[name] = &tls.Config{
 			MinVersion:     p.MinVersion,
 			CipherSuites:   p.CipherSuites,
-			NextProtos:     []string{"h2", "http/1.1"},
+			NextProtos:     []string{"h2", "http/1.1", ACMEProtocol},
 			GetCertificate: s.GetCertificate,
 		}
 	}
@@ -110,7 +100,8 @@ func New(c *config.Config) (*Store, error) {
 
 // TLSConfig is the configuration for the HTTPS listener: each handshake
 // gets the settings of its server name's security policy, and the
-// certificate GetCertificate picks. NextProtos offers h2 and http/1.1;
+// certificate GetCertificate picks. NextProtos offers h2 and http/1.1
+// (and acme-tls/1, for the CA's tls-alpn-01 handshakes);
 // HTTP/3 replaces them with h3 (http3.ConfigureTLSConfig).
 func (s *Store) TLSConfig() *tls.Config {
 	base := s.confs[config.DefaultSecurityPolicy].Clone()
@@ -140,7 +131,10 @@ func (s *Store) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, er
 	idx := s.idx.Load()
 	name := serverName(hello)
 	if a := s.acme.Load(); a != nil && (idx.acme[name] || isACMEChallenge(hello)) {
-		return (*a).GetCertificate(hello)
+		// A name whose certificate is not issued yet gets the default.
+		if c, err := a.GetCertificate(hello); c != nil || err != nil {
+			return c, err
+		}
 	}
 	if name != "" {
 		if p := idx.exact[name]; p != nil {
@@ -160,18 +154,14 @@ func (s *Store) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, er
 }
 
 func isACMEChallenge(hello *tls.ClientHelloInfo) bool {
-	return len(hello.SupportedProtos) == 1 && hello.SupportedProtos[0] == acmeTLSALPN
+	return len(hello.SupportedProtos) == 1 && hello.SupportedProtos[0] == ACMEProtocol
 }
 
-// SetACME installs the ACME hook: handshakes for the aliases of the
+// SetACME installs the ACME manager: handshakes for the aliases of the
 // distributions with certificate: {acme: true}, and TLS-ALPN-01
-// challenges, go to a.
-func (s *Store) SetACME(a ACME) {
-	if a == nil {
-		s.acme.Store(nil)
-		return
-	}
-	s.acme.Store(&a)
+// challenges, go to a. Call it before the listener serves.
+func (s *Store) SetACME(a *ACME) {
+	s.acme.Store(a)
 }
 
 // ACMENames are the host names whose certificates come from ACME: the

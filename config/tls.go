@@ -82,6 +82,9 @@ type TLS struct {
 	// "" (keys live in memory: tickets issued before a restart are not
 	// resumed after it).
 	SessionTicketKeyFile string `yaml:"session_ticket_key_file,omitempty"`
+	// ACME obtains the certificates of the distributions whose
+	// certificate is {acme: true} (see ACME). Default: none.
+	ACME *ACME `yaml:"acme,omitempty"`
 }
 
 // HTTP3Enabled reports whether HTTP/3 is served (HTTP3, default true).
@@ -134,6 +137,9 @@ type Certificate struct {
 func (c *Certificate) IsFile() bool { return c != nil && !c.ACME }
 
 func (t *TLS) applyDefaults() {
+	if t.ACME != nil {
+		t.ACME.applyDefaults()
+	}
 	setString(&t.SecurityPolicy, DefaultSecurityPolicy)
 	h := &t.HTTP2
 	setInt(&h.MaxConcurrentStreams, DefaultHTTP2MaxStreams)
@@ -193,6 +199,12 @@ func (c *Config) validateTLS(p *problems) {
 		p.add("edge.tls.session_ticket_key_file", "%q is not a file path", t.SessionTicketKeyFile)
 	}
 
+	if t.ACME != nil {
+		t.ACME.validate(p, "edge.tls.acme")
+		if e.ListenTLS == "" {
+			p.add("edge.tls.acme", "needs edge.listen_tls: ACME certificates are served there")
+		}
+	}
 	haveOwn := false
 	for i, d := range c.Distributions {
 		if d == nil {
@@ -211,6 +223,9 @@ func (c *Config) validateTLS(p *problems) {
 		case cert.ACME && (cert.CertFile != "" || cert.KeyFile != ""):
 			p.add(f+".certificate", "give either cert_file and key_file or acme: true, not both")
 		case cert.ACME:
+			if t.ACME == nil {
+				p.add(f+".certificate.acme", "needs edge.tls.acme (at least agree_tos: true)")
+			}
 			if d.CatchAll() {
 				p.add(f+".certificate.acme", "ACME needs the names to certify: give the distribution aliases (not \"*\")")
 			}

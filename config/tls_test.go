@@ -22,6 +22,7 @@ edge:
     default_certificate: {cert_file: a.pem, key_file: a.key}
     http3: false
     http2: {stream_window: 8MiB}
+    acme: {agree_tos: true}
 distributions:
   - id: site
     aliases: [shop.example.com]
@@ -61,6 +62,13 @@ func TestValidateTLS(t *testing.T) {
 			d0(c).Certificate = &Certificate{ACME: true, CertFile: "c.pem"}
 		}, "distributions[0].certificate", "not both"},
 		{"acme wildcard", func(c *Config) { d0(c).Certificate = &Certificate{ACME: true} }, "distributions[0].aliases[1]", "wildcard"},
+		{"acme without edge.tls.acme", func(c *Config) {
+			withTLS(c)
+			c.Distributions[1].Aliases = []string{"o.example.com"}
+			c.Distributions[1].Certificate = &Certificate{ACME: true}
+		}, "distributions[1].certificate.acme", "needs edge.tls.acme"},
+		{"edge.tls.acme without listen_tls", func(c *Config) { c.Edge.TLS.ACME = &ACME{AgreeTOS: true, DirectoryURL: DefaultACMEDirectory} }, "edge.tls.acme", "needs edge.listen_tls"},
+		{"edge.tls.acme checked", func(c *Config) { withTLS(c); c.Edge.TLS.ACME = &ACME{DirectoryURL: DefaultACMEDirectory} }, "edge.tls.acme.agree_tos", "must be true"},
 		{"distribution cert file", func(c *Config) { d0(c).Certificate = &Certificate{KeyFile: "k.pem"} }, "distributions[0].certificate.cert_file", "is required"},
 	}
 	for _, tc := range tests {

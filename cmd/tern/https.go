@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -26,16 +27,66 @@ type edgeHTTPS struct {
 	h3    *http3.Server  // nil: edge.tls.http3 is off
 	udp   net.PacketConn // HTTP/3's socket
 	addr  string         // the bound TCP address
+	acme  *certs.ACME    // nil: no edge.tls.acme
+	// acmeCtx bounds the ACME manager's Manage calls (its own background
+	// work stops at shutdown).
+	acmeCtx context.Context
 }
 
 // newEdgeHTTPS loads c's certificates (edge.tls.default_certificate and
 // the distributions'); an error names the field whose files are wrong.
-func newEdgeHTTPS(c *config.Config) (*edgeHTTPS, error) {
+func newEdgeHTTPS(c *config.Config, dataDir string) (*edgeHTTPS, error) {
 	store, err := certs.New(c)
 	if err != nil {
 		return nil, fmt.Errorf("certificates:\n%w", err)
 	}
-	return &edgeHTTPS{store: store}, nil
+	e := &edgeHTTPS{store: store, acmeCtx: context.Background()}
+	if ac := c.Edge.TLS.ACME; ac != nil {
+		storage, err := ac.StorageDir(dataDir)
+		if err != nil {
+			return nil, err
+		}
+		// The CA's requests to ports 80 and 443 arrive at edge.listen and
+		// edge.listen_tls (directly or through a port forward).
+		host, httpPort := splitListen(c.Edge.Listen)
+		_, tlsPort := splitListen(c.Edge.ListenTLS)
+		e.acme, err = certs.NewACME(certs.ACMEOptions{
+			DirectoryURL: ac.DirectoryURL,
+			Email:        ac.Email,
+			CARootsFile:  ac.CARoots,
+			AgreeTOS:     ac.AgreeTOS,
+			Storage:      storage,
+			Challenges:   ac.ACMEChallenges(),
+			RenewBefore:  ac.RenewBefore.Std(),
+			HTTPPort:     httpPort,
+			TLSPort:      tlsPort,
+			ListenHost:   host,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("edge.tls.acme: %w", err)
+		}
+		store.SetACME(e.acme)
+	}
+	return e, nil
+}
+
+// splitListen is a listen address's host and port (0 if none).
+func splitListen(addr string) (string, int) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0
+	}
+	n, _ := strconv.Atoi(port)
+	return host, n
+}
+
+// plainHandler is the handler of the plain-HTTP listener: h, with the
+// CA's http-01 requests answered first when ACME is on.
+func (e *edgeHTTPS) plainHandler(h http.Handler) http.Handler {
+	if e == nil || e.acme == nil {
+		return h
+	}
+	return e.acme.HTTPChallengeHandler(h)
 }
 
 // start binds edge.listen_tls (TCP, and UDP for HTTP/3) and serves srv
@@ -110,6 +161,13 @@ func (e *edgeHTTPS) start(ctx context.Context, c *config.Config, srv *edge.Serve
 		}()
 	}
 	srv.SetHTTPS(port, e.h3 != nil)
+	if e.acme != nil {
+		// Orders start once both listeners answer the CA's challenges.
+		e.acmeCtx = ctx
+		if err := e.acme.Manage(ctx, certs.ACMENames(c)); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -120,11 +178,20 @@ func (e *edgeHTTPS) apply(c *config.Config) error {
 	if e == nil {
 		return nil
 	}
-	return e.store.Apply(c)
+	if err := e.store.Apply(c); err != nil {
+		return err
+	}
+	if e.acme != nil {
+		return e.acme.Manage(e.acmeCtx, certs.ACMENames(c))
+	}
+	return nil
 }
 
 // shutdown stops HTTP/3 (the TCP server is in serve's list of servers).
 func (e *edgeHTTPS) shutdown(ctx context.Context) {
+	if e != nil && e.acme != nil {
+		e.acme.Close()
+	}
 	if e == nil || e.h3 == nil || e.udp == nil {
 		return
 	}

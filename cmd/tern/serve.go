@@ -388,7 +388,7 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 	httpsCtx, stopHTTPS := context.WithCancel(ctx)
 	defer stopHTTPS()
 	if c.Edge.ListenTLS != "" {
-		https, err = newEdgeHTTPS(c)
+		https, err = newEdgeHTTPS(c, f.dataDir)
 		switch {
 		case err != nil && f.demoHTTPS():
 			slog.Warn("the example's HTTPS listener is not running", "error", err)
@@ -542,7 +542,7 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 		return fmt.Errorf("edge listen: %w", err)
 	}
 	edgeSrv := &http.Server{
-		Handler:           srv,
+		Handler:           https.plainHandler(srv),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
