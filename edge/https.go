@@ -53,8 +53,8 @@ func (s *Server) httpsURL(r *http.Request) string {
 }
 
 // advertiseHTTP3 adds Alt-Svc to the response of a request that came over
-// TLS, when HTTP/3 is served; an origin's own Alt-Svc (about the origin's
-// endpoints, not the edge's) is replaced.
+// TLS, when HTTP/3 is served. (An origin's own Alt-Svc, about the
+// origin's endpoints, is removed from its responses by the origin client.)
 func (s *Server) advertiseHTTP3(r *http.Request, h http.Header) {
 	if r.TLS == nil {
 		return

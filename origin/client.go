@@ -357,6 +357,11 @@ func (c *Client) fetch(ctx context.Context, o *Origin, r *Request, upgrade bool)
 		return resp, nil
 	}
 	removeHopByHop(res.Header, false)
+	// Alt-Svc advertises the origin's alternative endpoints (RFC 7838),
+	// for clients of the origin. Viewers talk to the edge: passed on, it
+	// would send their HTTP/3 to the edge's host at a port it may not
+	// serve. The edge advertises its own over TLS.
+	delete(res.Header, "Alt-Svc")
 	if res.Body == http.NoBody {
 		cancel(nil)
 		return resp, nil
