@@ -72,6 +72,13 @@ type Edge struct {
 	// "127.0.0.1:8080". Use ":8080" or "0.0.0.0:8080" to accept
 	// connections from other machines; port 0 picks a free port.
 	Listen string `yaml:"listen"`
+	// ListenTLS is the address viewers connect to over HTTPS, host:port,
+	// e.g. ":443": HTTP/1.1 and HTTP/2 over TLS on TCP, and HTTP/3 on UDP
+	// at the same port (see tls). Default "" (no HTTPS listener).
+	ListenTLS string `yaml:"listen_tls,omitempty"`
+	// TLS configures the HTTPS listener: certificates, security policy,
+	// HTTP/2 and HTTP/3.
+	TLS TLS `yaml:"tls,omitempty"`
 	// NodeID names this node in logs, metrics and the control plane.
 	// Letters, digits, ".", "-" and "_". Default: the machine's host name.
 	NodeID string `yaml:"node_id"`

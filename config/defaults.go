@@ -44,6 +44,7 @@ func (c *Config) ApplyDefaults() {
 	setString(&c.Edge.POP, DefaultPOP)
 	setString(&c.Edge.Role, RoleEdge)
 	setString(&c.Edge.ClientIPHeader, DefaultClientIPHeader)
+	c.Edge.TLS.applyDefaults()
 	if validToken(c.Edge.ClientIPHeader) {
 		c.Edge.ClientIPHeader = textproto.CanonicalMIMEHeaderKey(c.Edge.ClientIPHeader)
 	}

@@ -19,6 +19,16 @@ type Distribution struct {
 	// Enabled lets the distribution serve. Default true; a disabled
 	// distribution keeps its aliases but does not answer.
 	Enabled *bool `yaml:"enabled,omitempty"`
+	// Certificate is the distribution's certificate for HTTPS viewers
+	// whose handshake names one of its aliases (SNI): {cert_file,
+	// key_file} (PEM files on each edge) or {acme: true}. Default none:
+	// the certificate whose names cover the host, else
+	// edge.tls.default_certificate.
+	Certificate *Certificate `yaml:"certificate,omitempty"`
+	// SecurityPolicy overrides edge.tls.security_policy for handshakes
+	// that name one of the distribution's aliases (SNI). Default "": the
+	// edge's.
+	SecurityPolicy string `yaml:"security_policy,omitempty"`
 	// DefaultRootObject is the object served for a request for the root
 	// ("/"), e.g. "index.html", without a leading "/". Default "" (the
 	// root is passed to the origin as is).

@@ -60,6 +60,7 @@ func (p *problems) add(field, format string, args ...any) {
 func (c *Config) Validate() error {
 	var p problems
 	c.validateEdge(&p)
+	c.validateTLS(&p)
 	if c.Router != nil {
 		c.Router.validate(&p)
 	}

@@ -127,6 +127,7 @@ func (s *Server) account(x *exchange) {
 		rec.CsBytes = 0
 	}
 	rec.EdgeResultType = x.result.String()
+	rec.ProtocolVersion = r.Proto
 	if x.dist != nil {
 		rec.Distribution = x.dist.id
 	}
@@ -157,10 +158,15 @@ func (s *Server) account(x *exchange) {
 	}
 	if isWebSocket(r) {
 		rec.Protocol = "ws"
+		if r.TLS != nil {
+			rec.Protocol = "wss"
+		}
+	}
+	if r.TLS != nil {
+		rec.SSLProtocol, rec.SSLCipher = tlsLogFields(r.TLS)
 	}
 	rec.TimeTaken = time.Since(x.start)
 	rec.ForwardedFor = r.Header.Get("X-Forwarded-For")
-	rec.ProtocolVersion = r.Proto
 	if !x.w.firstByte.IsZero() {
 		rec.TimeToFirstByte = x.w.firstByte.Sub(x.start)
 	}
@@ -212,6 +218,7 @@ func (s *Server) decorate(x *exchange, h http.Header) {
 	if x.errTok != "" {
 		h[HeaderError] = []string{x.errTok}
 	}
+	s.advertiseHTTP3(x.r, h)
 }
 
 // countingWriter counts what reaches the viewer, for sc-bytes and

@@ -105,6 +105,8 @@ type Server struct {
 	// trusts them as they come (a static membership without a control
 	// plane).
 	tierSecret atomic.Pointer[[]byte]
+	// https is the edge's HTTPS listener, if any (SetHTTPS, https.go).
+	https atomic.Pointer[httpsInfo]
 }
 
 // New builds an edge from a validated configuration.
@@ -286,9 +288,8 @@ func isWebSocket(r *http.Request) bool {
 }
 
 func (s *Server) redirectToHTTPS(x *exchange) {
-	u := "https://" + x.r.Host + x.r.URL.RequestURI()
 	h := x.w.Header()
-	h.Set("Location", u)
+	h.Set("Location", s.httpsURL(x.r))
 	x.result = resultRedirect
 	s.decorate(x, h)
 	x.w.WriteHeader(http.StatusMovedPermanently)
