@@ -33,6 +33,7 @@
 #                     Before each run, wait up to QUIET_WAIT=30 seconds for
 #                     other work to fall below it.
 #   WORK=<mktemp -d -t tern-bench.XXXXXX>  configs, logs, raw output, results
+#   TERN_BIN=<a tern binary to measure instead of building ./cmd/tern>
 #   Disk mode (DISK=1): SIZES="64k 1m" OBJECTS="64k:512 1m:256" (objects per
 #     size; other sizes: 32 MiB worth, at least 64) DISK_MEMORY=16MiB
 #     DISK_MAX_OBJECT=256KiB (tern's memory tier) DISK_SIZE=2GiB
@@ -149,7 +150,9 @@ GO=$(command -v go) || die "go not found"
 log "building into $WORK/bin"
 (cd "$ROOT" && "$GO" build -o "$WORK/bin/origin" ./bench/origin && "$GO" build -o "$WORK/bin/storm" ./bench/storm &&
 	"$GO" build -o "$WORK/bin/handshake" ./bench/handshake)
-if has_target tern; then
+if has_target tern && [ -n "${TERN_BIN:-}" ]; then
+	cp "$TERN_BIN" "$WORK/bin/tern" || die "TERN_BIN=$TERN_BIN: cannot copy it"
+elif has_target tern; then
 	(cd "$ROOT" && "$GO" build -o "$WORK/bin/tern" ./cmd/tern) || die "tern does not build (go build ./cmd/tern); run with TARGETS=nginx to measure nginx alone"
 fi
 
@@ -779,11 +782,13 @@ print_table() {
 		echo
 		echo "Handshakes (bench/handshake, every run summed; resumed must be 0):"
 		awk -F'\t' 'NR > 1 {
+				l = ""
 				for (i = 1; i <= split($5, kv, " "); i++) {
 					split(kv[i], p, "=")
 					if (p[1] == "full" || p[1] == "resumed") sum[$3, $2, p[1]] += p[2]
-					else last[$3, $2] = last[$3, $2] " " kv[i]
+					else l = l " " kv[i]
 				}
+				last[$3, $2] = l
 				if (!(($3, $2) in seen)) { seen[$3, $2] = 1; order[++n] = $3 SUBSEP $2 }
 			}
 			END {
