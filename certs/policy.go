@@ -17,9 +17,16 @@ type Policy struct {
 
 // Suites of CloudFront's table "Supported protocols and ciphers between
 // viewers and CloudFront", by the last policy that still has them; those
-// crypto/tls does not implement (ECDHE-*-AES256-SHA384, AES256-SHA256,
-// RC4) are left out, as config.TLS.SecurityPolicy says.
+// crypto/tls does not implement (ECDHE-*-AES256-SHA384, RC4-MD5) are left
+// out, as config.TLS.SecurityPolicy says.
 var (
+	// TLSv1.2_2025: ECDHE with AES-GCM.
+	suites2025 = []uint16{
+		tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	}
 	// In every policy: AEAD suites with forward secrecy.
 	suites2021 = []uint16{
 		tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
@@ -60,6 +67,8 @@ func concat(lists ...[]uint16) []uint16 {
 }
 
 var policies = map[string]Policy{
+	config.PolicyTLSv13_2025: {tls.VersionTLS13, nil}, // TLS 1.3 suites are not configurable
+	config.PolicyTLSv12_2025: {tls.VersionTLS12, concat(suites2025)},
 	config.PolicyTLSv12_2021: {tls.VersionTLS12, concat(suites2021)},
 	config.PolicyTLSv12_2019: {tls.VersionTLS12, concat(suites2021, suites2019)},
 	config.PolicyTLSv12_2018: {tls.VersionTLS12, concat(suites2021, suites2019, suites2018)},

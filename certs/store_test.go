@@ -266,7 +266,9 @@ func TestSecurityPolicy(t *testing.T) {
 	old := ca.Issue(t, []string{"old.test"}, certstest.Options{})
 	d := dist("old", old, "old.test")
 	d.SecurityPolicy = config.PolicyTLSv11_2016
-	s, err := New(testConfig(t, def, d))
+	modern := dist("new", ca.Issue(t, []string{"new.test"}, certstest.Options{}), "new.test")
+	modern.SecurityPolicy = config.PolicyTLSv13_2025
+	s, err := New(testConfig(t, def, d, modern))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,6 +293,13 @@ func TestSecurityPolicy(t *testing.T) {
 	}
 	if _, err := handshake(t, addr, "old.test", ca, cbc); err != nil {
 		t.Errorf("a CBC-only client under TLSv1.1_2016: %v", err)
+	}
+	tls12 := func(c *tls.Config) { c.MaxVersion = tls.VersionTLS12 }
+	if _, err := handshake(t, addr, "new.test", ca, tls12); err == nil {
+		t.Error("a TLS 1.2 client was accepted under TLSv1.3_2025")
+	}
+	if _, err := handshake(t, addr, "default.test", ca, tls12); err != nil {
+		t.Errorf("a TLS 1.2 client under TLSv1.2_2021: %v", err)
 	}
 	st, err = handshake(t, addr, "default.test", ca, nil)
 	if err != nil || st.Version != tls.VersionTLS13 {

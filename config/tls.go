@@ -10,6 +10,8 @@ import (
 // suites viewers may use. The certs package maps each to crypto/tls
 // settings.
 const (
+	PolicyTLSv13_2025 = "TLSv1.3_2025"
+	PolicyTLSv12_2025 = "TLSv1.2_2025"
 	PolicyTLSv12_2021 = "TLSv1.2_2021"
 	PolicyTLSv12_2019 = "TLSv1.2_2019"
 	PolicyTLSv12_2018 = "TLSv1.2_2018"
@@ -19,7 +21,7 @@ const (
 )
 
 // SecurityPolicies are the security policy names, newest first.
-var SecurityPolicies = []string{PolicyTLSv12_2021, PolicyTLSv12_2019, PolicyTLSv12_2018, PolicyTLSv11_2016, PolicyTLSv1_2016, PolicyTLSv1}
+var SecurityPolicies = []string{PolicyTLSv13_2025, PolicyTLSv12_2025, PolicyTLSv12_2021, PolicyTLSv12_2019, PolicyTLSv12_2018, PolicyTLSv11_2016, PolicyTLSv1_2016, PolicyTLSv1}
 
 // Defaults of edge.tls.
 const (
@@ -45,18 +47,20 @@ type TLS struct {
 	// unknown name, are refused at the handshake).
 	DefaultCertificate *Certificate `yaml:"default_certificate,omitempty"`
 	// SecurityPolicy is CloudFront's name for the lowest TLS version and
-	// the cipher suites viewers may use: TLSv1.2_2021 (default: TLS 1.2
-	// and 1.3, AEAD suites with forward secrecy only), TLSv1.2_2019 (adds
-	// the ECDHE CBC-SHA256 suites), TLSv1.2_2018 (adds ECDHE CBC-SHA and
-	// the RSA key exchange suites), TLSv1.1_2016 (TLS 1.1 and up, same
-	// suites), TLSv1_2016 (TLS 1.0 and up) and TLSv1 (adds 3DES). Go's
-	// crypto/tls does not implement every suite CloudFront lists: the
-	// ECDHE AES256-SHA384 and RSA AES256-SHA256 suites are left out of
-	// the policies that have them (clients that offer those offer the
-	// others too), SSLv3 (TLSv1's oldest protocol) is not offered at all,
-	// and the TLS 1.3 suites are always the three Go chooses, as in every
-	// CloudFront policy. A distribution may name its own (its
-	// security_policy), chosen by the handshake's SNI.
+	// the cipher suites viewers may use: TLSv1.3_2025 (TLS 1.3 only),
+	// TLSv1.2_2025 (TLS 1.2 with ECDHE AES-GCM only), TLSv1.2_2021
+	// (default: TLS 1.2 and 1.3, AEAD suites with forward secrecy),
+	// TLSv1.2_2019 (adds the ECDHE CBC-SHA256 suites), TLSv1.2_2018 (adds
+	// ECDHE CBC-SHA and the RSA key exchange suites), TLSv1.1_2016 (TLS
+	// 1.1 and up, same suites), TLSv1_2016 (TLS 1.0 and up) and TLSv1
+	// (adds 3DES). Go's crypto/tls does not implement every suite
+	// CloudFront lists: ECDHE-*-AES256-SHA384 and RC4-MD5 are left out
+	// of the policies that have them (clients that offer those offer
+	// others too), SSLv3 is not offered at all, and the TLS 1.3 suites
+	// are always Go's three (TLSv1.3_2025 and TLSv1.2_2025 leave
+	// TLS_CHACHA20_POLY1305_SHA256 out at CloudFront; Go cannot). A
+	// distribution may name its own (its security_policy), chosen by the
+	// handshake's SNI.
 	SecurityPolicy string `yaml:"security_policy,omitempty"`
 	// HTTP2 tunes HTTP/2 on the TLS listener (negotiated by ALPN; plain
 	// HTTP stays HTTP/1.1).

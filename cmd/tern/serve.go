@@ -164,8 +164,10 @@ front of a demo origin on 127.0.0.1:8081 (a static site, a short-TTL API and
 large downloads), with the control plane and a 1GiB disk cache kept under
 ./tern-data (--data-dir to move it, --data-dir off for neither), and the DNS
 request router on 127.0.0.1:8053 for the zone cdn.localhost, whose one POP is
-this edge (--router-listen to move it, --router-listen off for none); it
-prints what to curl and dig.
+this edge (--router-listen to move it, --router-listen off for none), and
+HTTPS (HTTP/1.1, HTTP/2, HTTP/3) on 127.0.0.1:8443 with a self-signed
+certificate kept under the data dir (--listen-tls to move it, --listen-tls
+off for none); it prints what to curl and dig.
 
 With a router section in the configuration it runs the router too.
 

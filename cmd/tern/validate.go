@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+	"github.com/terncdn/tern/certs"
 	"github.com/terncdn/tern/config"
 )
 
@@ -15,7 +16,9 @@ func validateCmd() *cobra.Command {
 		Short: "Check a configuration file and name every problem in it",
 		Long: `Validate reads a configuration file the way "tern serve" would and reports
 every problem it finds, one per line, each naming the field and the reason.
-It exits 0 when the file is valid and 1 otherwise.`,
+With edge.listen_tls set it also loads the certificate files, as the edge
+would on this machine (missing, key not matching, expired). It exits 0 when
+the file is valid and 1 otherwise.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if path == "" {
@@ -24,6 +27,11 @@ It exits 0 when the file is valid and 1 otherwise.`,
 			c, err := config.Load(path)
 			if err != nil {
 				return err // one line per problem, each naming its field
+			}
+			if c.Edge.ListenTLS != "" {
+				if err := certs.Check(c); err != nil {
+					return fmt.Errorf("check config %s:\n%w", path, err)
+				}
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%d distributions)\n", path, len(c.Distributions))
 			return nil
