@@ -5,6 +5,7 @@
 #   QUICK=1 bench/run.sh         # 1 round of 3 s runs, about 1 minute
 #   TARGETS=nginx bench/run.sh   # one target only
 #   DISK=1 bench/run.sh          # disk-tier hits (also: bench/run.sh disk)
+#   TLS=1 bench/run.sh           # HTTPS hits and handshakes (also: bench/run.sh tls)
 #
 # Starts an origin, nginx (proxy_cache) and tern, each in front of the
 # origin, measures cache-hit throughput per object size with wrk and a
@@ -14,6 +15,11 @@
 # Disk mode instead gives tern a small memory tier and a disk tier beside
 # nginx's cache, spreads the requests over an object set larger than the
 # memory tier, and reports tern's hits per tier (no storm).
+#
+# TLS mode instead serves HTTPS from both (the same ECDSA P-256
+# certificate, made here with openssl) and measures hits over keep-alive
+# connections with wrk, and a new connection with a full TLS handshake per
+# request with bench/handshake (no storm).
 #
 # Environment (defaults):
 #   ROUNDS=3 DURATION=10 (seconds per wrk run)   QUICK=1: ROUNDS=1 DURATION=3
@@ -27,11 +33,19 @@
 #                     Before each run, wait up to QUIET_WAIT=30 seconds for
 #                     other work to fall below it.
 #   WORK=<mktemp -d -t tern-bench.XXXXXX>  configs, logs, raw output, results
+#   TERN_BIN=<a tern binary to measure instead of building ./cmd/tern>
 #   Disk mode (DISK=1): SIZES="64k 1m" OBJECTS="64k:512 1m:256" (objects per
 #     size; other sizes: 32 MiB worth, at least 64) DISK_MEMORY=16MiB
 #     DISK_MAX_OBJECT=256KiB (tern's memory tier) DISK_SIZE=2GiB
 #     TERN_ADMIN_PORT=28191 (tern's /metrics) DISK_WAIT=60 (seconds to wait
 #     for tern's disk tier to hold the whole set)
+#   TLS mode (TLS=1): SIZES="1k 64k" (keep-alive hits) HS_SIZES="1k" (one
+#     handshake per request, shown as "<size>+hs") HS_CURVES=x25519 (the key
+#     exchanges bench/handshake offers; "default" for Go's, which puts
+#     X25519MLKEM768 first, a hybrid Debian 12's OpenSSL 3.0 lacks)
+#     NGINX_TLS_PORT=28111 TERN_TLS_PORT=28192 TERN_ADMIN_PORT=28191
+#     PROFILE=1: a CPU profile of tern during each of round 1's runs, from
+#     its admin listener, into $WORK/raw/tern-<size>.pprof
 #
 # Only 127.0.0.1 is used. Only processes this script started are signalled,
 # by PID, on exit.
@@ -44,12 +58,21 @@ export PATH=$PATH:/usr/sbin:/sbin:/usr/local/go/bin
 case ${1:-} in
 '') ;;
 disk) DISK=1 ;;
+tls) TLS=1 ;;
 *)
-	echo "usage: [VAR=value ...] $0 [disk]  (see the comment at the top)" >&2
+	echo "usage: [VAR=value ...] $0 [disk|tls]  (see the comment at the top)" >&2
 	exit 2
 	;;
 esac
-: "${DISK:=0}"
+: "${DISK:=0}" "${TLS:=0}" "${PROFILE:=0}"
+if [ "$DISK" = 1 ] && [ "$TLS" = 1 ]; then
+	echo "$0: DISK=1 and TLS=1 are separate modes; choose one" >&2
+	exit 2
+fi
+if [ "$TLS" = 1 ]; then
+	: "${SIZES:=1k 64k}" "${HS_SIZES:=1k}" "${HS_CURVES:=x25519}" "${PROFILE:=0}"
+	: "${NGINX_TLS_PORT:=28111}" "${TERN_TLS_PORT:=28192}" "${TERN_ADMIN_PORT:=28191}"
+fi
 if [ "$DISK" = 1 ]; then
 	: "${SIZES:=64k 1m}" "${OBJECTS:=64k:512 1m:256}"
 	: "${DISK_MEMORY:=16MiB}" "${DISK_MAX_OBJECT:=256KiB}" "${DISK_SIZE:=2GiB}"
@@ -106,6 +129,7 @@ command -v wrk >/dev/null || need+=(wrk)
 command -v taskset >/dev/null || need+=(util-linux)
 command -v curl >/dev/null || need+=(curl)
 command -v ss >/dev/null || need+=(iproute2)
+if [ "$TLS" = 1 ]; then command -v openssl >/dev/null || need+=(openssl); fi
 if [ ${#need[@]} -gt 0 ]; then
 	log "installing ${need[*]}"
 	$SUDO apt-get update
@@ -124,8 +148,11 @@ done
 # ------------------------------------------------------------------ build
 GO=$(command -v go) || die "go not found"
 log "building into $WORK/bin"
-(cd "$ROOT" && "$GO" build -o "$WORK/bin/origin" ./bench/origin && "$GO" build -o "$WORK/bin/storm" ./bench/storm)
-if has_target tern; then
+(cd "$ROOT" && "$GO" build -o "$WORK/bin/origin" ./bench/origin && "$GO" build -o "$WORK/bin/storm" ./bench/storm &&
+	"$GO" build -o "$WORK/bin/handshake" ./bench/handshake)
+if has_target tern && [ -n "${TERN_BIN:-}" ]; then
+	cp "$TERN_BIN" "$WORK/bin/tern" || die "TERN_BIN=$TERN_BIN: cannot copy it"
+elif has_target tern; then
 	(cd "$ROOT" && "$GO" build -o "$WORK/bin/tern" ./cmd/tern) || die "tern does not build (go build ./cmd/tern); run with TARGETS=nginx to measure nginx alone"
 fi
 
@@ -138,9 +165,33 @@ size_bytes() {
 	esac
 }
 
+# port_of name: the port the runs measure (in TLS mode the HTTPS one).
 port_of() {
+	if [ "$TLS" = 1 ]; then
+		case $1 in nginx) echo "$NGINX_TLS_PORT" ;; tern) echo "$TERN_TLS_PORT" ;; esac
+		return 0
+	fi
 	case $1 in nginx) echo "$NGINX_PORT" ;; tern) echo "$TERN_PORT" ;; esac
 }
+
+# base_of name: the URL base the runs measure, e.g. https://127.0.0.1:28192.
+base_of() {
+	if [ "$TLS" = 1 ]; then echo "https://127.0.0.1:$(port_of "$1")"; else echo "http://127.0.0.1:$(port_of "$1")"; fi
+}
+
+# CURL: curl, trusting the benchmark's certificate in TLS mode.
+CURL=(curl)
+if [ "$TLS" = 1 ]; then CURL=(curl --cacert "$WORK/tls/cert.pem"); fi
+
+# size_of label: the object size of a run's label ("1k+hs" is 1k).
+size_of() { echo "${1%+hs}"; }
+
+# RUN_SIZES: the labels of the runs, in order: each size, then in TLS mode
+# each handshake size as "<size>+hs".
+RUN_SIZES=$SIZES
+if [ "$TLS" = 1 ]; then
+	for s in $HS_SIZES; do RUN_SIZES="$RUN_SIZES $s+hs"; done
+fi
 
 objects_of() { # disk mode: how many objects of a size the set holds
 	local kv
@@ -182,6 +233,15 @@ wait_http() { # wait_http host:port path: up to 30 s for any HTTP answer
 	local i
 	for i in $(seq 1 150); do
 		if curl -s -o /dev/null --max-time 2 "http://$1$2"; then return 0; fi
+		sleep 0.2
+	done
+	return 1
+}
+
+wait_https() { # wait_https name: up to 10 s for an HTTPS answer from a target
+	local i
+	for i in $(seq 1 50); do
+		if "${CURL[@]}" -s -o /dev/null --max-time 2 "$(base_of "$1")/ready"; then return 0; fi
 		sleep 0.2
 	done
 	return 1
@@ -247,6 +307,24 @@ wait_quiet() {
 CLK=$(getconf CLK_TCK)
 
 # ------------------------------------------------------------------ configs
+# make_cert: TLS mode, one self-signed ECDSA P-256 certificate for both
+# servers, for bench.test and 127.0.0.1.
+make_cert() {
+	mkdir -p "$WORK/tls"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+		-keyout "$WORK/tls/key.pem" -out "$WORK/tls/cert.pem" -days 30 -subj /CN=bench.test \
+		-addext "subjectAltName=DNS:bench.test,IP:127.0.0.1" 2>"$WORK/tls/openssl.log" ||
+		die "openssl could not make the certificate (see $WORK/tls/openssl.log)"
+}
+
+# tls_params name: what a default OpenSSL client (wrk's library) negotiates
+# with a target, and the protocol it picks from ALPN h2,http/1.1.
+tls_params() {
+	local out
+	out=$(openssl s_client -connect "127.0.0.1:$(port_of "$1")" -servername bench.test -alpn h2,http/1.1 </dev/null 2>/dev/null | tr -d '\000') || true
+	printf '%s: %s\n' "$1" "$(grep -E '^(New,|Server Temp Key|Peer signature type|ALPN protocol|No ALPN)' <<<"$out" | tr '\n' ';' | sed 's/;$//')"
+}
+
 write_tern_config() {
 	local cache admin
 	mkdir -p "$WORK/tern"
@@ -262,13 +340,26 @@ write_tern_config() {
     max_object_size: 64MiB"
 		admin=off
 	fi
+	local tls=""
+	if [ "$TLS" = 1 ]; then
+		# HTTP/3 off: nginx 1.22 has none, and Alt-Svc would add a header
+		# to every answer. The admin listener is there for PROFILE=1.
+		tls="  listen_tls: 127.0.0.1:$TERN_TLS_PORT
+  tls:
+    default_certificate:
+      cert_file: $WORK/tls/cert.pem
+      key_file: $WORK/tls/key.pem
+    http3: false
+"
+		admin=127.0.0.1:$TERN_ADMIN_PORT
+	fi
 	cat >"$WORK/tern/tern.yaml" <<EOF
 # Written by bench/run.sh: one distribution for any host, in front of the
 # benchmark origin, no access log; the admin server (metrics) only in disk
 # mode.
 edge:
   listen: 127.0.0.1:$TERN_PORT
-  node_id: bench
+${tls}  node_id: bench
   cache:
     $cache
 admin:
@@ -296,6 +387,27 @@ write_nginx_config() {
 	# Workers run as the master's user when it is root, so they can write
 	# the cache under $WORK (mode 700).
 	if [ "$(id -u)" = 0 ]; then user="user root;"; fi
+	local listen="listen 127.0.0.1:$NGINX_PORT reuseport backlog=4096;"
+	if [ "$TLS" = 1 ]; then
+		# TLS as Go's crypto/tls does it by default, as far as OpenSSL 3.0
+		# goes: TLS 1.2 and 1.3, X25519 then P-256, P-384, P-521 (Go puts
+		# the X25519MLKEM768 hybrid first; OpenSSL 3.0 has no ML-KEM), and
+		# the server choosing AES-128-GCM first for TLS 1.3 as Go does on
+		# CPUs with AES instructions (OpenSSL would follow the client's
+		# order, AES-256-GCM first). No session tickets and no session
+		# cache: every new connection is a full handshake.
+		listen="$listen
+        listen 127.0.0.1:$NGINX_TLS_PORT ssl http2 reuseport backlog=4096;
+        ssl_certificate $WORK/tls/cert.pem;
+        ssl_certificate_key $WORK/tls/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_ecdh_curve X25519:prime256v1:secp384r1:secp521r1;
+        ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305;
+        ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256;
+        ssl_prefer_server_ciphers on;
+        ssl_session_tickets off;
+        ssl_session_cache off;"
+	fi
 	cat >"$d/nginx.conf" <<EOF
 # Written by bench/run.sh: nginx as a caching reverse proxy (proxy_cache)
 # with one worker, for the one CPU it is pinned to.
@@ -331,7 +443,7 @@ http {
         keepalive 64;
     }
     server {
-        listen 127.0.0.1:$NGINX_PORT reuseport backlog=4096;
+        $listen
         location / {
             proxy_pass http://origin;
             proxy_http_version 1.1;
@@ -362,6 +474,7 @@ start_origin() {
 
 start_nginx() {
 	port_free "$NGINX_PORT" NGINX
+	if [ "$TLS" = 1 ]; then port_free "$NGINX_TLS_PORT" NGINX_TLS; fi
 	write_nginx_config
 	nginx -t -q -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log" ||
 		die "nginx rejects its config (see $WORK/nginx/error.log)"
@@ -370,33 +483,36 @@ start_nginx() {
 		-e "$WORK/nginx/error.log" >"$WORK/nginx/stdout.log" 2>&1 &
 	PIDS=($! "${PIDS[@]}") # stop the proxies before the origin
 	wait_http "127.0.0.1:$NGINX_PORT" /ready || die "nginx did not start (see $WORK/nginx/error.log)"
+	if [ "$TLS" = 1 ]; then wait_https nginx || die "nginx does not answer HTTPS (see $WORK/nginx/error.log)"; fi
 }
 
 start_tern() {
 	port_free "$TERN_PORT" TERN
-	if [ "$DISK" = 1 ]; then port_free "$TERN_ADMIN_PORT" TERN_ADMIN; fi
+	if [ "$DISK" = 1 ] || [ "$TLS" = 1 ]; then port_free "$TERN_ADMIN_PORT" TERN_ADMIN; fi
+	if [ "$TLS" = 1 ]; then port_free "$TERN_TLS_PORT" TERN_TLS; fi
 	write_tern_config
 	taskset -c "$SERVER_CPU" "$WORK/bin/tern" serve --config "$WORK/tern/tern.yaml" \
 		>"$WORK/tern/tern.log" 2>&1 &
 	PIDS=($! "${PIDS[@]}")
 	wait_http "127.0.0.1:$TERN_PORT" /ready || die "tern did not start (see $WORK/tern/tern.log)"
+	if [ "$TLS" = 1 ]; then wait_https tern || die "tern does not answer HTTPS (see $WORK/tern/tern.log)"; fi
 }
 
 # check_target name size: the object is served whole, and a second GET is a
 # hit. Prints the second answer's headers when it is not.
 check_target() {
-	local name=$1 s=$2 hp code len o0 o1 h=$WORK/raw/check-$1-$2.txt
-	hp=127.0.0.1:$(port_of "$1")
-	read -r code len < <(curl -s -o /dev/null -w '%{http_code} %{size_download}\n' \
-		--max-time 10 "http://$hp/obj/$s/1")
+	local name=$1 s=$2 base code len o0 o1 h=$WORK/raw/check-$1-$2.txt
+	base=$(base_of "$1")
+	read -r code len < <("${CURL[@]}" -s -o /dev/null -w '%{http_code} %{size_download}\n' \
+		--max-time 10 "$base/obj/$s/1")
 	if [ "$code" != 200 ] || [ "$len" != "$(size_bytes "$s")" ]; then
-		curl -s -D - -o /dev/null --max-time 10 "http://$hp/obj/$s/1" >"$h" || true
+		"${CURL[@]}" -s -D - -o /dev/null --max-time 10 "$base/obj/$s/1" >"$h" || true
 		log "$name GET /obj/$s/1: status $code, $len bytes (want 200, $(size_bytes "$s")); headers:"
 		sed 's/^/    /' "$h" >&2
 		return 1
 	fi
 	o0=$(origin_total)
-	curl -s -D "$h" -o /dev/null --max-time 10 "http://$hp/obj/$s/1"
+	"${CURL[@]}" -s -D "$h" -o /dev/null --max-time 10 "$base/obj/$s/1"
 	o1=$(origin_total)
 	if [ "$o0" != "$o1" ]; then
 		log "WARNING: $name: a repeated GET /obj/$s/1 reached the origin (not a hit); headers:"
@@ -492,18 +608,32 @@ RUNS=$WORK/runs.tsv
 STORMS=$WORK/storms.tsv
 printf 'round\tsize\ttarget\tattempt\tused\treq_s\tmb_s\tp50_ms\tp99_ms\terrors\torigin_reqs\tserver_cpu\twrk_cpu\tforeign_cpu\tmem_hits\tdisk_hits\n' >"$RUNS"
 printf 'round\ttarget\tok\tfail\tbytes_bad\tall_ms\tp50_ms\tmax_ms\torigin_uri\torigin_all\tfollowup\tfollowup_cache\tcache_labels\n' >"$STORMS"
+HANDSHAKES=$WORK/handshakes.tsv
+printf 'round\tsize\ttarget\tattempt\thandshakes\n' >"$HANDSHAKES"
 
 LAST_FOREIGN=0
 run_wrk() { # run_wrk round size target attempt
-	local r=$1 s=$2 name=$3 a=$4 port raw pids c0 c1 o0 o1 res wrkcpu ft hits
+	local r=$1 s=$2 name=$3 a=$4 port raw pids c0 c1 o0 o1 res wrkcpu ft hits prof=""
 	local -a load h0 h1
 	port=$(port_of "$name")
 	raw=$WORK/raw/r$r-$s-$name-a$a.txt
 	pids=$(server_pids "$port")
 	if [ "$DISK" = 1 ]; then
-		load=(-s "$HERE/spread.lua" "http://127.0.0.1:$port/" -- "/obj/$s/" "$(objects_of "$s")")
+		load=(wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency
+			-s "$HERE/spread.lua" "http://127.0.0.1:$port/" -- "/obj/$s/" "$(objects_of "$s")")
+	elif [ "$s" != "$(size_of "$s")" ]; then
+		# A new connection, and a full handshake, per request.
+		load=("$WORK/bin/handshake" -addr "127.0.0.1:$port" -sni bench.test -path "/obj/$(size_of "$s")/1"
+			-c "$CONNS" -d "${DURATION}s" -want-len "$(size_bytes "$(size_of "$s")")" -curves "$HS_CURVES")
 	else
-		load=(-s "$HERE/report.lua" "http://127.0.0.1:$port/obj/$s/1")
+		load=(wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s "$HERE/report.lua" "$(base_of "$name")/obj/$s/1")
+	fi
+	if [ "$PROFILE" = 1 ] && [ "$name" = tern ] && [ "$r" = 1 ] && [ "$a" = 0 ] && [ "$DURATION" -gt 3 ]; then
+		# The profile covers the middle of the run: it starts a second in
+		# and ends a second before the load does.
+		(sleep 1 && curl -fs --max-time $((DURATION + 10)) -o "$WORK/raw/tern-$s.pprof" \
+			"http://127.0.0.1:$TERN_ADMIN_PORT/debug/pprof/profile?seconds=$((DURATION - 2))") &
+		prof=$!
 	fi
 	read -r -a h0 < <(tern_hits "$name")
 	o0=$(origin_total)
@@ -512,8 +642,7 @@ run_wrk() { # run_wrk round size target attempt
 	proc_snapshot >"$WORK/.pre"
 	local TIMEFORMAT='%U %S' t0 t1
 	t0=$(date +%s%N)
-	{ time timeout $((DURATION + 30)) taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" \
-		--latency "${load[@]}" >"$raw" 2>&1; } 2>"$raw.time" || true
+	{ time timeout $((DURATION + 30)) taskset -c "$CLIENT_CPU" "${load[@]}" >"$raw" 2>&1; } 2>"$raw.time" || true
 	proc_snapshot >"$WORK/.post"
 	t1=$(date +%s%N)
 	# shellcheck disable=SC2086
@@ -525,8 +654,12 @@ run_wrk() { # run_wrk round size target attempt
 	else
 		hits="$((h1[0] - h0[0]))	$((h1[1] - h0[1]))"
 	fi
+	if [ -n "$prof" ]; then wait "$prof" || log "no CPU profile from tern's admin listener"; fi
 	ft=$(foreign_ticks "$WORK/.pre" "$WORK/.post" "$pids")
 	res=$(grep '^RESULT ' "$raw" | head -1) || true
+	if grep -q '^HANDSHAKES ' "$raw"; then
+		printf '%s\t%s\t%s\t%s\t%s\n' "$r" "$s" "$name" "$a" "$(grep '^HANDSHAKES ' "$raw" | head -1 | cut -d' ' -f2-)" >>"$HANDSHAKES"
+	fi
 	if [ -z "$res" ]; then
 		log "r$r $s $name: wrk failed (see $raw)"
 		printf '%s\t%s\t%s\t%s\t1\t0\t0\t-\t-\t-\t%s\t-\t-\t0\t%s\n' "$r" "$s" "$name" "$a" "$((o1 - o0))" "$hits" >>"$RUNS"
@@ -595,7 +728,11 @@ print_table() {
 		echo "Disk mode: requests round robin over${set%,}; tern memory $DISK_MEMORY (max_object_size $DISK_MAX_OBJECT), disk0 $DISK_SIZE;"
 		echo "hits mem/disk0: tern's tern_cache_hits_total per tier during the runs, summed"
 	fi
-	awk -F'\t' -v sizes="$SIZES" -v targets="$TARGETS" -v disk="$DISK" '
+	if [ "$TLS" = 1 ]; then
+		echo "TLS mode: HTTPS (ECDSA P-256 certificate). <size>: wrk over $CONNS keep-alive connections (HTTP/1.1, one handshake each);"
+		echo "<size>+hs: bench/handshake, $CONNS at once, each request on a new connection with a full handshake (curves offered: $HS_CURVES): req/s is handshakes/s"
+	fi
+	awk -F'\t' -v sizes="$RUN_SIZES" -v targets="$TARGETS" -v disk="$DISK" '
 		function median(key, f,    n, i, j, x, v) {
 			n = cnt[key]
 			if (n == 0) return ""
@@ -622,7 +759,7 @@ print_table() {
 			return sprintf("%d/%d", mh[k], dh[k])
 		}
 		END {
-			fmt = "%-5s %-11s %5s %10s %9s %8s %8s %8s %11s %6s %7s\n"
+			fmt = "%-6s %-11s %5s %10s %9s %8s %8s %8s %11s %6s %7s\n"
 			if (disk == 1) fmt = "%-5s %-11s %5s %10s %9s %8s %8s %8s %11s %6s %7s %17s\n"
 			printf fmt, "size", "target", "runs", "req/s", "MB/s", "p50 ms", "p99 ms", "srv cpu", "req/s/core", "errors", "origin", "hits mem/disk0"
 			ns = split(sizes, S, " "); nt = split(targets, T, " ")
@@ -641,6 +778,29 @@ print_table() {
 				}
 			}
 		}' "$RUNS"
+	if [ "$TLS" = 1 ]; then
+		echo
+		echo "Handshakes (bench/handshake, every run summed; resumed must be 0):"
+		awk -F'\t' 'NR > 1 {
+				l = ""
+				for (i = 1; i <= split($5, kv, " "); i++) {
+					split(kv[i], p, "=")
+					if (p[1] == "full" || p[1] == "resumed") sum[$3, $2, p[1]] += p[2]
+					else l = l " " kv[i]
+				}
+				last[$3, $2] = l
+				if (!(($3, $2) in seen)) { seen[$3, $2] = 1; order[++n] = $3 SUBSEP $2 }
+			}
+			END {
+				for (i = 1; i <= n; i++) {
+					split(order[i], k, SUBSEP)
+					printf "  %s %s: full=%d resumed=%d; last run:%s\n", k[2], k[1], sum[k[1], k[2], "full"], sum[k[1], k[2], "resumed"], last[k[1], k[2]]
+				}
+			}' "$HANDSHAKES"
+		echo "What OpenSSL's default client (as wrk) negotiates:"
+		sed 's/^/  /' "$WORK/tls/params.txt"
+		return 0
+	fi
 	if [ "$DISK" = 1 ]; then
 		if has_target tern; then
 			echo
@@ -669,7 +829,12 @@ print_table() {
 		echo "mode: disk; objects: $(for s in $SIZES; do printf '%s x %s ' "$(objects_of "$s")" "$s"; done)"
 		echo "disk: $(df -PT "$WORK" | awk 'NR == 2 {print $1, $2}') holds nginx's cache and tern's disk0 under $WORK"
 	fi
+	if [ "$TLS" = 1 ]; then
+		echo "mode: tls; keep-alive sizes: $SIZES; handshake sizes: $HS_SIZES (curves offered: $HS_CURVES); $(openssl version)"
+	fi
 } | tee "$WORK/meta.txt" >&2
+
+if [ "$TLS" = 1 ]; then make_cert; fi
 
 log "starting origin on $ORIGIN (CPU $ORIGIN_CPU)"
 start_origin
@@ -699,19 +864,27 @@ if [ "$DISK" = 1 ]; then
 	done
 else
 	log "warming: 3 GETs and a ${WARM_DURATION}s wrk per target and size"
+	warm_sizes=$SIZES
+	for s in ${HS_SIZES:-}; do
+		case " $warm_sizes " in *" $s "*) ;; *) warm_sizes="$warm_sizes $s" ;; esac
+	done
 	for t in $TARGETS; do
-		for s in $SIZES; do
-			for i in 1 2 3; do curl -s -o /dev/null --max-time 10 "http://127.0.0.1:$(port_of "$t")/obj/$s/1" || true; done
+		for s in $warm_sizes; do
+			for i in 1 2 3; do "${CURL[@]}" -s -o /dev/null --max-time 10 "$(base_of "$t")/obj/$s/1" || true; done
 			check_target "$t" "$s" || die "$t does not serve /obj/$s/1 correctly"
 			timeout $((WARM_DURATION + 30)) taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${WARM_DURATION}s" \
-				"http://127.0.0.1:$(port_of "$t")/obj/$s/1" >/dev/null 2>&1 || true
+				"$(base_of "$t")/obj/$s/1" >/dev/null 2>&1 || true
 		done
 	done
+fi
+if [ "$TLS" = 1 ]; then
+	for t in $TARGETS; do tls_params "$t"; done >"$WORK/tls/params.txt"
+	sed 's/^/  /' "$WORK/tls/params.txt" >&2
 fi
 
 for r in $(seq 1 "$ROUNDS"); do
 	log "round $r/$ROUNDS; load: $(cut -d' ' -f1-3 /proc/loadavg)"
-	for s in $SIZES; do
+	for s in $RUN_SIZES; do
 		for t in $TARGETS; do
 			for a in $(seq 0 "$RETRY"); do
 				wait_quiet
@@ -723,7 +896,8 @@ for r in $(seq 1 "$ROUNDS"); do
 			use_least_disturbed "$r" "$s" "$t"
 		done
 	done
-	[ "$DISK" = 1 ] && continue # the storm measures collapsing, not the disk
+	# The storm measures collapsing, neither the disk nor TLS.
+	[ "$DISK" = 1 ] || [ "$TLS" = 1 ] && continue
 	for t in $TARGETS; do
 		wait_quiet
 		run_storm "$r" "$t"
@@ -747,6 +921,10 @@ TABLE=$(print_table)
 		echo
 		echo "== tern's cache metrics after the runs"
 		grep '^tern_cache_' "$WORK/raw/tern-metrics-end.txt" 2>/dev/null || echo "(none)"
+	elif [ "$TLS" = 1 ]; then
+		echo
+		echo "== handshake runs (bench/handshake's HANDSHAKES line)"
+		cat "$HANDSHAKES"
 	else
 		echo
 		echo "== storms"
