@@ -50,6 +50,9 @@ type CachePolicy struct {
 	EnableAcceptEncodingGzip bool `yaml:"enable_accept_encoding_gzip"`
 	// EnableAcceptEncodingBrotli does the same for Brotli. Default false.
 	EnableAcceptEncodingBrotli bool `yaml:"enable_accept_encoding_brotli"`
+	// EnableAcceptEncodingZstd does the same for zstd (Tern's own; CloudFront
+	// has no zstd). Default false.
+	EnableAcceptEncodingZstd bool `yaml:"enable_accept_encoding_zstd,omitempty"`
 
 	// OriginControlled is Tern's own mode: the cache behaves as a pure RFC
 	// 9111 shared cache. Freshness comes only from the origin's headers
