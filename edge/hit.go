@@ -32,10 +32,24 @@ func (s *Server) serveCached(x *exchange) {
 	x.key = cache.AppendKey(x.key[:0], x.dist.id, x.path, r.URL.RawQuery, cache.Header(r.Header), &b.key)
 	if r.Method == http.MethodOptions {
 		x.key = append(x.key, "\x00M=OPTIONS"...)
+	} else if b.compress {
+		// The coding the edge sends this viewer, as the key ends with it
+		// (compress.go).
+		x.enc = b.key.Encoding(r.Header["Accept-Encoding"])
 	}
 
 	// 5. lookup
 	obj := s.lookup(x)
+	if x.enc != "" && (obj == nil || obj.Status != 0 && cache.Partial(obj) == nil && obj.Usability(x.start, noRequestDirectives) != cache.Fresh) &&
+		s.serveCoding(x, obj) {
+		return
+	}
+	s.serveLookedUp(x, obj)
+}
+
+// serveLookedUp is serveCached once the lookup found obj (nil: nothing).
+func (s *Server) serveLookedUp(x *exchange, obj *cache.Object) {
+	r := x.r
 	if obj == nil {
 		if s.slicing(x) {
 			s.serveSliced(x, nil) // a range of an object not cached: fetch its slices
