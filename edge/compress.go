@@ -160,9 +160,13 @@ func (s *Server) serveCoding(x *exchange, encObj *cache.Object) bool {
 		return true
 	}
 	if id.Usability(x.start, noRequestDirectives) != cache.Fresh {
-		// Revalidate the identity copy; the fill compresses what it
-		// brings (fillFrom).
-		s.fetch(x, id)
+		// Revalidate the identity copy (codingJob picks it); the fill
+		// compresses what it brings (fillFrom).
+		if encObj != nil {
+			s.fetch(x, encObj)
+		} else {
+			s.fetch(x, id)
+		}
 		return true
 	}
 	// Compress under a fill of the coding's key: viewers who ask for the
@@ -397,7 +401,14 @@ func (s *Server) fillCoding(f *collapse.Fill, j *fillJob, resp *origin.Response,
 func (s *Server) refreshCoding(f *collapse.Fill, j *fillJob, obj *cache.Object, fr cache.Freshness, vary []string) {
 	z := obj
 	if fr.Storable && compressible(obj.Status, obj.Header, obj.BodyLen()) {
-		if c, err := compressObject(obj, j.enc); err == nil && c != nil {
+		if p := j.prev; p != nil && p.File == nil && sameRepresentation(p, obj, j.enc) {
+			// The coding's copy was made from this very identity copy: it
+			// is kept, with the refreshed header (and no compressing).
+			c := *obj
+			c.Body, c.File = p.Body, nil
+			c.Header = codingHeader(obj.Header, j.enc, int64(len(p.Body)))
+			z = &c
+		} else if c, err := compressObject(obj, j.enc); err == nil && c != nil {
 			z = c
 		}
 	}
@@ -415,5 +426,39 @@ func (s *Server) refreshCoding(f *collapse.Fill, j *fillJob, obj *cache.Object, 
 	f.Close(nil)
 }
 
+// codingJob prepares a fill job of a compressing behavior. For a coding,
+// it notes the keys, and revalidates the identity copy rather than the
+// coding's (the origin's 304 then refreshes both, see refreshCoding). For
+// the identity request, it asks the origin for no coding: what the origin
+// encoded would be stored for viewers who take none.
+func (s *Server) codingJob(x *exchange, j *fillJob) {
+	if x.enc == "" {
+		for _, h := range j.headers() {
+			delete(h, "Accept-Encoding")
+		}
+		return
+	}
+	j.enc, j.idKey = x.enc, string(x.identityKey())
+	if j.treq != nil {
+		// The next node chooses as this one did.
+		j.treq.Header["Accept-Encoding"] = []string{x.enc}
+	}
+	if j.stale == nil || !encoded(j.stale.Header) {
+		return
+	}
+	if id := s.lookupAt(x, x.identityKey()); id != nil && id.Status != 0 && cache.Partial(id) == nil && !encoded(id.Header) {
+		j.prev, j.stale = j.stale, id
+	}
+}
+
 // encKey is the key of the job's coding: the identity key and the coding.
 func (j *fillJob) encKey() string { return j.idKey + j.enc }
+
+// sameRepresentation reports whether coded is id compressed with enc by
+// this edge: its coding, and id's strong ETag made weak. Without a strong
+// ETag it cannot tell, and says no.
+func sameRepresentation(coded, id *cache.Object, enc string) bool {
+	et := id.Header.Get("Etag")
+	return et != "" && !strings.HasPrefix(et, "W/") && coded.Header.Get("Content-Encoding") == enc &&
+		coded.Header.Get("Etag") == "W/"+et
+}

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -24,12 +25,36 @@ import (
 	"github.com/terncdn/tern/storage/tiered"
 )
 
-// jsBody is a JavaScript file of about 64 KiB, as compressible as real
-// code (repetitive, but not a single repeated byte).
+// jsBody is about 64 KiB of JavaScript-like code, made from a seeded
+// generator: identifiers from a vocabulary, numbers and strings, so that
+// it compresses about as well as real code (gzip: about a quarter).
 var jsBody = func() []byte {
+	rng := rand.New(rand.NewPCG(1, 2))
+	words := strings.Fields(`request response headers value event handler config options result
+		index length items element document window render update state props context cache
+		key token user session error message status data buffer stream promise resolve reject
+		callback timeout interval listener target source path query params body fetch method`)
+	word := func() string {
+		w := words[rng.IntN(len(words))]
+		if rng.IntN(3) == 0 {
+			w += strings.ToUpper(words[rng.IntN(len(words))][:1]) + words[rng.IntN(len(words))][1:]
+		}
+		return w
+	}
 	var b bytes.Buffer
-	for i := 0; b.Len() < 64<<10; i++ {
-		fmt.Fprintf(&b, "function handler%d(event) {\n  const value = event.request.headers['x-%d'];\n  return value ? value.toString() : %q;\n}\n", i, i%97, strconv.Itoa(i*7919))
+	for b.Len() < 64<<10 {
+		switch rng.IntN(5) {
+		case 0:
+			fmt.Fprintf(&b, "function %s(%s, %s) {\n", word(), word(), word())
+		case 1:
+			fmt.Fprintf(&b, "  const %s = %s.%s(%q, %d);\n", word(), word(), word(), word()+"-"+strconv.Itoa(rng.IntN(1e6)), rng.IntN(1e5))
+		case 2:
+			fmt.Fprintf(&b, "  if (%s.%s === %d) { return %s[%d]; }\n", word(), word(), rng.IntN(1000), word(), rng.IntN(64))
+		case 3:
+			fmt.Fprintf(&b, "  %s.%s = %s || %q;\n", word(), word(), word(), strconv.FormatUint(rng.Uint64(), 36))
+		default:
+			b.WriteString("}\n")
+		}
 	}
 	return b.Bytes()
 }()
@@ -41,6 +66,9 @@ type compressOrigin struct {
 	mu       sync.Mutex
 	fetches  map[string]int
 	encoding map[string][]string // path → Accept-Encoding of each request
+	// conditional is the If-None-Match of each request for a path that
+	// may answer 304.
+	conditional map[string][]string
 	maxAge   atomic.Int64
 }
 
@@ -57,7 +85,7 @@ func (o *compressOrigin) asked(path string) []string {
 }
 
 func newCompressOrigin(t testing.TB) *compressOrigin {
-	o := &compressOrigin{fetches: map[string]int{}, encoding: map[string][]string{}}
+	o := &compressOrigin{fetches: map[string]int{}, encoding: map[string][]string{}, conditional: map[string][]string{}}
 	o.maxAge.Store(3600)
 	o.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		o.mu.Lock()
@@ -86,6 +114,10 @@ func newCompressOrigin(t testing.TB) *compressOrigin {
 			w.(http.Flusher).Flush()
 			w.Write(jsBody[4096:])
 			return
+		case "/nocache.js":
+			h.Set("Cache-Control", "no-cache")
+		case "/swr.js":
+			h.Set("Cache-Control", "max-age=1, stale-while-revalidate=60")
 		case "/large.js":
 			body = bytes.Repeat(jsBody, 32) // 2 MiB: beyond the memory tier's objects
 		case "/vary.js":
@@ -105,6 +137,9 @@ func newCompressOrigin(t testing.TB) *compressOrigin {
 		}
 		h.Set("Content-Type", ct)
 		h.Set("ETag", `"v1"`)
+		o.mu.Lock()
+		o.conditional[r.URL.Path] = append(o.conditional[r.URL.Path], r.Header.Get("If-None-Match"))
+		o.mu.Unlock()
 		if inm := r.Header.Get("If-None-Match"); inm == `"v1"` {
 			w.WriteHeader(http.StatusNotModified)
 			return
@@ -234,7 +269,7 @@ func TestCompressEveryCoding(t *testing.T) {
 			wantTag := `"v1"`
 			if enc != "" {
 				wantTag = `W/"v1"`
-				if rec.Body.Len() >= len(jsBody)/3 {
+				if rec.Body.Len() >= len(jsBody)/2 {
 					t.Errorf("%s: %d bytes of %d: hardly compressed", enc, rec.Body.Len(), len(jsBody))
 				}
 				if !headerHasToken(h["Vary"], "accept-encoding") {
@@ -429,6 +464,24 @@ func TestOriginEncodedPassthrough(t *testing.T) {
 	}
 }
 
+// TestIdentityFirst: a viewer that takes no coding fetches the identity
+// copy (the origin is asked for no coding), and the codings are made
+// from it.
+func TestIdentityFirst(t *testing.T) {
+	o := newCompressOrigin(t)
+	s := newCompressServer(t, o.URL)
+	if rec := cget(s, "/pre.js", "Accept-Encoding", "deflate"); rec.Header().Get("Content-Encoding") != "" || !bytes.Equal(rec.Body.Bytes(), jsBody) {
+		t.Fatalf("identity: Content-Encoding %q", rec.Header().Get("Content-Encoding"))
+	}
+	rec := cget(s, "/pre.js", "Accept-Encoding", "br")
+	if rec.Header().Get("Content-Encoding") != "br" || rec.Header().Get("X-Cache") != "Hit from tern" || !bytes.Equal(decode(t, rec), jsBody) {
+		t.Errorf("br: Content-Encoding %q, X-Cache %q", rec.Header().Get("Content-Encoding"), rec.Header().Get("X-Cache"))
+	}
+	if got := o.asked("/pre.js"); len(got) != 1 || got[0] != "" {
+		t.Errorf("origin asked with Accept-Encoding %q, want none", got)
+	}
+}
+
 // TestPurgeRemovesEveryCoding: an invalidation of the path removes the
 // identity copy and every compressed one.
 func TestPurgeRemovesEveryCoding(t *testing.T) {
@@ -475,6 +528,53 @@ func TestCompressRevalidatesIdentity(t *testing.T) {
 	rec = cget(s, "/app.js", "Accept-Encoding", "gzip")
 	if rec.Header().Get("X-Cache") != "Hit from tern" {
 		t.Errorf("after the refresh: X-Cache %q", rec.Header().Get("X-Cache"))
+	}
+}
+
+// TestCompressNoCache: a response to validate on every use is
+// revalidated through its identity copy's ETag (not the weak one of the
+// compressed copy), and served compressed each time.
+func TestCompressNoCache(t *testing.T) {
+	o := newCompressOrigin(t)
+	s := newCompressServer(t, o.URL)
+	for i := range 3 {
+		rec := cget(s, "/nocache.js", "Accept-Encoding", "br")
+		if rec.Header().Get("Content-Encoding") != "br" || !bytes.Equal(decode(t, rec), jsBody) {
+			t.Fatalf("request %d: Content-Encoding %q", i, rec.Header().Get("Content-Encoding"))
+		}
+		if want := []string{"Miss from tern", "RefreshHit from tern"}[min(i, 1)]; rec.Header().Get("X-Cache") != want {
+			t.Errorf("request %d: X-Cache %q, want %q", i, rec.Header().Get("X-Cache"), want)
+		}
+	}
+	o.mu.Lock()
+	got := fmt.Sprint(o.conditional["/nocache.js"])
+	o.mu.Unlock()
+	if want := fmt.Sprint([]string{"", `"v1"`, `"v1"`}); got != want {
+		t.Errorf("If-None-Match sent %s, want %s", got, want)
+	}
+}
+
+// TestCompressStaleWhileRevalidate: a stale compressed copy within
+// stale-while-revalidate is served at once, and refreshed behind it
+// through the identity copy.
+func TestCompressStaleWhileRevalidate(t *testing.T) {
+	o := newCompressOrigin(t)
+	s := newCompressServer(t, o.URL)
+	cget(s, "/swr.js", "Accept-Encoding", "zstd")
+	time.Sleep(1100 * time.Millisecond)
+	rec := cget(s, "/swr.js", "Accept-Encoding", "zstd")
+	if rec.Header().Get("X-Cache") != "Hit from tern" || rec.Header().Get("Content-Encoding") != "zstd" || !bytes.Equal(decode(t, rec), jsBody) {
+		t.Errorf("stale: X-Cache %q, Content-Encoding %q", rec.Header().Get("X-Cache"), rec.Header().Get("Content-Encoding"))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for o.count("/swr.js") < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	o.mu.Lock()
+	got := fmt.Sprint(o.conditional["/swr.js"])
+	o.mu.Unlock()
+	if want := fmt.Sprint([]string{"", `"v1"`}); got != want {
+		t.Errorf("If-None-Match sent %s, want %s (the background refresh of the identity copy)", got, want)
 	}
 }
 
@@ -595,9 +695,10 @@ func BenchmarkCompress(b *testing.B) {
 }
 
 func gzipAt(level int) func([]byte) []byte {
+	w, _ := gzip.NewWriterLevel(io.Discard, level)
 	return func(src []byte) []byte {
 		var buf bytes.Buffer
-		w, _ := gzip.NewWriterLevel(&buf, level)
+		w.Reset(&buf)
 		w.Write(src)
 		w.Close()
 		return buf.Bytes()
@@ -605,9 +706,10 @@ func gzipAt(level int) func([]byte) []byte {
 }
 
 func brAt(level int) func([]byte) []byte {
+	w := brotli.NewWriterLevel(io.Discard, level)
 	return func(src []byte) []byte {
 		var buf bytes.Buffer
-		w := brotli.NewWriterLevel(&buf, level)
+		w.Reset(&buf)
 		w.Write(src)
 		w.Close()
 		return buf.Bytes()

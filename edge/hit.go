@@ -40,7 +40,7 @@ func (s *Server) serveCached(x *exchange) {
 
 	// 5. lookup
 	obj := s.lookup(x)
-	if x.enc != "" && (obj == nil || obj.Status != 0 && cache.Partial(obj) == nil && obj.Usability(x.start, noRequestDirectives) != cache.Fresh) &&
+	if x.enc != "" && (obj == nil || obj.Status != 0 && cache.Partial(obj) == nil && mustRevalidate(obj, x.start)) &&
 		s.serveCoding(x, obj) {
 		return
 	}
@@ -95,6 +95,13 @@ func (s *Server) serveLookedUp(x *exchange, obj *cache.Object) {
 	default:
 		s.fetch(x, obj) // stale: revalidate, collapsed like a miss
 	}
+}
+
+// mustRevalidate reports whether obj may not be served without asking the
+// origin (not fresh, and not within stale-while-revalidate).
+func mustRevalidate(obj *cache.Object, now time.Time) bool {
+	u := obj.Usability(now, noRequestDirectives)
+	return u != cache.Fresh && u != cache.StaleWhileRevalidate
 }
 
 // lookup finds the stored response for x.key, following a vary marker to

@@ -58,7 +58,9 @@ type fillJob struct {
 	stale      *cache.Object
 	// enc is the coding the edge compresses to for this fetch, and idKey
 	// the key of the identity copy (compress.go); "" when it does not.
+	// prev is the coding's stale copy when stale is the identity copy.
 	enc, idKey string
+	prev       *cache.Object
 
 	// Tiered caching (tier.go): the nodes to try before the origin, the
 	// request they get, the Tern-Tier header it came with, and which
@@ -109,16 +111,9 @@ func (s *Server) newFillJob(x *exchange, stale *cache.Object) *fillJob {
 	}
 	if j.tiers = s.tierPlan(x, j.key); len(j.tiers) > 0 {
 		j.treq, j.hop = s.tierRequest(x, method), x.tierHop
-		if x.behavior.compress {
-			// The next node chooses as this one did.
-			delete(j.treq.Header, "Accept-Encoding")
-			if x.enc != "" {
-				j.treq.Header["Accept-Encoding"] = []string{x.enc}
-			}
-		}
 	}
-	if x.enc != "" {
-		j.enc, j.idKey = x.enc, string(x.identityKey())
+	if x.behavior.compress {
+		s.codingJob(x, j)
 	}
 	// A fill fetches the whole object for everyone waiting on it: no one
 	// viewer's range or validators go out on it (the edge answers those
@@ -135,11 +130,11 @@ func (s *Server) newFillJob(x *exchange, stale *cache.Object) *fillJob {
 		j.storeFacts.Header = cache.Header(http.Header(j.facts.Header).Clone())
 		delete(j.storeFacts.Header, "Authorization")
 	}
-	if stale != nil {
+	if j.stale != nil {
 		// RFC 9111 §4.3.1: ask the origin whether the stored response is
 		// still good.
 		for _, h := range j.headers() {
-			cache.ValidatorRequestHeaders(stale, cache.Header(h))
+			cache.ValidatorRequestHeaders(j.stale, cache.Header(h))
 		}
 	}
 	return j
@@ -161,19 +156,11 @@ func (s *Server) originRequest(x *exchange, method string) *origin.Request {
 	r, b := x.r, x.behavior
 	req := &origin.Request{}
 	var ae string
-	switch {
-	case b.compress:
-		ae = x.enc
-	case b.key.AcceptsEncodings():
+	if b.key.AcceptsEncodings() {
 		ae = b.key.Encoding(r.Header["Accept-Encoding"])
 	}
 	v := s.viewerOf(x)
 	b.forward.Apply(r, v.ip, ae, req)
-	if b.compress && ae == "" {
-		// The identity request: what the origin encodes would be stored
-		// for viewers who take no coding.
-		delete(req.Header, "Accept-Encoding")
-	}
 	if v.forwardedFor != "" {
 		req.Header["X-Forwarded-For"] = []string{v.forwardedFor}
 	}
