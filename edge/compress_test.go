@@ -69,7 +69,7 @@ type compressOrigin struct {
 	// conditional is the If-None-Match of each request for a path that
 	// may answer 304.
 	conditional map[string][]string
-	maxAge   atomic.Int64
+	maxAge      atomic.Int64
 }
 
 func (o *compressOrigin) count(path string) int {
