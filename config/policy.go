@@ -35,7 +35,7 @@ type CachePolicy struct {
 
 	// Headers selects the request headers in the cache key: none (default)
 	// or whitelist, as in CloudFront cache policies. Names are matched
-	// without regard to case. Do not list Accept-Encoding: use the two
+	// without regard to case. Do not list Accept-Encoding: use the
 	// enable_accept_encoding_* switches instead.
 	Headers KeySelection `yaml:"headers"`
 	// Cookies selects the cookies in the cache key: none (default),

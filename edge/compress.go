@@ -155,7 +155,7 @@ func (s *Server) serveCoding(x *exchange, encObj *cache.Object) bool {
 		// disk tier fetches slice by slice: the request is the identity
 		// request, in all its flow (hit, revalidation, hit-for-pass,
 		// slices).
-		x.key, x.enc = x.identityKey(), ""
+		x.key, x.enc, x.varied = x.identityKey(), "", false
 		s.serveLookedUp(x, s.lookup(x))
 		return true
 	}

@@ -493,6 +493,11 @@ func TestPurgeRemovesEveryCoding(t *testing.T) {
 	if n := s.store.Len(); n != 4 {
 		t.Fatalf("%d objects stored, want 4 (identity, br, gzip, zstd)", n)
 	}
+	// The memory tier weighs each copy at its own size: the identity copy
+	// and three compressed ones (each under half of it).
+	if b := s.store.Bytes(); b < int64(len(jsBody)) || b > int64(len(jsBody))*5/2 {
+		t.Errorf("memory tier holds %d bytes for a %d-byte object and its codings", b, len(jsBody))
+	}
 	if n, err := s.Purge("c", "/app.js"); err != nil || n != 4 {
 		t.Fatalf("purge removed %d (%v), want 4", n, err)
 	}
