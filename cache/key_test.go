@@ -327,3 +327,25 @@ func TestChooseEncodingKey(t *testing.T) {
 		t.Errorf("key for br: %q", k("br"))
 	}
 }
+
+// FuzzChooseEncoding: any Accept-Encoding gives one of the enabled codings
+// or identity, and that coding is among those the viewer accepts (the
+// normalised set).
+func FuzzChooseEncoding(f *testing.F) {
+	for _, s := range []string{"gzip, deflate, br, zstd", "br;q=0.5, gzip;q=0.5", "*;q=0", "br;q=1.0000", ";;,,q=", "x-gzip;q=0.001"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := ChooseEncoding(s, true, true, true)
+		set := normalizeAcceptEncoding([]string{s}, true, true, true)
+		switch {
+		case got == "" && set != "":
+			t.Fatalf("ChooseEncoding(%q) = identity, but the viewer accepts %q", s, set)
+		case got != "" && !slices.Contains(strings.Split(set, ","), got):
+			t.Fatalf("ChooseEncoding(%q) = %q, not among the accepted %q", s, got, set)
+		}
+		if ChooseEncoding(s, false, false, false) != "" {
+			t.Fatalf("ChooseEncoding(%q) with nothing enabled chose a coding", s)
+		}
+	})
+}
