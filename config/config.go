@@ -33,6 +33,10 @@ type Config struct {
 	// OriginRequestPolicies are named origin request policies that
 	// behaviors may refer to, in addition to the managed ones.
 	OriginRequestPolicies []*OriginRequestPolicy `yaml:"origin_request_policies,omitempty"`
+	// ResponseHeadersPolicies are named response headers policies that
+	// behaviors may refer to, in addition to the managed ones (see
+	// ManagedResponseHeadersPolicies).
+	ResponseHeadersPolicies []*ResponseHeadersPolicy `yaml:"response_headers_policies,omitempty"`
 	// Distributions are the sites this node serves. A request goes to the
 	// distribution one of whose aliases matches its Host.
 	Distributions []*Distribution `yaml:"distributions"`
@@ -42,10 +46,11 @@ type Config struct {
 	// Router configures the DNS request router (see Router). Default: none.
 	Router *Router `yaml:"router,omitempty"`
 
-	// Resolved by Provision: every cache and origin request policy a
-	// behavior may name, managed ones included.
-	cachePolicies         map[string]*CachePolicy
-	originRequestPolicies map[string]*OriginRequestPolicy
+	// Resolved by Provision: every cache, origin request and response
+	// headers policy a behavior may name, managed ones included.
+	cachePolicies           map[string]*CachePolicy
+	originRequestPolicies   map[string]*OriginRequestPolicy
+	responseHeadersPolicies map[string]*ResponseHeadersPolicy
 }
 
 // Geo names MaxMind-format databases (.mmdb). They are read into memory
@@ -72,6 +77,13 @@ type Edge struct {
 	// "127.0.0.1:8080". Use ":8080" or "0.0.0.0:8080" to accept
 	// connections from other machines; port 0 picks a free port.
 	Listen string `yaml:"listen"`
+	// ListenTLS is the address viewers connect to over HTTPS, host:port,
+	// e.g. ":443": HTTP/1.1 and HTTP/2 over TLS on TCP, and HTTP/3 on UDP
+	// at the same port (see tls). Default "" (no HTTPS listener).
+	ListenTLS string `yaml:"listen_tls,omitempty"`
+	// TLS configures the HTTPS listener: certificates, security policy,
+	// HTTP/2 and HTTP/3.
+	TLS TLS `yaml:"tls,omitempty"`
 	// NodeID names this node in logs, metrics and the control plane.
 	// Letters, digits, ".", "-" and "_". Default: the machine's host name.
 	NodeID string `yaml:"node_id"`
@@ -328,6 +340,17 @@ func (c *Config) OriginRequestPolicy(name string) (*OriginRequestPolicy, bool) {
 	return lookupManaged(m, name)
 }
 
+// ResponseHeadersPolicy returns the user-defined or managed response
+// headers policy called name (a managed one also without its "Managed-"
+// prefix, or by its CloudFront id).
+func (c *Config) ResponseHeadersPolicy(name string) (*ResponseHeadersPolicy, bool) {
+	m := c.responseHeadersPolicies
+	if m == nil {
+		m = c.responseHeadersPolicyIndex()
+	}
+	return lookupManaged(m, name)
+}
+
 // Distribution returns the distribution with the given id.
 func (c *Config) Distribution(id string) (*Distribution, bool) {
 	for _, d := range c.Distributions {
@@ -368,11 +391,30 @@ func (c *Config) originRequestPolicyIndex() map[string]*OriginRequestPolicy {
 	return m
 }
 
+// responseHeadersPolicyIndex holds the managed policies by name and by
+// id, and the user-defined ones by name.
+func (c *Config) responseHeadersPolicyIndex() map[string]*ResponseHeadersPolicy {
+	m := make(map[string]*ResponseHeadersPolicy)
+	for _, p := range ManagedResponseHeadersPolicies() {
+		m[p.Name] = p
+		m[p.ID] = p
+	}
+	for _, p := range c.ResponseHeadersPolicies {
+		if p != nil && p.Name != "" {
+			if _, taken := m[p.Name]; !taken {
+				m[p.Name] = p
+			}
+		}
+	}
+	return m
+}
+
 // resolve points every reference at what it names. It runs after Validate,
 // so every name is known.
 func (c *Config) resolve() {
 	c.cachePolicies = c.cachePolicyIndex()
 	c.originRequestPolicies = c.originRequestPolicyIndex()
+	c.responseHeadersPolicies = c.responseHeadersPolicyIndex()
 	for _, d := range c.Distributions {
 		for _, g := range d.OriginGroups {
 			g.Primary, _ = d.Origin(g.Members[0])
@@ -391,6 +433,13 @@ func (c *Config) resolve() {
 					r.Policy = r.Inline
 				} else {
 					r.Policy, _ = c.OriginRequestPolicy(r.Name)
+				}
+			}
+			if r := b.ResponseHeadersPolicy; r != nil {
+				if r.Inline != nil {
+					r.Policy = r.Inline
+				} else {
+					r.Policy, _ = c.ResponseHeadersPolicy(r.Name)
 				}
 			}
 		}

@@ -44,6 +44,7 @@ func (c *Config) ApplyDefaults() {
 	setString(&c.Edge.POP, DefaultPOP)
 	setString(&c.Edge.Role, RoleEdge)
 	setString(&c.Edge.ClientIPHeader, DefaultClientIPHeader)
+	c.Edge.TLS.applyDefaults()
 	if validToken(c.Edge.ClientIPHeader) {
 		c.Edge.ClientIPHeader = textproto.CanonicalMIMEHeaderKey(c.Edge.ClientIPHeader)
 	}
@@ -129,6 +130,7 @@ func (d *Distribution) applyDefaults() {
 		setDuration(&o.ConnectionTimeout, DefaultConnectionTimeout)
 		setDuration(&o.ResponseTimeout, DefaultResponseTimeout)
 		setDuration(&o.KeepaliveTimeout, DefaultKeepaliveTimeout)
+		o.TLS.applyDefaults()
 		if strings.HasPrefix(o.DomainName, "[") && strings.HasSuffix(o.DomainName, "]") {
 			o.DomainName = o.DomainName[1 : len(o.DomainName)-1] // "[::1]" is "::1"
 		}

@@ -19,6 +19,16 @@ type Distribution struct {
 	// Enabled lets the distribution serve. Default true; a disabled
 	// distribution keeps its aliases but does not answer.
 	Enabled *bool `yaml:"enabled,omitempty"`
+	// Certificate is the distribution's certificate for HTTPS viewers
+	// whose handshake names one of its aliases (SNI): {cert_file,
+	// key_file} (PEM files on each edge) or {acme: true}. Default none:
+	// the certificate whose names cover the host, else
+	// edge.tls.default_certificate.
+	Certificate *Certificate `yaml:"certificate,omitempty"`
+	// SecurityPolicy overrides edge.tls.security_policy for handshakes
+	// that name one of the distribution's aliases (SNI). Default "": the
+	// edge's.
+	SecurityPolicy string `yaml:"security_policy,omitempty"`
 	// DefaultRootObject is the object served for a request for the root
 	// ("/"), e.g. "index.html", without a leading "/". Default "" (the
 	// root is passed to the origin as is).
@@ -152,6 +162,18 @@ type Origin struct {
 	// sees each object about once for all POPs. Default: no shield. For an
 	// origin group, the primary's origin_shield applies.
 	OriginShield *OriginShield `yaml:"origin_shield,omitempty"`
+	// TLS configures HTTPS to the origin (protocol_policy https-only, or
+	// match-viewer): trusted CAs, server name, oldest TLS version. See
+	// OriginTLS. Default: the system roots, CloudFront's server name,
+	// TLSv1.2 or later; the certificate is always verified.
+	TLS *OriginTLS `yaml:"tls,omitempty"`
+	// HTTP2 offers HTTP/2 to the origin over HTTPS (ALPN "h2", then
+	// "http/1.1"): an origin that accepts it gets every request on one
+	// multiplexed connection; one that does not gets HTTP/1.1 as before.
+	// Plain HTTP is always HTTP/1.1 (no h2c), and WebSocket upgrades go
+	// over HTTP/1.1. Default false: CloudFront speaks HTTP/1.1 to custom
+	// origins, and so does Tern unless asked.
+	HTTP2 bool `yaml:"http2,omitempty"`
 }
 
 // OriginShield is an origin's regional shield.
@@ -238,6 +260,11 @@ type CacheBehavior struct {
 	// OriginRequestPolicy is the origin request policy, by name or inline.
 	// Default none: only the cache key's values reach the origin.
 	OriginRequestPolicy *OriginRequestPolicyRef `yaml:"origin_request_policy,omitempty"`
+	// ResponseHeadersPolicy is the response headers policy: the name of a
+	// managed or user-defined policy, a managed policy's CloudFront id,
+	// or an inline policy mapping. Default none: responses go out with
+	// the origin's headers and the edge's own.
+	ResponseHeadersPolicy *ResponseHeadersPolicyRef `yaml:"response_headers_policy,omitempty"`
 	// Compress is CloudFront's "compress objects automatically": the edge
 	// compresses responses for viewers that accept it, with the codings
 	// the cache policy enables (enable_accept_encoding_gzip, _brotli,

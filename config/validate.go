@@ -60,6 +60,7 @@ func (p *problems) add(field, format string, args ...any) {
 func (c *Config) Validate() error {
 	var p problems
 	c.validateEdge(&p)
+	c.validateTLS(&p)
 	if c.Router != nil {
 		c.Router.validate(&p)
 	}
@@ -108,7 +109,32 @@ func (c *Config) Validate() error {
 		}
 		op.validate(&p, f)
 	}
-	names := policyNames{cacheNames, managedCache, originNames, managedOrigin}
+	managedHeaders := make(map[string]bool)
+	for _, mp := range ManagedResponseHeadersPolicies() {
+		managedHeaders[mp.Name] = true
+		managedHeaders[mp.ID] = true
+	}
+	headersNames := make(map[string]bool)
+	for i, hp := range c.ResponseHeadersPolicies {
+		f := fmt.Sprintf("response_headers_policies[%d]", i)
+		if hp == nil {
+			p.add(f, "is empty")
+			continue
+		}
+		switch {
+		case hp.Name == "":
+			p.add(f+".name", "is required")
+		case headersNames[hp.Name]:
+			p.add(f+".name", "%q is already the name of another response headers policy", hp.Name)
+		case managedHeaders[hp.Name]:
+			p.add(f+".name", "%q is the id of a managed response headers policy", hp.Name)
+		default:
+			checkPolicyName(&p, f+".name", hp.Name, managedHeaders)
+			headersNames[hp.Name] = true
+		}
+		hp.validate(&p, f)
+	}
+	names := policyNames{cacheNames, managedCache, originNames, managedOrigin, headersNames, managedHeaders}
 
 	distIDs := make(map[string]int)
 	aliasOwner := make(map[string]int)
@@ -235,7 +261,7 @@ func (c *Config) validateEdge(p *problems) {
 }
 
 type policyNames struct {
-	cache, managedCache, origin, managedOrigin map[string]bool
+	cache, managedCache, origin, managedOrigin, headers, managedHeaders map[string]bool
 }
 
 func (d *Distribution) validate(p *problems, f string, names policyNames) {
@@ -448,6 +474,7 @@ func (o *Origin) validate(p *problems, f string) {
 	checkTimeout(p, f+".connection_timeout", o.ConnectionTimeout, 10*time.Second)
 	checkTimeout(p, f+".response_timeout", o.ResponseTimeout, 180*time.Second)
 	checkTimeout(p, f+".keepalive_timeout", o.KeepaliveTimeout, 180*time.Second)
+	o.validateTLS(p, f)
 	if sh := o.OriginShield; sh != nil {
 		switch {
 		case sh.Enabled && sh.Region == "":
@@ -501,6 +528,21 @@ func (b *CacheBehavior) validate(p *problems, f string, d *Distribution, names p
 			r.Inline.validate(p, of)
 		} else if _, managed := lookupManaged(names.managedOrigin, r.Name); !managed && !names.origin[r.Name] {
 			p.add(of, "%q is not a managed origin request policy or one of origin_request_policies", r.Name)
+		}
+	}
+	if r := b.ResponseHeadersPolicy; r != nil {
+		hf := f + ".response_headers_policy"
+		if r.Inline != nil {
+			if n := r.Inline.Name; n != "" {
+				if names.headers[n] {
+					p.add(hf+".name", "%q is already the name of a response headers policy; leave the name out or choose another", n)
+				} else {
+					checkPolicyName(p, hf+".name", n, names.managedHeaders)
+				}
+			}
+			r.Inline.validate(p, hf)
+		} else if _, managed := lookupManaged(names.managedHeaders, r.Name); !managed && !names.headers[r.Name] {
+			p.add(hf, "%q is not a managed response headers policy (by name or id) or one of response_headers_policies", r.Name)
 		}
 	}
 }

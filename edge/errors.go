@@ -58,7 +58,7 @@ func detailedResult(err error) string {
 	switch oe.Kind {
 	case origin.DNS:
 		return telemetry.DetailedOriginDNSError
-	case origin.Connect, origin.ConnectTimeout, origin.TLS:
+	case origin.Connect, origin.ConnectTimeout, origin.TLS, origin.Certificate:
 		return telemetry.DetailedOriginConnectError
 	case origin.ResponseTimeout, origin.Truncated:
 		return telemetry.DetailedOriginReadError

@@ -46,6 +46,10 @@ type exchange struct {
 
 	viewer viewer // who sent the request, once viewerOf determined it
 
+	// upstreamFBL is the first-byte latency of the fetch that answered
+	// this request (origin or another tier), for Server-Timing.
+	upstreamFBL time.Duration
+
 	rec telemetry.Record
 }
 
@@ -90,7 +94,7 @@ var exchanges = sync.Pool{New: func() any {
 
 func (s *Server) begin(w http.ResponseWriter, r *http.Request) *exchange {
 	x := exchanges.Get().(*exchange)
-	x.w = countingWriter{ResponseWriter: w, timed: s.log != nil}
+	x.w = countingWriter{ResponseWriter: w, timed: s.log != nil, x: x}
 	x.r = r
 	x.start = time.Now()
 	x.idValue = s.ids.next()
@@ -128,6 +132,7 @@ func (s *Server) account(x *exchange) {
 		rec.CsBytes = 0
 	}
 	rec.EdgeResultType = x.result.String()
+	rec.ProtocolVersion = r.Proto
 	if x.dist != nil {
 		rec.Distribution = x.dist.id
 	}
@@ -158,10 +163,15 @@ func (s *Server) account(x *exchange) {
 	}
 	if isWebSocket(r) {
 		rec.Protocol = "ws"
+		if r.TLS != nil {
+			rec.Protocol = "wss"
+		}
+	}
+	if r.TLS != nil {
+		rec.SSLProtocol, rec.SSLCipher = tlsLogFields(r.TLS)
 	}
 	rec.TimeTaken = time.Since(x.start)
 	rec.ForwardedFor = r.Header.Get("X-Forwarded-For")
-	rec.ProtocolVersion = r.Proto
 	if !x.w.firstByte.IsZero() {
 		rec.TimeToFirstByte = x.w.firstByte.Sub(x.start)
 	}
@@ -213,6 +223,7 @@ func (s *Server) decorate(x *exchange, h http.Header) {
 	if x.errTok != "" {
 		h[HeaderError] = []string{x.errTok}
 	}
+	s.advertiseHTTP3(x.r, h)
 }
 
 // countingWriter counts what reaches the viewer, for sc-bytes and
@@ -224,11 +235,19 @@ type countingWriter struct {
 	firstByte time.Time
 	status    int
 	bytes     int64
+	// policy is the behavior's response headers policy, applied to the
+	// head of the final response as it goes out (nil: none); x is the
+	// exchange this writer belongs to.
+	policy *headerPolicy
+	x      *exchange
 }
 
 func (c *countingWriter) WriteHeader(code int) {
 	if c.status == 0 && code >= 200 {
 		c.status = code
+		if c.policy != nil {
+			c.policy.apply(c.x, c.ResponseWriter.Header())
+		}
 		if c.timed {
 			c.firstByte = time.Now()
 		}

@@ -42,6 +42,8 @@ type fillResult struct {
 	// tags are the response's cache tags (cache.Object.Tags), handed on
 	// to viewers from another tier and matched by purges of fills.
 	tags []string
+	// upstreamFBL is the fetch's first-byte latency, for Server-Timing.
+	upstreamFBL time.Duration
 }
 
 // fillJob is everything a fetch needs, copied out of the viewer request
@@ -227,6 +229,7 @@ func (s *Server) answerFill(x *exchange, f *collapse.Fill, head collapse.Head, l
 		}
 	}
 	res := head.Meta.(*fillResult)
+	x.upstreamFBL = res.upstreamFBL
 	if !leader {
 		if !head.Shareable {
 			drop()
@@ -374,7 +377,9 @@ func (s *Server) fillFrom(f *collapse.Fill, j *fillJob, resp *origin.Response) {
 					s.deleteObject(j, vary)
 				}
 			})
-			f.Publish(collapse.Head{Status: obj.Status, Shareable: fr.Storable, Meta: s.objectResult(j, obj, resultRefreshHit)})
+			res := s.objectResult(j, obj, resultRefreshHit)
+			res.upstreamFBL = resp.ResponseTime.Sub(resp.RequestTime)
+			f.Publish(collapse.Head{Status: obj.Status, Shareable: fr.Storable, Meta: res})
 			f.Close(nil)
 			return
 		case resp.StatusCode >= 500 && staleOnError(j.stale, time.Now(), resp.StatusCode):
@@ -409,7 +414,8 @@ func (s *Server) fillFrom(f *collapse.Fill, j *fillJob, resp *origin.Response) {
 	// every hit: it is never written again.
 	clipHeader(h)
 
-	res := &fillResult{result: resultMiss, initialAge: cache.InitialAge(h, resp.RequestTime, resp.ResponseTime), responseTime: resp.ResponseTime, tags: tags}
+	res := &fillResult{result: resultMiss, initialAge: cache.InitialAge(h, resp.RequestTime, resp.ResponseTime), responseTime: resp.ResponseTime, tags: tags,
+		upstreamFBL: resp.ResponseTime.Sub(resp.RequestTime)}
 	vary, star := j.b.varyFields(h)
 	if star {
 		fr.Storable, fr.Reason = false, "vary *"

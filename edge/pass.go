@@ -33,8 +33,9 @@ func (s *Server) pass(x *exchange) {
 		return
 	}
 	defer resp.Body.Close()
+	x.upstreamFBL = resp.ResponseTime.Sub(resp.RequestTime)
 	if s.metrics != nil {
-		s.metrics.ObserveOrigin(x.dist.id, resp.Origin.ID, resp.StatusCode, resp.ResponseTime.Sub(resp.RequestTime))
+		s.metrics.ObserveOrigin(x.dist.id, resp.Origin.ID, resp.StatusCode, x.upstreamFBL)
 	}
 	if !isSafe(r.Method) && resp.StatusCode < 400 {
 		s.invalidateAfterUnsafe(x, resp.StatusCode, cache.Header(resp.Header))

@@ -1,9 +1,11 @@
 package edge
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
+	"os"
 	"reflect"
 	"sort"
 	"strings"
@@ -71,6 +73,8 @@ type behavior struct {
 	// can add (viewer.go). Only these CloudFront-* fields leave the edge.
 	cloudFrontNames []string
 	viewerHeaders   viewerHeader
+	// headers is the response headers policy (respheaders.go), nil for none.
+	headers *headerPolicy
 	// compress: the edge compresses responses itself (compress.go), with
 	// the codings key enables; the key's Accept-Encoding part is then the
 	// one coding chosen for the viewer.
@@ -149,7 +153,7 @@ func compile(cfg *config.Config, prev map[string]*origin.Origin) (rt *routes, or
 		if !dc.IsEnabled() {
 			continue
 		}
-		d, err := compileDistribution(dc, prev, origins)
+		d, err := compileDistribution(dc, prev, origins, cfg.Edge.POP)
 		if err != nil {
 			return nil, nil, fmt.Errorf("distribution %q: %w", dc.ID, err)
 		}
@@ -184,14 +188,25 @@ func compile(cfg *config.Config, prev map[string]*origin.Origin) (rt *routes, or
 	return rt, origins, nil
 }
 
-func compileDistribution(dc *config.Distribution, prev, used map[string]*origin.Origin) (*distribution, error) {
+// Check reports what would keep a valid configuration from being applied
+// on this node, as Apply would: files it names that cannot be read or
+// parsed here (an origin's tls.ca_file).
+func Check(cfg *config.Config) error {
+	_, _, err := compile(cfg, nil)
+	return err
+}
+
+func compileDistribution(dc *config.Distribution, prev, used map[string]*origin.Origin, pop string) (*distribution, error) {
 	d := &distribution{id: dc.ID, errorResponses: make(map[int]*errorResponse)}
 	if dc.DefaultRootObject != "" {
 		d.defaultRootObject = "/" + strings.TrimPrefix(dc.DefaultRootObject, "/")
 	}
 	origins := make(map[string]*origin.Origin)
 	for _, oc := range dc.Origins {
-		o := compileOrigin(oc)
+		o, err := compileOrigin(oc)
+		if err != nil {
+			return nil, fmt.Errorf("origin %q: %w", oc.ID, err)
+		}
 		id := dc.ID + "\x00" + oc.ID
 		if old := prev[id]; old != nil && reflect.DeepEqual(old, o) {
 			o = old
@@ -295,12 +310,18 @@ func compileDistribution(dc *config.Distribution, prev, used map[string]*origin.
 			b.cloudFrontNames = appendCloudFrontNames(b.cloudFrontNames, b.forward.Headers.Names)
 		}
 		b.viewerHeaders = viewerHeadersNamed(b.cloudFrontNames)
+		if r := bc.ResponseHeadersPolicy; r != nil {
+			b.headers = compileHeaderPolicy(r.Policy, pop)
+		}
 		d.behaviors = append(d.behaviors, b)
 	}
 	return d, nil
 }
 
-func compileOrigin(oc *config.Origin) *origin.Origin {
+// compileOrigin turns one configured origin into the client's. It reads
+// tls.ca_file, so that a reload picks up a changed file (the PEM is part
+// of the Origin that compile compares with the running one).
+func compileOrigin(oc *config.Origin) (*origin.Origin, error) {
 	o := &origin.Origin{
 		ID:                 oc.ID,
 		DomainName:         oc.DomainName,
@@ -312,6 +333,26 @@ func compileOrigin(oc *config.Origin) *origin.Origin {
 		ConnectionTimeout:  time.Duration(oc.ConnectionTimeout),
 		ResponseTimeout:    time.Duration(oc.ResponseTimeout),
 		KeepaliveTimeout:   time.Duration(oc.KeepaliveTimeout),
+		HTTP2:              oc.HTTP2,
+	}
+	if t := oc.TLS; t != nil {
+		o.ServerName = t.ServerName
+		o.MinTLSVersion = t.MinVersion()
+		o.NoSystemRoots = !t.UsesSystemRoots()
+		if t.CAFile != "" {
+			pem, err := os.ReadFile(t.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("tls.ca_file: %w", err)
+			}
+			certs, err := origin.ParseCAPEM(pem)
+			if err == nil && len(certs) == 0 {
+				err = errors.New("no PEM certificates in the file")
+			}
+			if err != nil {
+				return nil, fmt.Errorf("tls.ca_file %s: %w", t.CAFile, err)
+			}
+			o.CAPEM = pem
+		}
 	}
 	names := make([]string, 0, len(oc.CustomHeaders))
 	for name := range oc.CustomHeaders {
@@ -321,7 +362,7 @@ func compileOrigin(oc *config.Origin) *origin.Origin {
 	for _, name := range names {
 		o.CustomHeaders = append(o.CustomHeaders, origin.Field{Name: name, Value: oc.CustomHeaders[name]})
 	}
-	return o
+	return o, nil
 }
 
 // distributionFor picks the distribution for a Host header: an exact alias,

@@ -105,6 +105,8 @@ type Server struct {
 	// trusts them as they come (a static membership without a control
 	// plane).
 	tierSecret atomic.Pointer[[]byte]
+	// https is the edge's HTTPS listener, if any (SetHTTPS, https.go).
+	https atomic.Pointer[httpsInfo]
 }
 
 // New builds an edge from a validated configuration.
@@ -222,6 +224,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x.path = path
 	b := d.behaviorFor(path)
 	x.behavior = b
+	if b.headers != nil && !fromTier(x) {
+		// 10. (when the head goes out) the response headers policy; a
+		// node that fetches through this one applies its own.
+		x.w.policy = b.headers
+	}
 	if r.TLS == nil {
 		switch b.viewerProtocol {
 		case "redirect-to-https":
@@ -247,6 +254,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			delete(r.Header, n)
 		}
 		s.addViewerHeaders(x, b.viewerHeaders)
+	}
+
+	// A CORS preflight the policy answers itself (origin_override) never
+	// reaches the cache or the origin.
+	if b.headers != nil && b.headers.cors != nil && b.headers.cors.answerPreflight && isPreflight(r) && !fromTier(x) {
+		s.answerPreflight(x)
+		return
 	}
 
 	// 3. protect (WAF, rate limits, geo, signed URLs) and 4. the
@@ -286,9 +300,8 @@ func isWebSocket(r *http.Request) bool {
 }
 
 func (s *Server) redirectToHTTPS(x *exchange) {
-	u := "https://" + x.r.Host + x.r.URL.RequestURI()
 	h := x.w.Header()
-	h.Set("Location", u)
+	h.Set("Location", s.httpsURL(x.r))
 	x.result = resultRedirect
 	s.decorate(x, h)
 	x.w.WriteHeader(http.StatusMovedPermanently)

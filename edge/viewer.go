@@ -347,22 +347,29 @@ func fieldValue(s string) string {
 // sessionResumed; CloudFront's third value, connectionReused (a later
 // request on the same connection), is not distinguished.
 func tlsValue(cs *tls.ConnectionState) string {
-	version := map[uint16]string{
+	version, cipher := tlsLogFields(cs)
+	handshake := "fullHandshake"
+	if cs.DidResume {
+		handshake = "sessionResumed"
+	}
+	return version + ":" + cipher + ":" + handshake
+}
+
+// tlsLogFields are the version and cipher as CloudFront names them, for
+// CloudFront-Viewer-TLS and the access log's ssl-protocol and ssl-cipher.
+func tlsLogFields(cs *tls.ConnectionState) (version, cipher string) {
+	version = map[uint16]string{
 		tls.VersionTLS10: "TLSv1", tls.VersionTLS11: "TLSv1.1",
 		tls.VersionTLS12: "TLSv1.2", tls.VersionTLS13: "TLSv1.3",
 	}[cs.Version]
 	if version == "" {
 		version = tls.VersionName(cs.Version)
 	}
-	cipher := openSSLCipherNames[cs.CipherSuite]
+	cipher = openSSLCipherNames[cs.CipherSuite]
 	if cipher == "" {
 		cipher = tls.CipherSuiteName(cs.CipherSuite) // TLS 1.3 names are the same in both
 	}
-	handshake := "fullHandshake"
-	if cs.DidResume {
-		handshake = "sessionResumed"
-	}
-	return version + ":" + cipher + ":" + handshake
+	return version, cipher
 }
 
 // openSSLCipherNames are the OpenSSL names of the TLS 1.2 suites crypto/tls

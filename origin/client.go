@@ -24,8 +24,9 @@ const maxEarlyHints = 16
 var errTooManyHints = errors.New("more than 16 informational (1xx) responses")
 
 // Client fetches from origins. It holds one keep-alive pool (an
-// *http.Transport speaking HTTP/1.1) per *Origin, created on first use. One
-// Client serves a whole edge and is safe for concurrent use.
+// *http.Transport speaking HTTP/1.1, and HTTP/2 to HTTPS origins with
+// Origin.HTTP2) per *Origin, created on first use. One Client serves a
+// whole edge and is safe for concurrent use.
 type Client struct {
 	userAgent string // "" sends none
 	via       string
@@ -54,7 +55,7 @@ func NewClient(o ClientOptions) *Client {
 // CloseIdle closes the idle connections of every pool.
 func (c *Client) CloseIdle() {
 	c.pools.Range(func(_, p any) bool {
-		p.(*pool).tr.CloseIdleConnections()
+		p.(*pool).closeIdle()
 		return true
 	})
 }
@@ -63,20 +64,32 @@ func (c *Client) CloseIdle() {
 // flight finish normally. Call it when a configuration change replaces o.
 func (c *Client) Forget(o *Origin) {
 	if p, ok := c.pools.LoadAndDelete(o); ok {
-		p.(*pool).tr.CloseIdleConnections()
+		p.(*pool).closeIdle()
 	}
 }
 
 // pool is one origin's connection pool and the settings derived from it.
 type pool struct {
-	o                 *Origin
-	tr                *http.Transport
+	o *Origin
+	// tr carries every request; tr1 is HTTP/1.1 only, for WebSocket
+	// upgrades, which HTTP/2 cannot carry. They are the same Transport
+	// unless the origin has HTTP2.
+	tr, tr1           *http.Transport
 	dial              func(ctx context.Context, network, addr string) (net.Conn, error)
-	tls               *tls.Config
+	tls               tlsSettings
 	attempts          int
 	connectTimeout    time.Duration
 	responseTimeout   time.Duration
 	httpHost, tlsHost string // URL hosts: DomainName, with the port when not the default
+	tlsAddr           string // where HTTPS connections go: DomainName:HTTPSPort
+	err               error  // the origin's TLS settings are unusable
+}
+
+func (p *pool) closeIdle() {
+	p.tr.CloseIdleConnections()
+	if p.tr1 != p.tr {
+		p.tr1.CloseIdleConnections()
+	}
 }
 
 func (c *Client) pool(o *Origin) *pool {
@@ -90,6 +103,10 @@ func (c *Client) pool(o *Origin) *pool {
 }
 
 func (c *Client) newPool(o *Origin) *pool {
+	httpsPort := o.HTTPSPort
+	if httpsPort == 0 {
+		httpsPort = 443
+	}
 	p := &pool{
 		o:               o,
 		dial:            c.dial,
@@ -98,38 +115,55 @@ func (c *Client) newPool(o *Origin) *pool {
 		responseTimeout: orDefault(o.ResponseTimeout, DefaultResponseTimeout),
 		httpHost:        urlHost(o.DomainName, o.HTTPPort, 80),
 		tlsHost:         urlHost(o.DomainName, o.HTTPSPort, 443),
+		tlsAddr:         net.JoinHostPort(o.DomainName, strconv.Itoa(httpsPort)),
 	}
-	if o.TLSConfig != nil {
-		p.tls = o.TLSConfig.Clone()
-	} else {
-		p.tls = &tls.Config{}
+	p.tls, p.err = newTLSSettings(o)
+	p.tr = c.newTransport(p, o.HTTP2)
+	p.tr1 = p.tr
+	if o.HTTP2 {
+		p.tr1 = c.newTransport(p, false)
 	}
-	if p.tls.ServerName == "" {
-		p.tls.ServerName = o.DomainName
-	}
-	// The Transport speaks HTTP/1.1 only; offering h2 in ALPN would let the
-	// origin pick a protocol the connection then does not speak.
-	p.tls.NextProtos = []string{"http/1.1"}
+	return p
+}
 
+// newTransport returns a Transport for p's origin that offers HTTP/2 in
+// ALPN when h2 is set, and speaks HTTP/1.1 only otherwise: offering h2
+// to a Transport that cannot speak it would let the origin pick a
+// protocol the connection then does not speak.
+func (c *Client) newTransport(p *pool, h2 bool) *http.Transport {
+	alpn := []string{"http/1.1"}
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
-	p.tr = &http.Transport{
+	if h2 {
+		alpn = []string{"h2", "http/1.1"}
+		protocols.SetHTTP2(true)
+	}
+	return &http.Transport{
 		Proxy: nil, // never the environment's proxy
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return p.connect(ctx, network, addr, false)
+			return p.connect(ctx, network, addr, nil)
 		},
 		DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return p.connect(ctx, network, addr, true)
+			return p.connect(ctx, network, addr, alpn)
 		},
-		Protocols:             &protocols,
+		Protocols: &protocols,
+		// The Transport keeps connections per URL host, which for HTTPS
+		// is the server name, and that may follow the viewer's Host:
+		// the idle connections of all names together stay under the
+		// one origin's bound.
+		MaxIdleConns:          c.maxIdle,
 		MaxIdleConnsPerHost:   c.maxIdle,
-		IdleConnTimeout:       orDefault(o.KeepaliveTimeout, DefaultKeepaliveTimeout),
+		IdleConnTimeout:       orDefault(p.o.KeepaliveTimeout, DefaultKeepaliveTimeout),
 		ResponseHeaderTimeout: p.responseTimeout,
+		// One HTTP/2 connection carries every request to the origin: a
+		// connection that went silent is found by a PING after 15s
+		// without a frame and closed when the PING goes unanswered,
+		// instead of holding every request until its response timeout.
+		HTTP2: &http.HTTP2Config{SendPingTimeout: 15 * time.Second, PingTimeout: 15 * time.Second},
 		// Accept-Encoding is the cache key's business: never add gzip
 		// and decode behind the edge's back.
 		DisableCompression: true,
 	}
-	return p
 }
 
 func orDefault[T int | time.Duration](v, def T) T {
@@ -153,9 +187,25 @@ func urlHost(domain string, port, defaultPort int) string {
 // byte of the request is written, so retrying here can never send a request
 // twice. Only failures that another try may cure are retried: refused or
 // timed-out connections, not TLS verification or unknown names.
-func (p *pool) connect(ctx context.Context, network, addr string, useTLS bool) (net.Conn, error) {
+//
+// With alpn (an HTTPS connection), addr is the URL host outgoing chose:
+// its host is the TLS server name, and the connection goes to the
+// origin's own address (see serverName).
+func (p *pool) connect(ctx context.Context, network, addr string, alpn []string) (net.Conn, error) {
+	var cfg *tls.Config
+	if alpn != nil {
+		if p.err != nil {
+			return nil, &dialError{kind: Invalid, err: p.err}
+		}
+		name, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, &dialError{kind: Invalid, err: err}
+		}
+		cfg = p.tls.config(name, alpn)
+		addr = p.tlsAddr
+	}
 	for attempt := 1; ; attempt++ {
-		conn, kind, err := p.connectOnce(ctx, network, addr, useTLS)
+		conn, kind, err := p.connectOnce(ctx, network, addr, cfg)
 		if err == nil {
 			return conn, nil
 		}
@@ -168,24 +218,24 @@ func (p *pool) connect(ctx context.Context, network, addr string, useTLS bool) (
 	}
 }
 
-func (p *pool) connectOnce(ctx context.Context, network, addr string, useTLS bool) (net.Conn, ErrorKind, error) {
+func (p *pool) connectOnce(ctx context.Context, network, addr string, cfg *tls.Config) (net.Conn, ErrorKind, error) {
 	actx, cancel := context.WithTimeout(ctx, p.connectTimeout)
 	defer cancel()
 	conn, err := p.dial(actx, network, addr)
 	if err != nil {
 		return nil, dialKind(ctx, actx, err), err
 	}
-	if !useTLS {
+	if cfg == nil {
 		return conn, 0, nil
 	}
-	tc := tls.Client(conn, p.tls)
+	tc := tls.Client(conn, cfg)
 	if err := tc.HandshakeContext(actx); err != nil {
 		conn.Close()
-		kind := TLS
+		kind := handshakeKind(err)
 		if k := dialKind(ctx, actx, err); k == Canceled || k == ConnectTimeout {
 			kind = k
 		}
-		return nil, kind, fmt.Errorf("TLS handshake with %s: %w", addr, err)
+		return nil, kind, fmt.Errorf("TLS handshake with %s (server name %q): %w", addr, cfg.ServerName, err)
 	}
 	return tc, 0, nil
 }
@@ -196,10 +246,10 @@ func (p *pool) connectOnce(ctx context.Context, network, addr string, useTLS boo
 // For an origin group, the primary is tried first. CloudFront's failover
 // rules apply: only GET, HEAD and OPTIONS requests (and only without a body,
 // which cannot be sent twice) fail over, when the primary cannot be
-// connected to after its attempts (DNS, Connect, ConnectTimeout, TLS), times
-// out (ResponseTimeout) or answers a status in t.FailoverStatus. The
-// primary's body is then closed, and the secondary's answer or error is
-// final.
+// connected to after its attempts (DNS, Connect, ConnectTimeout, TLS,
+// Certificate), times out (ResponseTimeout) or answers a status in
+// t.FailoverStatus. The primary's body is then closed, and the
+// secondary's answer or error is final.
 func (c *Client) Do(ctx context.Context, t *Target, r *Request) (*Response, error) {
 	if t == nil || len(t.Members) == 0 || len(t.Members) > 2 {
 		id := ""
@@ -247,7 +297,7 @@ func failsOver(err error) bool {
 		return false
 	}
 	switch e.Kind {
-	case DNS, Connect, ConnectTimeout, TLS, ResponseTimeout:
+	case DNS, Connect, ConnectTimeout, TLS, Certificate, ResponseTimeout:
 		return true
 	}
 	return false
@@ -291,7 +341,11 @@ func (c *Client) fetch(ctx context.Context, o *Origin, r *Request, upgrade bool)
 	}
 	req = req.WithContext(httptrace.WithClientTrace(rctx, trace))
 
-	res, err := p.tr.RoundTrip(req)
+	tr := p.tr
+	if upgrade {
+		tr = p.tr1
+	}
+	res, err := tr.RoundTrip(req)
 	if err != nil {
 		cancel(nil)
 		return nil, classify(ctx, o.ID, err)
@@ -303,6 +357,11 @@ func (c *Client) fetch(ctx context.Context, o *Origin, r *Request, upgrade bool)
 		return resp, nil
 	}
 	removeHopByHop(res.Header, false)
+	// Alt-Svc advertises the origin's alternative endpoints (RFC 7838),
+	// for clients of the origin. Viewers talk to the edge: passed on, it
+	// would send their HTTP/3 to the edge's host at a port it may not
+	// serve. The edge advertises its own over TLS.
+	delete(res.Header, "Alt-Svc")
 	if res.Body == http.NoBody {
 		cancel(nil)
 		return resp, nil
@@ -316,16 +375,26 @@ func (c *Client) fetch(ctx context.Context, o *Origin, r *Request, upgrade bool)
 func (c *Client) outgoing(p *pool, r *Request, upgrade bool) (*http.Request, error) {
 	o := p.o
 	u := &url.URL{Scheme: "http", Host: p.httpHost}
+	host := r.Host
 	switch o.ProtocolPolicy {
 	case HTTPOnly:
 	case HTTPSOnly:
-		u.Scheme, u.Host = "https", p.tlsHost
+		u.Scheme = "https"
 	case MatchViewer, "":
 		if r.ViewerHTTPS {
-			u.Scheme, u.Host = "https", p.tlsHost
+			u.Scheme = "https"
 		}
 	default:
 		return nil, fmt.Errorf("unknown protocol policy %q", o.ProtocolPolicy)
+	}
+	if u.Scheme == "https" {
+		// The URL host is the TLS server name, so that the Transport
+		// keeps one set of connections per name; connect sends them to
+		// the origin's address. The Host header stays what it was.
+		u.Host = p.serverName(r.Host)
+		if host == "" {
+			host = p.tlsHost
+		}
 	}
 	path := r.Path
 	if path == "" || path[0] != '/' {
@@ -366,7 +435,7 @@ func (c *Client) outgoing(p *pool, r *Request, upgrade bool) (*http.Request, err
 		ProtoMajor: 1,
 		ProtoMinor: 1,
 		Header:     h,
-		Host:       r.Host,
+		Host:       host,
 	}
 	if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
 		req.Body, req.ContentLength = r.Body, r.ContentLength

@@ -30,7 +30,7 @@ const (
 	// the request, or no body data for ResponseTimeout
 	// (origin-response-timeout).
 	ResponseTimeout
-	// Protocol: the origin answered something that is not an HTTP/1.1
+	// Protocol: the origin answered something that is not an HTTP
 	// response, or closed the connection instead of answering
 	// (origin-protocol-error).
 	Protocol
@@ -42,6 +42,12 @@ const (
 	// Invalid: the Target, Origin or Request cannot be sent
 	// (origin-invalid-request).
 	Invalid
+	// Certificate: the TLS handshake failed because the origin's
+	// certificate was not accepted: not signed by a trusted authority,
+	// not for the name checked, or expired (origin-certificate-error).
+	// Other handshake failures (no common protocol version or cipher)
+	// are TLS.
+	Certificate
 )
 
 var kindTokens = [...]string{
@@ -55,6 +61,7 @@ var kindTokens = [...]string{
 	Truncated:       "origin-body-truncated",
 	Canceled:        "origin-canceled",
 	Invalid:         "origin-invalid-request",
+	Certificate:     "origin-certificate-error",
 }
 
 var kindPhrases = [...]string{
@@ -68,6 +75,7 @@ var kindPhrases = [...]string{
 	Truncated:       "body truncated",
 	Canceled:        "canceled",
 	Invalid:         "invalid request",
+	Certificate:     "certificate verification failed",
 }
 
 // String returns a short token for a response header or a log field, such

@@ -16,7 +16,13 @@ import (
 // echoOrigin accepts WebSocket upgrades (RFC 6455 §4.2.2) and echoes raw
 // bytes; without an Authorization header it refuses with 403.
 func echoOrigin(t *testing.T) *httptest.Server {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(echoHandler(t))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func echoHandler(t *testing.T) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") == "" {
 			http.Error(w, "no entry", http.StatusForbidden)
 			return
@@ -43,9 +49,7 @@ func echoOrigin(t *testing.T) *httptest.Server {
 			}
 			conn.Write(buf[:n])
 		}
-	}))
-	t.Cleanup(srv.Close)
-	return srv
+	})
 }
 
 func acceptKey(key string) string {
@@ -75,8 +79,10 @@ func tunnelEdge(t *testing.T, o *Origin) *httptest.Server {
 
 func TestTunnelEchoes(t *testing.T) {
 	origin := echoOrigin(t)
-	edge := tunnelEdge(t, originFor(t, "ws", origin.Listener.Addr()))
+	testTunnelEchoes(t, tunnelEdge(t, originFor(t, "ws", origin.Listener.Addr())))
+}
 
+func testTunnelEchoes(t *testing.T, edge *httptest.Server) {
 	conn, err := net.Dial("tcp", edge.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package origin
 
 import (
 	"context"
-	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -58,9 +57,26 @@ type Origin struct {
 	// KeepaliveTimeout is how long an idle pooled connection is kept (zero
 	// means 5s).
 	KeepaliveTimeout time.Duration
-	// TLSConfig is used for HTTPS; nil means the system roots. ServerName
-	// defaults to DomainName. ALPN is always http/1.1.
-	TLSConfig *tls.Config
+	// CAPEM holds PEM certificates an HTTPS origin's certificate may chain
+	// to, in addition to the system roots unless NoSystemRoots. A
+	// self-signed certificate may be listed itself. Certificates are
+	// always verified; there is no way to turn that off.
+	CAPEM         []byte
+	NoSystemRoots bool
+	// ServerName is the name sent in TLS SNI and checked against the
+	// origin's certificate. "" means the host of the Host header the
+	// origin receives: Request.Host when the viewer's Host is forwarded
+	// (a certificate for DomainName is then accepted too, as CloudFront
+	// does), else DomainName.
+	ServerName string
+	// MinTLSVersion is the lowest TLS version offered (tls.VersionTLS12,
+	// ...); zero means TLS 1.2.
+	MinTLSVersion uint16
+	// HTTP2 offers HTTP/2 in ALPN ("h2", then "http/1.1") on HTTPS
+	// connections, so that an origin that accepts it multiplexes
+	// requests on one connection. Plain HTTP stays HTTP/1.1 (no h2c), as
+	// do WebSocket tunnels.
+	HTTP2 bool
 }
 
 // Field is one header field.

@@ -79,6 +79,7 @@ type Metrics struct {
 	originErrs    *prometheus.CounterVec
 	upstream      *prometheus.CounterVec
 	tierFailures  *prometheus.CounterVec
+	protocols     *protocolCounters // by ProtocolVersion (protocol.go)
 
 	mu         sync.RWMutex
 	dists      map[string]*distChildren
@@ -152,6 +153,7 @@ func NewMetrics(reg prometheus.Registerer, nodeID, pop string) *Metrics {
 	}
 	reg.MustRegister(m.requests, m.responseBytes, m.requestBytes, m.collapsed,
 		m.originLatency, m.originReqs, m.originErrs, m.upstream, m.tierFailures)
+	m.protocols = newProtocolCounters(reg)
 	return m
 }
 
@@ -176,6 +178,7 @@ func (m *Metrics) Observe(r *Record) {
 		d, c = m.resolveRequests(r.Distribution, cls, res)
 	}
 	c.Inc()
+	m.protocols[protocolIndex(r.ProtocolVersion)].Inc()
 	if r.ScBytes > 0 {
 		d.responseBytes.Add(float64(r.ScBytes))
 	}

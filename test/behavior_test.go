@@ -2,6 +2,7 @@ package test
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -411,7 +412,8 @@ func TestServeWithNoConfig(t *testing.T) {
 	demo, dnsAddr := freeAddr(t), freeAddr(t)
 	// Its state (control plane, disk cache) would go to ./tern-data.
 	dataDir := filepath.Join(t.TempDir(), "tern-data")
-	n.start("serve", "--listen", n.Edge, "--admin", n.Admin, "--demo-origin", demo, "--data-dir", dataDir, "--router-listen", dnsAddr)
+	tlsAddr := freeAddr(t)
+	n.start("serve", "--listen", n.Edge, "--admin", n.Admin, "--demo-origin", demo, "--data-dir", dataDir, "--router-listen", dnsAddr, "--listen-tls", tlsAddr)
 	resp, body := n.get("/")
 	if resp.StatusCode != 200 || !strings.Contains(strings.ToLower(body), "tern") {
 		t.Fatalf("GET /: %d %.200q", resp.StatusCode, body)
@@ -430,6 +432,23 @@ func TestServeWithNoConfig(t *testing.T) {
 	}
 	if out := n.output.String(); !strings.Contains(out, "curl") || !strings.Contains(out, n.Edge) {
 		t.Errorf("banner does not say what to curl:\n%s", out)
+	}
+	// The demo serves HTTPS too, with a self-signed certificate kept under
+	// its data dir, and says so.
+	insecure := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true}}
+	if resp, err := insecure.Get("https://" + tlsAddr + "/"); err != nil {
+		t.Errorf("the demo over HTTPS: %v", err)
+	} else {
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Proto != "HTTP/2.0" || resp.TLS.PeerCertificates[0].VerifyHostname("127.0.0.1") != nil {
+			t.Errorf("the demo over HTTPS: %d %s", resp.StatusCode, resp.Proto)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, "tls", "cert.pem")); err != nil {
+		t.Errorf("the demo's certificate: %v", err)
+	}
+	if out := n.output.String(); !strings.Contains(out, "https://"+tlsAddr) || !strings.Contains(out, "curl -ski https://"+tlsAddr) {
+		t.Errorf("banner does not show the HTTPS address:\n%s", out)
 	}
 	// The demo runs the control plane and a disk tier under its data dir.
 	out, err := exec.Command(ternBin, "invalidate", "demo", "/*", "--wait", "10s", "--data-dir", dataDir).CombinedOutput()

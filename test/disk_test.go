@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -249,6 +250,7 @@ func TestDiskCrashCycles(t *testing.T) {
 		var wg sync.WaitGroup
 		errs := make(chan error, 64)
 		stop := make(chan struct{})
+		var served atomic.Int64 // responses read whole this cycle
 		for w := 0; w < 6; w++ {
 			wg.Add(1)
 			go func(w int) {
@@ -280,6 +282,7 @@ func TestDiskCrashCycles(t *testing.T) {
 					if err != nil {
 						continue // cut mid-body by the kill: the viewer sees it
 					}
+					served.Add(1)
 					if from >= 0 {
 						err = checkRange(p, from, to, resp.StatusCode, body)
 					} else {
@@ -290,6 +293,12 @@ func TestDiskCrashCycles(t *testing.T) {
 					}
 				}
 			}(w)
+		}
+		// Kill once the restarted edge serves (on a loaded machine its
+		// start can take longer than the random wait alone), while the
+		// cycle's new objects are being written.
+		for deadline := time.Now().Add(10 * time.Second); served.Load() < 3 && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
 		}
 		time.Sleep(time.Duration(100+rand.IntN(300)) * time.Millisecond)
 		n.cmd.Process.Signal(syscall.SIGKILL)

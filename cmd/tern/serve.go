@@ -34,8 +34,12 @@ import (
 )
 
 type serveFlags struct {
-	config     string
-	listen     string
+	config    string
+	listen    string
+	listenTLS string // overrides edge.listen_tls; "off" turns it off
+	// demoTLS are the demo's self-signed certificate files (tern serve
+	// without --config, with a data dir): cert, key.
+	demoTLS    [2]string
 	admin      string
 	accessLog  string
 	demoOrigin string
@@ -140,6 +144,7 @@ SIGTERM drain and stop.`,
 	fl.StringVar(&f.pop, "pop", "", "override edge.pop: the point of presence this node is in")
 	fl.StringVar(&f.nodeID, "node-id", "", "override edge.node_id: this node's name, unique in the network")
 	fl.StringVar(&f.listen, "listen", "", "override edge.listen")
+	fl.StringVar(&f.listenTLS, "listen-tls", "", `override edge.listen_tls, the HTTPS (and HTTP/3) address ("off" disables it)`)
 	fl.StringVar(&f.admin, "admin", "", `override admin.listen ("off" disables it)`)
 	fl.StringVar(&f.accessLog, "access-log", "", `override edge.access_log: "stdout", "stderr" or a file`)
 	fl.StringVar(&f.dataDir, "data-dir", "", "keep the last good configuration here, for restarts while the control plane is away")
@@ -159,8 +164,10 @@ front of a demo origin on 127.0.0.1:8081 (a static site, a short-TTL API and
 large downloads), with the control plane and a 1GiB disk cache kept under
 ./tern-data (--data-dir to move it, --data-dir off for neither), and the DNS
 request router on 127.0.0.1:8053 for the zone cdn.localhost, whose one POP is
-this edge (--router-listen to move it, --router-listen off for none); it
-prints what to curl and dig.
+this edge (--router-listen to move it, --router-listen off for none), and
+HTTPS (HTTP/1.1, HTTP/2, HTTP/3) on 127.0.0.1:8443 with a self-signed
+certificate kept under the data dir (--listen-tls to move it, --listen-tls
+off for none); it prints what to curl and dig.
 
 With a router section in the configuration it runs the router too.
 
@@ -186,12 +193,18 @@ log; SIGINT or SIGTERM drain and stop.`,
 			if _, _, err := splitDemoOrigin(f.demoOrigin); err != nil {
 				return err
 			}
+			if err := f.makeDemoTLS(); err != nil {
+				return err
+			}
 			return serve(cmd.Context(), cmd.OutOrStdout(), f)
 		},
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&f.config, "config", "c", "", "configuration file (YAML); default: the built-in example with a demo origin")
 	fl.StringVar(&f.listen, "listen", "", "override edge.listen")
+	fl.StringVar(&f.listenTLS, "listen-tls", "", `override edge.listen_tls, the HTTPS (and HTTP/3) address ("off" disables it);
+the built-in example serves HTTPS on `+demoListenTLS+` with a self-signed certificate
+kept under the data dir`)
 	fl.StringVar(&f.admin, "admin", "", `override admin.listen ("off" disables it)`)
 	fl.StringVar(&f.accessLog, "access-log", "", `override edge.access_log: "stdout", "stderr" or a file`)
 	fl.StringVar(&f.demoOrigin, "demo-origin", defaultDemoOrigin, "where the built-in example's demo origin listens (only without --config)")
@@ -234,6 +247,7 @@ func (f serveFlags) override(c *config.Config) {
 	if f.accessLog != "" {
 		c.Edge.AccessLog = f.accessLog
 	}
+	f.overrideTLS(c)
 	if f.pop != "" {
 		c.Edge.POP = f.pop
 	}
@@ -367,6 +381,22 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 	}
 	defer srv.Close()
 
+	// HTTPS (edge.listen_tls): the certificates are loaded and checked
+	// before anything serves, and follow every configuration applied; the
+	// listeners start with the others below.
+	var https *edgeHTTPS
+	httpsCtx, stopHTTPS := context.WithCancel(ctx)
+	defer stopHTTPS()
+	if c.Edge.ListenTLS != "" {
+		https, err = newEdgeHTTPS(c, f.dataDir)
+		switch {
+		case err != nil && f.demoHTTPS():
+			slog.Warn("the example's HTTPS listener is not running", "error", err)
+		case err != nil:
+			return err
+		}
+	}
+
 	// The router, when configured, answers for the distributions the edge
 	// serves: the link's, or the file's.
 	rh := &routerHolder{dists: c.Distributions}
@@ -393,6 +423,9 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 		}
 		link = newEdgeLink(c, base, source, stateFile, func(nc *config.Config) error {
 			f.override(nc)
+			if err := https.apply(nc); err != nil {
+				return err
+			}
 			if err := srv.Apply(nc); err != nil {
 				return err
 			}
@@ -509,7 +542,7 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 		return fmt.Errorf("edge listen: %w", err)
 	}
 	edgeSrv := &http.Server{
-		Handler:           srv,
+		Handler:           https.plainHandler(srv),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
@@ -517,6 +550,22 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 	}
 	servers = append(servers, edgeSrv)
 	go func() { errc <- serveOn(edgeSrv, edgeLn, "edge") }()
+	httpsAddr := ""
+	if https != nil {
+		err := https.start(httpsCtx, c, srv, errc)
+		switch {
+		case err != nil && f.demoHTTPS():
+			// The demo's HTTPS is an extra, as its router is.
+			slog.Warn("the example's HTTPS listener is not running (--listen-tls ADDR moves it)", "error", err)
+		case err != nil:
+			shutdown(servers)
+			return err
+		default:
+			defer https.shutdown(context.Background())
+			servers = append(servers, https.tcp)
+			httpsAddr = https.addr
+		}
+	}
 	if link != nil {
 		adv := c.Edge.AdvertisedTierAddress(edgeLn.Addr().String())
 		if adv == "" {
@@ -554,7 +603,7 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 	if link != nil {
 		nDist = len(srv.DistributionIDs())
 	}
-	printBanner(out, c, nDist, edgeLn.Addr().String(), adminAddr, f, routerBanner, demoName, demoDNS)
+	printBanner(out, c, nDist, edgeLn.Addr().String(), httpsAddr, adminAddr, f, routerBanner, demoName, demoDNS)
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -562,7 +611,7 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 	for {
 		select {
 		case <-hup:
-			reload(f, srv, accessLog, cp, link, rh)
+			reload(f, srv, https, accessLog, cp, link, rh)
 		case err := <-errc:
 			shutdown(servers)
 			return err
@@ -624,7 +673,7 @@ func shutdown(servers []*http.Server) {
 
 // reload applies the configuration file again; a bad file is refused whole
 // and the running configuration kept.
-func reload(f serveFlags, srv *edge.Server, accessLog *telemetry.AccessLog, cp *controlPlane, link *edgeLink, rh *routerHolder) {
+func reload(f serveFlags, srv *edge.Server, https *edgeHTTPS, accessLog *telemetry.AccessLog, cp *controlPlane, link *edgeLink, rh *routerHolder) {
 	if accessLog != nil {
 		if err := accessLog.Reopen(); err != nil {
 			slog.Error("reopen access log", "error", err)
@@ -652,6 +701,10 @@ func reload(f serveFlags, srv *edge.Server, accessLog *telemetry.AccessLog, cp *
 	}
 	c, err := loadConfig(f)
 	if err != nil {
+		slog.Error("reload refused, keeping the running configuration", "file", f.config, "error", err)
+		return
+	}
+	if err := https.apply(c); err != nil {
 		slog.Error("reload refused, keeping the running configuration", "file", f.config, "error", err)
 		return
 	}
@@ -722,10 +775,11 @@ func reachable(host string) string {
 // printBanner says what runs where. routerText is the router's lines ("" if
 // none); for the demo, demoName is its distribution's generated name and
 // dnsAddr the router's DNS address, for a dig and a curl line.
-func printBanner(out io.Writer, c *config.Config, distributions int, edgeAddr, adminAddr string, f serveFlags, routerText, demoName, dnsAddr string) {
+func printBanner(out io.Writer, c *config.Config, distributions int, edgeAddr, httpsAddr, adminAddr string, f serveFlags, routerText, demoName, dnsAddr string) {
 	base := "http://" + edgeAddr
 	var b strings.Builder
 	fmt.Fprintf(&b, "Tern %s: edge %s (node %s, pop %s), %d distribution(s)\n", version, base, c.Edge.NodeID, c.Edge.POP, distributions)
+	b.WriteString(httpsBanner(c, httpsAddr))
 	if f.edgeMode() {
 		fmt.Fprintf(&b, "  control plane: NATS %s\n", redactURL(f.nats))
 	}
@@ -754,6 +808,9 @@ func printBanner(out io.Writer, c *config.Config, distributions int, edgeAddr, a
 		fmt.Fprintf(&b, "  curl -si %s/ | grep -iE '^(x-cache|age)'          # Miss, then Hit\n", base)
 		fmt.Fprintf(&b, "  curl -si %s/api/time                              # 5 s TTL, stale-while-revalidate\n", base)
 		fmt.Fprintf(&b, "  curl -si -H 'Range: bytes=0-99' %s/download/big.bin -o /dev/null -D -\n", base)
+		if httpsAddr != "" {
+			fmt.Fprintf(&b, "  curl -ski https://%s/ | head -1                         # HTTPS and HTTP/2 (self-signed: -k)\n", reachableAddr(httpsAddr))
+		}
 		if demoName != "" {
 			dnsHost, dnsPort, _ := net.SplitHostPort(dnsAddr)
 			edgeHost, edgePort, _ := net.SplitHostPort(edgeAddr)
