@@ -28,10 +28,20 @@ type KeySelection struct {
 // KeyPolicy is the cache key part of a CloudFront cache policy.
 type KeyPolicy struct {
 	Headers, Cookies, QueryStrings KeySelection
-	// AcceptEncodingGzip and AcceptEncodingBrotli put the viewer's
-	// normalised Accept-Encoding in the key, so compressed and
-	// uncompressed variants are cached apart.
-	AcceptEncodingGzip, AcceptEncodingBrotli bool
+	// AcceptEncodingGzip, AcceptEncodingBrotli and AcceptEncodingZstd put
+	// the viewer's normalised Accept-Encoding in the key, so compressed
+	// and uncompressed variants are cached apart.
+	AcceptEncodingGzip, AcceptEncodingBrotli, AcceptEncodingZstd bool
+	// ChooseEncoding keys on the one coding the edge will send
+	// (ChooseEncoding) instead of the set of codings the viewer accepts:
+	// set when the edge compresses itself, so that viewers who get the
+	// same bytes share one entry.
+	ChooseEncoding bool
+}
+
+// AcceptsEncodings reports whether the key has an Accept-Encoding part.
+func (p *KeyPolicy) AcceptsEncodings() bool {
+	return p.AcceptEncodingGzip || p.AcceptEncodingBrotli || p.AcceptEncodingZstd
 }
 
 // selects reports whether the selection includes name.
@@ -68,7 +78,8 @@ func (s *KeySelection) named(name string, fold bool) bool {
 // lower-case-name ":" value, sorted by name; cookies are the selected
 // cookies sorted by name then value; and accept-encoding is
 // NormalizeAcceptEncoding of the viewer's field when the policy enables
-// gzip or Brotli. Every key of a URI starts with
+// gzip, Brotli or zstd (with ChooseEncoding, ChooseEncoding's one coding
+// instead). Every key of a URI starts with
 // distribution+"\x00"+path+"\x00" (see InvalidationPrefix). path is the
 // escaped path as received.
 //
@@ -85,8 +96,8 @@ func AppendKey(dst []byte, distribution, path, rawQuery string, h Header, p *Key
 	dst = append(dst, 0)
 	dst = appendCookieKey(dst, h["Cookie"], &p.Cookies)
 	dst = append(dst, 0)
-	if p.AcceptEncodingGzip || p.AcceptEncodingBrotli {
-		dst = append(dst, normalizeAcceptEncoding(h["Accept-Encoding"], p.AcceptEncodingGzip, p.AcceptEncodingBrotli)...)
+	if p.AcceptsEncodings() {
+		dst = append(dst, p.Encoding(h["Accept-Encoding"])...)
 	}
 	return dst
 }
@@ -449,45 +460,112 @@ func appendCookieKey(dst []byte, lines []string, sel *KeySelection) []byte {
 // br if br is set. A coding with q=0 is not acceptable; "*" stands for
 // every coding not listed.
 func NormalizeAcceptEncoding(v string, gzip, br bool) string {
-	return normalizeAcceptEncoding([]string{v}, gzip, br)
+	return normalizeAcceptEncoding([]string{v}, gzip, br, false)
 }
 
-func normalizeAcceptEncoding(values []string, gzip, br bool) string {
-	const unset = -1
-	gzipQ, brQ, starQ := unset, unset, unset
+// Encoding is the Accept-Encoding part of the key for a request with
+// these Accept-Encoding field lines: ChooseEncoding's coding with
+// p.ChooseEncoding, else the normalised set of the enabled codings the
+// viewer accepts ("br,gzip", "gzip,zstd", ...; names sorted).
+func (p *KeyPolicy) Encoding(values []string) string {
+	if p.ChooseEncoding {
+		return chooseEncoding(values, p.AcceptEncodingGzip, p.AcceptEncodingBrotli, p.AcceptEncodingZstd)
+	}
+	return normalizeAcceptEncoding(values, p.AcceptEncodingGzip, p.AcceptEncodingBrotli, p.AcceptEncodingZstd)
+}
+
+// acceptedCodings reads the weights (0-1000) the viewer gives gzip (or
+// x-gzip), br and zstd, -1 for a coding it does not name, and for "*".
+func acceptedCodings(values []string) (gzipQ, brQ, zstdQ, starQ int) {
+	gzipQ, brQ, zstdQ, starQ = -1, -1, -1, -1
 	for _, v := range values {
 		for v != "" {
 			var elem string
 			elem, v, _ = strings.Cut(v, ",")
 			coding, params, _ := strings.Cut(elem, ";")
 			coding = trimRightOWS(trimLeftOWS(coding))
-			q := qValue(params)
+			q := qWeight(params)
 			switch {
 			case strings.EqualFold(coding, "gzip"), strings.EqualFold(coding, "x-gzip"):
 				gzipQ = q
 			case strings.EqualFold(coding, "br"):
 				brQ = q
+			case strings.EqualFold(coding, "zstd"):
+				zstdQ = q
 			case coding == "*":
 				starQ = q
 			}
 		}
 	}
-	acceptGzip := gzip && (gzipQ > 0 || gzipQ == unset && starQ > 0)
-	acceptBr := br && (brQ > 0 || brQ == unset && starQ > 0)
-	switch {
-	case acceptGzip && acceptBr:
-		return "br,gzip"
-	case acceptGzip:
-		return "gzip"
-	case acceptBr:
-		return "br"
-	}
-	return ""
+	return
 }
 
-// qValue reads the weight in an element's parameters (RFC 9110 §12.4.2):
-// 0 when q is zero, 1 otherwise (a missing or invalid weight counts as 1).
-func qValue(params string) int {
+// effectiveQ is a coding's weight: its own, else that of "*", else 0.
+func effectiveQ(q, starQ int) int {
+	if q >= 0 {
+		return q
+	}
+	return max(starQ, 0)
+}
+
+func normalizeAcceptEncoding(values []string, gzip, br, zstd bool) string {
+	gzipQ, brQ, zstdQ, starQ := acceptedCodings(values)
+	acceptGzip := gzip && effectiveQ(gzipQ, starQ) > 0
+	acceptBr := br && effectiveQ(brQ, starQ) > 0
+	acceptZstd := zstd && effectiveQ(zstdQ, starQ) > 0
+	switch {
+	case !acceptZstd:
+		switch {
+		case acceptGzip && acceptBr:
+			return "br,gzip"
+		case acceptGzip:
+			return "gzip"
+		case acceptBr:
+			return "br"
+		}
+		return ""
+	case acceptGzip && acceptBr:
+		return "br,gzip,zstd"
+	case acceptGzip:
+		return "gzip,zstd"
+	case acceptBr:
+		return "br,zstd"
+	}
+	return "zstd"
+}
+
+// ChooseEncoding picks the one content coding to send a viewer whose
+// Accept-Encoding field lines are values, among the enabled ones: the
+// acceptable coding (weight above 0, RFC 9110 §12.5.3) with the highest
+// weight, ties going to br, then zstd, then gzip (smallest output first).
+// It returns "" for identity: nothing enabled is acceptable.
+func ChooseEncoding(v string, gzip, br, zstd bool) string {
+	return chooseEncoding([]string{v}, gzip, br, zstd)
+}
+
+func chooseEncoding(values []string, gzip, br, zstd bool) string {
+	if len(values) == 0 {
+		return ""
+	}
+	gzipQ, brQ, zstdQ, starQ := acceptedCodings(values)
+	best, bestQ := "", 0
+	for _, c := range [...]struct {
+		name string
+		on   bool
+		q    int
+	}{{"br", br, brQ}, {"zstd", zstd, zstdQ}, {"gzip", gzip, gzipQ}} {
+		if q := effectiveQ(c.q, starQ); c.on && q > bestQ {
+			best, bestQ = c.name, q
+		}
+	}
+	return best
+}
+
+// qWeight reads the weight in an element's parameters (RFC 9110 §12.4.2)
+// in thousandths: "q=0.5" is 500. A missing weight is 1000; an invalid
+// one counts as 1000 too, so that a malformed field never refuses a
+// coding the viewer listed.
+func qWeight(params string) int {
 	for params != "" {
 		var p string
 		p, params, _ = strings.Cut(params, ";")
@@ -495,18 +573,32 @@ func qValue(params string) int {
 		if !strings.EqualFold(trimRightOWS(trimLeftOWS(name)), "q") {
 			continue
 		}
-		val = trimRightOWS(trimLeftOWS(val))
-		if val == "" || val[0] != '0' {
-			return 1
-		}
-		for i := 1; i < len(val); i++ {
-			if val[i] != '0' && val[i] != '.' {
-				return 1
-			}
-		}
-		return 0
+		return parseQ(trimRightOWS(trimLeftOWS(val)))
 	}
-	return 1
+	return 1000
+}
+
+// parseQ reads qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ).
+func parseQ(v string) int {
+	if v == "" || (v[0] != '0' && v[0] != '1') {
+		return 1000
+	}
+	w := int(v[0]-'0') * 1000
+	if len(v) == 1 {
+		return w
+	}
+	if v[1] != '.' || len(v) > 5 {
+		return 1000
+	}
+	scale := 100
+	for i := 2; i < len(v); i++ {
+		if !isDigit(v[i]) {
+			return 1000
+		}
+		w += int(v[i]-'0') * scale
+		scale /= 10
+	}
+	return min(w, 1000)
 }
 
 // VaryFields reads the Vary fields of a response (RFC 9110 §12.5.5): the
@@ -567,7 +659,7 @@ func AppendVariantKey(dst []byte, primary string, fields []string, req Header) [
 		}
 		dst = append(dst, ':')
 		if f == "accept-encoding" {
-			dst = append(dst, normalizeAcceptEncoding(values, true, true)...)
+			dst = append(dst, normalizeAcceptEncoding(values, true, true, false)...)
 		} else {
 			dst = appendFieldValue(dst, values)
 		}

@@ -258,3 +258,94 @@ func BenchmarkAppendKey(b *testing.B) {
 		buf = AppendKey(buf[:0], "E2QWRUHAPOMQZL", "/img/photo%20one.jpg", "w=800&utm_source=x&h=600&format=webp", benchHeader, benchPolicy)
 	}
 }
+
+func TestNormalizeAcceptEncodingZstd(t *testing.T) {
+	p := KeyPolicy{AcceptEncodingGzip: true, AcceptEncodingBrotli: true, AcceptEncodingZstd: true}
+	for v, want := range map[string]string{
+		"gzip, deflate, br, zstd": "br,gzip,zstd",
+		"zstd":                    "zstd",
+		"gzip, zstd;q=0.5":        "gzip,zstd",
+		"zstd;q=0, br":            "br",
+		"*":                       "br,gzip,zstd",
+		"":                        "",
+	} {
+		if got := p.Encoding([]string{v}); got != want {
+			t.Errorf("Encoding(%q) = %q, want %q", v, got, want)
+		}
+	}
+	// Without zstd enabled, keys are what they were before zstd existed.
+	p.AcceptEncodingZstd = false
+	if got := p.Encoding([]string{"gzip, deflate, br, zstd"}); got != "br,gzip" {
+		t.Errorf("zstd off: %q", got)
+	}
+}
+
+func TestChooseEncoding(t *testing.T) {
+	tests := []struct {
+		v              string
+		gzip, br, zstd bool
+		want           string
+	}{
+		{"gzip, deflate, br, zstd", true, true, true, "br"},
+		{"gzip, deflate, br, zstd", true, false, true, "zstd"},
+		{"gzip, deflate, br, zstd", true, false, false, "gzip"},
+		{"gzip, deflate, br, zstd", false, false, false, ""},
+		{"gzip, zstd", true, true, true, "zstd"},
+		{"gzip;q=1.0, br;q=0.9", true, true, true, "gzip"},           // the weight first
+		{"br;q=0.5, zstd;q=0.5, gzip;q=0.5", true, true, true, "br"}, // ties: br, zstd, gzip
+		{"zstd;q=0.5, gzip;q=0.5", true, true, true, "zstd"},
+		{"br;q=0, gzip", true, true, true, "gzip"},
+		{"br;q=0.000, gzip;q=0.", true, true, true, ""},
+		{"x-gzip", true, true, true, "gzip"},
+		{"*", true, true, true, "br"},
+		{"*;q=0.2, br;q=0.1", true, true, true, "zstd"},
+		{"*;q=0", true, true, true, ""},
+		{"identity", true, true, true, ""},
+		{"", true, true, true, ""},
+		{"br;q=bogus", true, true, true, "br"}, // an invalid weight refuses nothing
+		{"gzip;q=0.001", true, true, true, "gzip"},
+		{"BR ; Q=0.8 , GZIP;q=0.7", true, true, true, "br"},
+	}
+	for _, tt := range tests {
+		if got := ChooseEncoding(tt.v, tt.gzip, tt.br, tt.zstd); got != tt.want {
+			t.Errorf("ChooseEncoding(%q, gzip %v, br %v, zstd %v) = %q, want %q", tt.v, tt.gzip, tt.br, tt.zstd, got, tt.want)
+		}
+	}
+}
+
+// TestChooseEncodingKey: with ChooseEncoding the key ends with the chosen
+// coding, so viewers who get the same bytes share it.
+func TestChooseEncodingKey(t *testing.T) {
+	p := &KeyPolicy{AcceptEncodingGzip: true, AcceptEncodingBrotli: true, ChooseEncoding: true}
+	k := func(ae string) string {
+		return string(AppendKey(nil, "d", "/a.js", "", Header{"Accept-Encoding": {ae}}, p))
+	}
+	if k("gzip, deflate, br, zstd") != k("br") || k("gzip, br;q=0") != k("gzip") || k("deflate") != k("") {
+		t.Error("viewers who get the same coding have different keys")
+	}
+	if k("br") == k("gzip") || !strings.HasSuffix(k("br"), "\x00br") {
+		t.Errorf("key for br: %q", k("br"))
+	}
+}
+
+// FuzzChooseEncoding: any Accept-Encoding gives one of the enabled codings
+// or identity, and that coding is among those the viewer accepts (the
+// normalised set).
+func FuzzChooseEncoding(f *testing.F) {
+	for _, s := range []string{"gzip, deflate, br, zstd", "br;q=0.5, gzip;q=0.5", "*;q=0", "br;q=1.0000", ";;,,q=", "x-gzip;q=0.001"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := ChooseEncoding(s, true, true, true)
+		set := normalizeAcceptEncoding([]string{s}, true, true, true)
+		switch {
+		case got == "" && set != "":
+			t.Fatalf("ChooseEncoding(%q) = identity, but the viewer accepts %q", s, set)
+		case got != "" && !slices.Contains(strings.Split(set, ","), got):
+			t.Fatalf("ChooseEncoding(%q) = %q, not among the accepted %q", s, got, set)
+		}
+		if ChooseEncoding(s, false, false, false) != "" {
+			t.Fatalf("ChooseEncoding(%q) with nothing enabled chose a coding", s)
+		}
+	})
+}

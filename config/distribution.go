@@ -265,6 +265,23 @@ type CacheBehavior struct {
 	// or an inline policy mapping. Default none: responses go out with
 	// the origin's headers and the edge's own.
 	ResponseHeadersPolicy *ResponseHeadersPolicyRef `yaml:"response_headers_policy,omitempty"`
+	// Compress is CloudFront's "compress objects automatically": the edge
+	// compresses responses for viewers that accept it, with the codings
+	// the cache policy enables (enable_accept_encoding_gzip, _brotli,
+	// _zstd; with none enabled, nothing is compressed). The edge sends the
+	// acceptable coding the viewer weighs highest, ties going to br, then
+	// zstd, then gzip. It compresses a response that is 200, 403 or 404,
+	// has no Content-Encoding, no Cache-Control: no-transform, a
+	// compressible Content-Type (text, JSON, JavaScript, XML, SVG, fonts,
+	// WebAssembly: CloudFront's list) and a body of 1,000 to 10,000,000
+	// bytes. The origin is asked for the chosen coding: what it encodes
+	// itself is kept and served as it is. The uncompressed copy is cached
+	// once, and each coding is made from it once and cached beside it,
+	// with a weak ETag (W/"..."). A response whose length the origin did
+	// not announce goes out uncompressed the first time, then compressed
+	// from the cached copy. Responses that are not cached (caching
+	// disabled, a pass) are not compressed. Default false.
+	Compress bool `yaml:"compress,omitempty"`
 
 	// Origin or OriginGroup (exactly one) is the target, resolved by Parse
 	// and Provision.

@@ -35,7 +35,7 @@ type CachePolicy struct {
 
 	// Headers selects the request headers in the cache key: none (default)
 	// or whitelist, as in CloudFront cache policies. Names are matched
-	// without regard to case. Do not list Accept-Encoding: use the two
+	// without regard to case. Do not list Accept-Encoding: use the
 	// enable_accept_encoding_* switches instead.
 	Headers KeySelection `yaml:"headers"`
 	// Cookies selects the cookies in the cache key: none (default),
@@ -50,6 +50,9 @@ type CachePolicy struct {
 	EnableAcceptEncodingGzip bool `yaml:"enable_accept_encoding_gzip"`
 	// EnableAcceptEncodingBrotli does the same for Brotli. Default false.
 	EnableAcceptEncodingBrotli bool `yaml:"enable_accept_encoding_brotli"`
+	// EnableAcceptEncodingZstd does the same for zstd (Tern's own; CloudFront
+	// has no zstd). Default false.
+	EnableAcceptEncodingZstd bool `yaml:"enable_accept_encoding_zstd,omitempty"`
 
 	// OriginControlled is Tern's own mode: the cache behaves as a pure RFC
 	// 9111 shared cache. Freshness comes only from the origin's headers

@@ -579,7 +579,7 @@ func (cp *CachePolicy) validate(p *problems, f string) {
 	}
 	checkKeys(p, f+".headers", cp.Headers, headerNames, SelectNone, SelectWhitelist)
 	if slices.Contains(cp.Headers.Names, "accept-encoding") {
-		p.add(f+".headers.names", "accept-encoding may not be listed; set enable_accept_encoding_gzip or enable_accept_encoding_brotli")
+		p.add(f+".headers.names", "accept-encoding may not be listed; set enable_accept_encoding_gzip, enable_accept_encoding_brotli or enable_accept_encoding_zstd")
 	}
 	if slices.Contains(cp.Headers.Names, "cloudfront-viewer-address") {
 		// As in CloudFront: it holds the viewer's port, so a key with it

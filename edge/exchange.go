@@ -30,6 +30,7 @@ type exchange struct {
 	path     string // request path after the default root object
 
 	key    []byte // primary cache key
+	enc    string // the content coding the key ends with, when the edge compresses (compress.go)
 	vkey   []byte // variant key, when the stored response varies
 	varied bool   // vkey holds this request's variant key
 	result result

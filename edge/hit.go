@@ -32,10 +32,24 @@ func (s *Server) serveCached(x *exchange) {
 	x.key = cache.AppendKey(x.key[:0], x.dist.id, x.path, r.URL.RawQuery, cache.Header(r.Header), &b.key)
 	if r.Method == http.MethodOptions {
 		x.key = append(x.key, "\x00M=OPTIONS"...)
+	} else if b.compress {
+		// The coding the edge sends this viewer, as the key ends with it
+		// (compress.go).
+		x.enc = b.key.Encoding(r.Header["Accept-Encoding"])
 	}
 
 	// 5. lookup
 	obj := s.lookup(x)
+	if x.enc != "" && (obj == nil || obj.Status != 0 && cache.Partial(obj) == nil && mustRevalidate(obj, x.start)) &&
+		s.serveCoding(x, obj) {
+		return
+	}
+	s.serveLookedUp(x, obj)
+}
+
+// serveLookedUp is serveCached once the lookup found obj (nil: nothing).
+func (s *Server) serveLookedUp(x *exchange, obj *cache.Object) {
+	r := x.r
 	if obj == nil {
 		if s.slicing(x) {
 			s.serveSliced(x, nil) // a range of an object not cached: fetch its slices
@@ -81,6 +95,13 @@ func (s *Server) serveCached(x *exchange) {
 	default:
 		s.fetch(x, obj) // stale: revalidate, collapsed like a miss
 	}
+}
+
+// mustRevalidate reports whether obj may not be served without asking the
+// origin (not fresh, and not within stale-while-revalidate).
+func mustRevalidate(obj *cache.Object, now time.Time) bool {
+	u := obj.Usability(now, noRequestDirectives)
+	return u != cache.Fresh && u != cache.StaleWhileRevalidate
 }
 
 // lookup finds the stored response for x.key, following a vary marker to

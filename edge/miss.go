@@ -58,6 +58,11 @@ type fillJob struct {
 	// header that was not forwarded.
 	storeFacts cache.RequestFacts
 	stale      *cache.Object
+	// enc is the coding the edge compresses to for this fetch, and idKey
+	// the key of the identity copy (compress.go); "" when it does not.
+	// prev is the coding's stale copy when stale is the identity copy.
+	enc, idKey string
+	prev       *cache.Object
 
 	// Tiered caching (tier.go): the nodes to try before the origin, the
 	// request they get, the Tern-Tier header it came with, and which
@@ -109,6 +114,9 @@ func (s *Server) newFillJob(x *exchange, stale *cache.Object) *fillJob {
 	if j.tiers = s.tierPlan(x, j.key); len(j.tiers) > 0 {
 		j.treq, j.hop = s.tierRequest(x, method), x.tierHop
 	}
+	if x.behavior.compress {
+		s.codingJob(x, j)
+	}
 	// A fill fetches the whole object for everyone waiting on it: no one
 	// viewer's range or validators go out on it (the edge answers those
 	// itself), only the edge's own validators for its stale copy.
@@ -124,11 +132,11 @@ func (s *Server) newFillJob(x *exchange, stale *cache.Object) *fillJob {
 		j.storeFacts.Header = cache.Header(http.Header(j.facts.Header).Clone())
 		delete(j.storeFacts.Header, "Authorization")
 	}
-	if stale != nil {
+	if j.stale != nil {
 		// RFC 9111 §4.3.1: ask the origin whether the stored response is
 		// still good.
 		for _, h := range j.headers() {
-			cache.ValidatorRequestHeaders(stale, cache.Header(h))
+			cache.ValidatorRequestHeaders(j.stale, cache.Header(h))
 		}
 	}
 	return j
@@ -150,8 +158,8 @@ func (s *Server) originRequest(x *exchange, method string) *origin.Request {
 	r, b := x.r, x.behavior
 	req := &origin.Request{}
 	var ae string
-	if b.key.AcceptEncodingGzip || b.key.AcceptEncodingBrotli {
-		ae = cache.NormalizeAcceptEncoding(r.Header.Get("Accept-Encoding"), b.key.AcceptEncodingGzip, b.key.AcceptEncodingBrotli)
+	if b.key.AcceptsEncodings() {
+		ae = b.key.Encoding(r.Header["Accept-Encoding"])
 	}
 	v := s.viewerOf(x)
 	b.forward.Apply(r, v.ip, ae, req)
@@ -355,7 +363,11 @@ func (s *Server) fillFrom(f *collapse.Fill, j *fillJob, resp *origin.Response) {
 			if tags, present := takeTags(obj.Header, j.key); present {
 				obj.Tags = tags
 			}
-			vary, _ := cache.VaryFields(obj.Header)
+			vary, _ := j.b.varyFields(obj.Header)
+			if j.enc != "" && !encoded(j.stale.Header) {
+				s.refreshCoding(f, j, obj, fr, vary) // the identity copy, refreshed: compress it
+				return
+			}
 			f.Store(func() {
 				if fr.Storable {
 					s.storeObject(j, obj, vary)
@@ -377,6 +389,11 @@ func (s *Server) fillFrom(f *collapse.Fill, j *fillJob, resp *origin.Response) {
 		}
 	}
 
+	if j.enc != "" && !encoded(h) {
+		// Not encoded by the origin: the identity copy, kept under the
+		// identity key for every coding to be made from (compress.go).
+		j.key = j.idKey
+	}
 	fr := cache.Evaluate(j.storeFacts, resp.StatusCode, h, j.b.ttl, resp.ResponseTime)
 	if resp.StatusCode == http.StatusPartialContent || resp.StatusCode == http.StatusNotModified {
 		fr.Storable, fr.Reason = false, "status"
@@ -399,13 +416,18 @@ func (s *Server) fillFrom(f *collapse.Fill, j *fillJob, resp *origin.Response) {
 
 	res := &fillResult{result: resultMiss, initialAge: cache.InitialAge(h, resp.RequestTime, resp.ResponseTime), responseTime: resp.ResponseTime, tags: tags,
 		upstreamFBL: resp.ResponseTime.Sub(resp.RequestTime)}
-	vary, star := cache.VaryFields(h)
+	vary, star := j.b.varyFields(h)
 	if star {
 		fr.Storable, fr.Reason = false, "vary *"
 	}
 	if len(vary) > 0 {
 		res.varyFields = vary
 		res.variantKey = cache.VariantKey(j.key, vary, j.facts.Header)
+	}
+	if j.enc != "" && j.key == j.idKey && fr.Storable && resp.ContentLength <= s.maxObject &&
+		compressible(resp.StatusCode, h, resp.ContentLength) {
+		s.fillCoding(f, j, resp, h, fr, res, vary)
+		return
 	}
 	// A body too large for memory goes to disk as it streams; viewers who
 	// join after its start left the fill's window read the file as it grows.
@@ -546,23 +568,33 @@ func (t *tee) Write(p []byte) (int, error) {
 
 // deleteObject removes the job's object: its variant when it varies.
 func (s *Server) deleteObject(j *fillJob, vary []string) {
+	s.deleteAt(j.key, j.facts.Header, vary)
+}
+
+func (s *Server) deleteAt(key string, req cache.Header, vary []string) {
 	if len(vary) == 0 {
-		s.store.Delete(j.key)
+		s.store.Delete(key)
 		return
 	}
-	s.store.Delete(cache.VariantKey(j.key, vary, j.facts.Header))
+	s.store.Delete(cache.VariantKey(key, vary, req))
 }
 
 // storeObject puts obj under the job's key, or under its variant key with a
 // vary marker at the primary key.
 func (s *Server) storeObject(j *fillJob, obj *cache.Object, vary []string) {
+	s.storeAt(j.key, j.facts.Header, obj, vary)
+}
+
+// storeAt puts obj under key, or, when it varies, under the variant key of
+// the request whose header is req, with a vary marker at key.
+func (s *Server) storeAt(key string, req cache.Header, obj *cache.Object, vary []string) {
 	if len(vary) == 0 {
-		s.store.Set(j.key, obj)
+		s.store.Set(key, obj)
 		return
 	}
 	marker := &cache.Object{Vary: vary, ResponseTime: obj.ResponseTime, InitialAge: obj.InitialAge, Freshness: obj.Freshness}
-	s.store.Set(j.key, marker)
-	s.store.Set(cache.VariantKey(j.key, vary, j.facts.Header), obj)
+	s.store.Set(key, marker)
+	s.store.Set(cache.VariantKey(key, vary, req), obj)
 }
 
 func (s *Server) publishStale(f *collapse.Fill, j *fillJob, cause error) {
@@ -576,7 +608,7 @@ func (s *Server) publishStale(f *collapse.Fill, j *fillJob, cause error) {
 // its variant so that a viewer asking for another one does not get it.
 func (s *Server) objectResult(j *fillJob, obj *cache.Object, r result) *fillResult {
 	res := &fillResult{obj: obj, result: r, tags: obj.Tags}
-	if vary, _ := cache.VaryFields(obj.Header); len(vary) > 0 {
+	if vary, _ := j.b.varyFields(obj.Header); len(vary) > 0 {
 		res.varyFields = vary
 		res.variantKey = cache.VariantKey(j.key, vary, j.facts.Header)
 	}

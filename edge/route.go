@@ -75,6 +75,10 @@ type behavior struct {
 	viewerHeaders   viewerHeader
 	// headers is the response headers policy (respheaders.go), nil for none.
 	headers *headerPolicy
+	// compress: the edge compresses responses itself (compress.go), with
+	// the codings key enables; the key's Accept-Encoding part is then the
+	// one coding chosen for the viewer.
+	compress bool
 }
 
 // methodSet is a bit set of the methods CloudFront lets a behavior allow.
@@ -275,7 +279,10 @@ func compileDistribution(dc *config.Distribution, prev, used map[string]*origin.
 			QueryStrings:         cache.KeySelection(cp.QueryStrings),
 			AcceptEncodingGzip:   cp.EnableAcceptEncodingGzip,
 			AcceptEncodingBrotli: cp.EnableAcceptEncodingBrotli,
+			AcceptEncodingZstd:   cp.EnableAcceptEncodingZstd,
+			ChooseEncoding:       bc.Compress,
 		}
+		b.compress = bc.Compress && b.key.AcceptsEncodings()
 		keyFwd := origin.Forwarding{
 			Headers:      origin.Selection(cp.Headers),
 			Cookies:      origin.Selection(cp.Cookies),
