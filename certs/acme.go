@@ -36,9 +36,9 @@ const (
 const ACMEProtocol = acmez.ACMETLS1Protocol
 
 // ACMEOptions configures an ACME certificate manager. DirectoryURL,
-// Email, CARootsFile, AgreeTOS, Storage, Challenges and RenewBefore come
-// from edge.tls.acme; HTTPPort, TLSPort and ListenHost from the edge's
-// listeners.
+// Email, CARootsFile, AgreeTOS, Storage, Challenges, RenewBefore and
+// RenewInterval come from edge.tls.acme; HTTPPort, TLSPort and ListenHost
+// from the edge's listeners.
 type ACMEOptions struct {
 	// DirectoryURL is the CA's ACME directory. Default: Let's Encrypt's
 	// production directory.
@@ -82,9 +82,9 @@ type ACMEOptions struct {
 	// their errors. Default slog.Default().
 	Logger *slog.Logger
 
-	// renewCheckInterval is how often certificates are checked for
-	// renewal (certmagic's default is 10 minutes); tests shorten it.
-	renewCheckInterval time.Duration
+	// RenewInterval is how often certificates are checked for renewal.
+	// Default 10 minutes.
+	RenewInterval time.Duration
 }
 
 // ACME obtains certificates from an ACME CA (Let's Encrypt, a private CA)
@@ -171,7 +171,7 @@ func NewACME(opts ACMEOptions) (*ACME, error) {
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 	a.cache = certmagic.NewCache(certmagic.CacheOptions{
 		GetConfigForCert:   a.configFor,
-		RenewCheckInterval: opts.renewCheckInterval,
+		RenewCheckInterval: opts.RenewInterval,
 		Logger:             zl,
 	})
 	a.cfg = certmagic.New(a.cache, certmagic.Config{

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/terncdn/tern/certs/acmetest"
 	"github.com/terncdn/tern/certs/certstest"
 	"github.com/terncdn/tern/config"
 )
@@ -28,7 +29,7 @@ func TestACMEThroughStore(t *testing.T) {
 	}
 	defer httpLn.Close()
 	tlsPort := tlsLn.Addr().(*net.TCPAddr).Port
-	p := startPebble(t, httpLn.Addr().(*net.TCPAddr).Port, tlsPort, 90*24*time.Hour)
+	p := acmetest.StartPebble(t, httpLn.Addr().(*net.TCPAddr).Port, tlsPort, 90*24*time.Hour)
 
 	ca := certstest.NewCA(t)
 	def := ca.Issue(t, []string{"default.tern.test"}, certstest.Options{})
@@ -39,7 +40,7 @@ func TestACMEThroughStore(t *testing.T) {
 	}}}
 	c.Edge.ListenTLS = tlsLn.Addr().String()
 	c.Edge.TLS.DefaultCertificate = &config.Certificate{CertFile: def.CertFile, KeyFile: def.KeyFile}
-	c.Edge.TLS.ACME = &config.ACME{AgreeTOS: true, DirectoryURL: p.dirURL, CARoots: p.rootsFile, Challenges: []string{config.ChallengeTLSALPN01}}
+	c.Edge.TLS.ACME = &config.ACME{AgreeTOS: true, DirectoryURL: p.DirectoryURL, CARoots: p.RootsFile, Challenges: []string{config.ChallengeTLSALPN01}}
 	if err := c.Provision(); err != nil {
 		t.Fatal(err)
 	}
@@ -80,5 +81,5 @@ func TestACMEThroughStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := &testEdge{tlsLn: tlsLn}
-	e.waitServed(t, "s.tern.test", p.root(t), nil, 60*time.Second)
+	e.waitServed(t, "s.tern.test", p.Root(t), nil, 60*time.Second)
 }

@@ -1,11 +1,9 @@
 package certs
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -14,7 +12,6 @@ import (
 	"math/big"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,153 +20,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/letsencrypt/pebble/v2/ca"
-	"github.com/letsencrypt/pebble/v2/db"
-	"github.com/letsencrypt/pebble/v2/va"
-	"github.com/letsencrypt/pebble/v2/wfe"
-	"github.com/miekg/dns"
+	"github.com/terncdn/tern/certs/acmetest"
 )
 
-// The tests run Pebble, Let's Encrypt's test CA, in the test process: its
-// ACME server (WFE) and management interface on loopback HTTPS, its
-// validation authority pointed at a small DNS server that answers
-// 127.0.0.1 for the test names (127.0.0.2, where nothing listens, for
-// names starting "unreachable."), and at the ports of a minimal edge the
-// test runs: a plain HTTP listener wrapped by HTTPChallengeHandler and a
+// The tests run Pebble, Let's Encrypt's test CA, in the test process
+// (package acmetest): its validation authority resolves the test names to
+// 127.0.0.1 (127.0.0.2, where nothing listens, for names starting
+// "unreachable.") and connects to the ports of a minimal edge the test
+// runs: a plain HTTP listener wrapped by HTTPChallengeHandler and a
 // TLS listener whose certificates come from GetCertificate.
-
-// testPebble is one in-process Pebble CA.
-type testPebble struct {
-	dirURL    string // ACME directory
-	rootsFile string // PEM of the WFE's own HTTPS root, for ACMEOptions.CARootsFile
-	mgmt      *httptest.Server
-	orders    atomic.Int64 // new-order requests received
-	log       *lockedBuffer
-}
-
-// lockedBuffer collects Pebble's log lines; Pebble's goroutines may still
-// log after a test ends, which t.Log would not allow.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// startPebble starts a CA whose validation connects to httpPort (http-01)
-// and tlsPort (tls-alpn-01) on the address the test DNS server gives, and
-// whose certificates are valid for validity.
-func startPebble(t *testing.T, httpPort, tlsPort int, validity time.Duration) *testPebble {
-	t.Helper()
-	t.Setenv("PEBBLE_VA_NOSLEEP", "1")
-	t.Setenv("PEBBLE_WFE_NONCEREJECT", "0")
-	p := &testPebble{log: &lockedBuffer{}}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("pebble log:\n%s", p.log.String())
-		}
-	})
-	logger := log.New(p.log, "pebble ", log.LstdFlags)
-	resolver := startDNS(t)
-
-	store := db.NewMemoryStore()
-	authority := ca.New(logger, store, "", "ecdsa", 0, 1, map[string]ca.Profile{
-		"default": {Description: "test", ValidityPeriod: uint64(validity / time.Second)},
-	})
-	validator := va.New(logger, httpPort, tlsPort, false, resolver, store)
-	front := wfe.New(logger, store, validator, authority, []string{"pebble.letsencrypt.org"}, false, false, 0, 0)
-
-	acmeHandler := front.Handler()
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && r.URL.Path == "/order-plz" {
-			p.orders.Add(1)
-		}
-		acmeHandler.ServeHTTP(w, r)
-	}))
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	p.dirURL = srv.URL + wfe.DirectoryPath
-
-	p.rootsFile = filepath.Join(t.TempDir(), "acme-server-roots.pem")
-	writePEM(t, p.rootsFile, srv.Certificate())
-
-	p.mgmt = httptest.NewUnstartedServer(front.ManagementHandler())
-	p.mgmt.Config.ErrorLog = log.New(io.Discard, "", 0)
-	p.mgmt.StartTLS()
-	t.Cleanup(p.mgmt.Close)
-	return p
-}
-
-// root fetches the CA's root certificate from Pebble's management
-// interface: the root the issued chains must verify against.
-func (p *testPebble) root(t *testing.T) *x509.CertPool {
-	t.Helper()
-	resp, err := p.mgmt.Client().Get(p.mgmt.URL + wfe.RootCertPath + "0")
-	if err != nil {
-		t.Fatalf("fetch pebble root: %v", err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	pool := x509.NewCertPool()
-	if resp.StatusCode != http.StatusOK || !pool.AppendCertsFromPEM(body) {
-		t.Fatalf("pebble root: status %d, body %q", resp.StatusCode, body)
-	}
-	return pool
-}
-
-func writePEM(t *testing.T, path string, certs ...*x509.Certificate) {
-	t.Helper()
-	var b bytes.Buffer
-	for _, c := range certs {
-		if err := pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// startDNS serves, over TCP as Pebble's VA asks, A records for the test
-// names and empty answers for everything else (CAA included, which
-// allows any CA).
-func startDNS(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{Listener: ln, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(q)
-		for _, question := range q.Question {
-			if question.Qtype != dns.TypeA {
-				continue
-			}
-			ip := "127.0.0.1"
-			if strings.HasPrefix(question.Name, "unreachable.") {
-				ip = "127.0.0.2"
-			}
-			rr, _ := dns.NewRR(question.Name + " 60 IN A " + ip)
-			m.Answer = append(m.Answer, rr)
-		}
-		_ = w.WriteMsg(m)
-	})}
-	go func() { _ = srv.ActivateAndServe() }()
-	t.Cleanup(func() { _ = srv.Shutdown() })
-	return ln.Addr().String()
-}
 
 // testEdge is the minimal edge of the tests: the two listeners an ACME
 // manager needs, bound before the CA and the manager are made so their
@@ -224,11 +83,11 @@ func (e *testEdge) httpPort() int { return e.httpLn.Addr().(*net.TCPAddr).Port }
 func (e *testEdge) tlsPort() int  { return e.tlsLn.Addr().(*net.TCPAddr).Port }
 
 // options are the manager's options for this edge and CA.
-func (e *testEdge) options(p *testPebble, storage string, logger *slog.Logger, challenges ...string) ACMEOptions {
+func (e *testEdge) options(p *acmetest.Pebble, storage string, logger *slog.Logger, challenges ...string) ACMEOptions {
 	return ACMEOptions{
-		DirectoryURL: p.dirURL,
+		DirectoryURL: p.DirectoryURL,
 		Email:        "ops@tern.test",
-		CARootsFile:  p.rootsFile,
+		CARootsFile:  p.RootsFile,
 		AgreeTOS:     true,
 		Storage:      storage,
 		Challenges:   challenges,
@@ -347,8 +206,8 @@ func (r *recorder) find(parts ...string) (string, bool) {
 // order.
 func TestACMEHTTP01ObtainServeRestart(t *testing.T) {
 	e := startEdge(t, true)
-	p := startPebble(t, e.httpPort(), e.tlsPort(), 90*24*time.Hour)
-	roots := p.root(t)
+	p := acmetest.StartPebble(t, e.httpPort(), e.tlsPort(), 90*24*time.Hour)
+	roots := p.Root(t)
 	storage := t.TempDir()
 
 	a := e.start(t, e.options(p, storage, nil, ChallengeHTTP01))
@@ -364,7 +223,7 @@ func TestACMEHTTP01ObtainServeRestart(t *testing.T) {
 	if serialA.Cmp(serialB) == 0 {
 		t.Error("one certificate for both names; want one per name")
 	}
-	if n := p.orders.Load(); n != 2 {
+	if n := p.Orders(); n != 2 {
 		t.Errorf("%d orders, want 2", n)
 	}
 	// Plain requests other than challenges reach the site.
@@ -385,7 +244,7 @@ func TestACMEHTTP01ObtainServeRestart(t *testing.T) {
 	// Restart: a second manager on the same storage serves the stored
 	// certificates and orders nothing.
 	a.Close()
-	ordersBefore := p.orders.Load()
+	ordersBefore := p.Orders()
 	a2 := e.start(t, e.options(p, storage, nil, ChallengeHTTP01))
 	if err := a2.Manage(context.Background(), []string{"a.tern.test", "b.tern.test"}); err != nil {
 		t.Fatal(err)
@@ -396,7 +255,7 @@ func TestACMEHTTP01ObtainServeRestart(t *testing.T) {
 	if got := e.waitServed(t, "b.tern.test", roots, nil, 10*time.Second); got.Cmp(serialB) != 0 {
 		t.Errorf("after restart b.tern.test serial %x, want the stored %x", got, serialB)
 	}
-	if n := p.orders.Load(); n != ordersBefore {
+	if n := p.Orders(); n != ordersBefore {
 		t.Errorf("restart placed %d new orders, want 0", n-ordersBefore)
 	}
 
@@ -417,7 +276,7 @@ func TestACMEHTTP01ObtainServeRestart(t *testing.T) {
 // GetCertificate and its "acme-tls/1" protocol can.
 func TestACMETLSALPN01(t *testing.T) {
 	e := startEdge(t, false)
-	p := startPebble(t, e.httpPort(), e.tlsPort(), 90*24*time.Hour)
+	p := acmetest.StartPebble(t, e.httpPort(), e.tlsPort(), 90*24*time.Hour)
 	a := e.start(t, e.options(p, t.TempDir(), nil, ChallengeTLSALPN01))
 	if !a.TLSALPN() {
 		t.Error("TLSALPN() false with tls-alpn-01 enabled")
@@ -425,7 +284,7 @@ func TestACMETLSALPN01(t *testing.T) {
 	if err := a.Manage(context.Background(), []string{"c.tern.test"}); err != nil {
 		t.Fatal(err)
 	}
-	e.waitServed(t, "c.tern.test", p.root(t), nil, 60*time.Second)
+	e.waitServed(t, "c.tern.test", p.Root(t), nil, 60*time.Second)
 }
 
 // TestACMERenewal has the CA issue ten-day certificates and renew_before
@@ -435,11 +294,11 @@ func TestACMETLSALPN01(t *testing.T) {
 func TestACMERenewal(t *testing.T) {
 	e := startEdge(t, true)
 	const validity = 10 * 24 * time.Hour
-	p := startPebble(t, e.httpPort(), e.tlsPort(), validity)
-	roots := p.root(t)
+	p := acmetest.StartPebble(t, e.httpPort(), e.tlsPort(), validity)
+	roots := p.Root(t)
 	opts := e.options(p, t.TempDir(), nil, ChallengeHTTP01)
 	opts.RenewBefore = validity - 15*time.Second
-	opts.renewCheckInterval = time.Second
+	opts.RenewInterval = time.Second
 	a := e.start(t, opts)
 	if err := a.Manage(context.Background(), []string{"r.tern.test"}); err != nil {
 		t.Fatal(err)
@@ -456,8 +315,8 @@ func TestACMERenewal(t *testing.T) {
 // listener's fallback), and removing it stops the retries.
 func TestACMEFailingOrder(t *testing.T) {
 	e := startEdge(t, true)
-	p := startPebble(t, e.httpPort(), e.tlsPort(), 90*24*time.Hour)
-	roots := p.root(t)
+	p := acmetest.StartPebble(t, e.httpPort(), e.tlsPort(), 90*24*time.Hour)
+	roots := p.Root(t)
 	rec := &recorder{}
 	a := e.start(t, e.options(p, t.TempDir(), slog.New(rec), ChallengeHTTP01))
 	t.Cleanup(func() {

@@ -77,6 +77,10 @@ type ACME struct {
 	// Default 0: when a third of its lifetime is left, or earlier when the
 	// CA asks for it (ACME Renewal Information, RFC 9773).
 	RenewBefore Duration `yaml:"renew_before,omitempty"`
+	// RenewInterval is how often the certificates are checked against
+	// renew_before, e.g. "1m"; a certificate is renewed at the first check
+	// after its renewal time. At least 1s. Default 10m.
+	RenewInterval Duration `yaml:"renew_interval,omitempty"`
 }
 
 // ACMEChallenges returns the challenge types to offer: Challenges, or
@@ -101,8 +105,14 @@ func (a *ACME) StorageDir(dataDir string) (string, error) {
 	return "", errors.New("edge.tls.acme.storage: required when tern runs without --data-dir (the certificates and the account key are kept there)")
 }
 
+// DefaultACMERenewInterval is the default of edge.tls.acme.renew_interval.
+const DefaultACMERenewInterval = 10 * time.Minute
+
 func (a *ACME) applyDefaults() {
 	setString(&a.DirectoryURL, DefaultACMEDirectory)
+	if a.RenewInterval == 0 {
+		a.RenewInterval = Duration(DefaultACMERenewInterval)
+	}
 }
 
 // validate checks edge.tls.acme (f is its path). Whether ca_roots holds
@@ -137,5 +147,8 @@ func (a *ACME) validate(p *problems, f string) {
 	}
 	if a.RenewBefore < 0 {
 		p.add(f+".renew_before", "%s is negative", time.Duration(a.RenewBefore))
+	}
+	if a.RenewInterval < Duration(time.Second) {
+		p.add(f+".renew_interval", "%s is shorter than 1s", time.Duration(a.RenewInterval))
 	}
 }

@@ -45,6 +45,9 @@ func TestACMEDefaultsAndFields(t *testing.T) {
 	if a.RenewBefore.Std() != 720*time.Hour {
 		t.Errorf("renew_before %v", a.RenewBefore)
 	}
+	if a.RenewInterval.Std() != DefaultACMERenewInterval {
+		t.Errorf("renew_interval default %v, want %v", a.RenewInterval, DefaultACMERenewInterval)
+	}
 	if got := a.ACMEChallenges(); len(got) != 1 || got[0] != ChallengeTLSALPN01 {
 		t.Errorf("challenges %v", got)
 	}
@@ -76,6 +79,7 @@ func TestACMEValidate(t *testing.T) {
 		{`{agree_tos: true, challenges: [dns-01]}`, "edge.tls.acme.challenges[0]", "DNS-01 is not offered"},
 		{`{agree_tos: true, challenges: [http-01, http-01]}`, "edge.tls.acme.challenges[1]", "twice"},
 		{`{agree_tos: true, renew_before: -1h}`, "edge.tls.acme.renew_before", "negative"},
+		{`{agree_tos: true, renew_interval: 500ms}`, "edge.tls.acme.renew_interval", "shorter than 1s"},
 		{"{agree_tos: true, storage: \"a\\nb\"}", "edge.tls.acme.storage", "not a file path"},
 	} {
 		probs := acmeProblems(parseACME(t, tc.src))

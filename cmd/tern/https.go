@@ -51,16 +51,17 @@ func newEdgeHTTPS(c *config.Config, dataDir string) (*edgeHTTPS, error) {
 		host, httpPort := splitListen(c.Edge.Listen)
 		_, tlsPort := splitListen(c.Edge.ListenTLS)
 		e.acme, err = certs.NewACME(certs.ACMEOptions{
-			DirectoryURL: ac.DirectoryURL,
-			Email:        ac.Email,
-			CARootsFile:  ac.CARoots,
-			AgreeTOS:     ac.AgreeTOS,
-			Storage:      storage,
-			Challenges:   ac.ACMEChallenges(),
-			RenewBefore:  ac.RenewBefore.Std(),
-			HTTPPort:     httpPort,
-			TLSPort:      tlsPort,
-			ListenHost:   host,
+			DirectoryURL:  ac.DirectoryURL,
+			Email:         ac.Email,
+			CARootsFile:   ac.CARoots,
+			AgreeTOS:      ac.AgreeTOS,
+			Storage:       storage,
+			Challenges:    ac.ACMEChallenges(),
+			RenewBefore:   ac.RenewBefore.Std(),
+			RenewInterval: ac.RenewInterval.Std(),
+			HTTPPort:      httpPort,
+			TLSPort:       tlsPort,
+			ListenHost:    host,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("edge.tls.acme: %w", err)
