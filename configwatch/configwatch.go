@@ -233,7 +233,7 @@ func (w *Watcher) assembleAndApply(rev uint64, base, baseSource string, docs map
 	for _, k := range keys {
 		st.Documents = append(st.Documents, document{Key: k, Data: string(docs[k])})
 	}
-	if err := writeState(w.o.StateFile, st); err != nil {
+	if err := WriteStateFile(w.o.StateFile, st); err != nil {
 		// In service all the same; only a restart without the control
 		// plane would miss it.
 		slog.Warn("could not keep the configuration for restarts", "file", w.o.StateFile, "error", err)
@@ -241,10 +241,11 @@ func (w *Watcher) assembleAndApply(rev uint64, base, baseSource string, docs map
 	return nil
 }
 
-// writeState replaces path atomically: a crash leaves the old file or the
-// new one, never a torn one.
-func writeState(path string, st state) error {
-	b, err := json.Marshal(st)
+// WriteStateFile replaces path with v as JSON, atomically: a crash leaves
+// the old file or the new one, never a torn one. It is how the watchers
+// keep what they last applied for a restart.
+func WriteStateFile(path string, v any) error {
+	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}

@@ -8,11 +8,11 @@ import (
 	"log/slog"
 	"maps"
 	"os"
-	"path/filepath"
 	"sort"
 	"sync"
 
 	"github.com/terncdn/tern/bus"
+	"github.com/terncdn/tern/configwatch"
 )
 
 // DrainWatcher keeps a node's set of operator drains in step with the
@@ -129,35 +129,9 @@ func (w *DrainWatcher) saveLocked() {
 		list = append(list, d)
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].POP < list[j].POP })
-	if err := writeFileAtomic(w.stateFile, list); err != nil {
+	if err := configwatch.WriteStateFile(w.stateFile, list); err != nil {
 		// In service all the same; only a restart without the control
 		// plane would miss it.
 		slog.Warn("could not keep the drained POPs for restarts", "file", w.stateFile, "error", err)
 	}
-}
-
-// writeFileAtomic replaces path with v as JSON: a crash leaves the old
-// file or the new one, never a torn one.
-func writeFileAtomic(path string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".drains-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
