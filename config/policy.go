@@ -160,6 +160,28 @@ func (k KeySelection) MarshalYAML() (any, error) {
 	return keySelection(k), nil
 }
 
+// unmarshalPolicyRef reads a behavior's policy reference: a scalar is a
+// policy's name (or id), a mapping an inline policy P, whose name is
+// name(p). Anything else is refused with want. See
+// KeySelection.UnmarshalYAML for why it uses the callback form.
+func unmarshalPolicyRef[P any](unmarshal func(any) error, name func(*P) string, want string) (string, *P, error) {
+	n, err := captureNode(unmarshal)
+	if err != nil {
+		return "", nil, err
+	}
+	switch n.Kind {
+	case yaml.ScalarNode:
+		return n.Value, nil, nil
+	case yaml.MappingNode:
+		p := new(P)
+		if err := unmarshal(p); err != nil {
+			return "", nil, err
+		}
+		return name(p), p, nil
+	}
+	return "", nil, typeError(n, "%s", want)
+}
+
 // CachePolicyRef is a behavior's cache policy: in YAML either the name of a
 // managed or user-defined policy (`cache_policy: Managed-CachingOptimized`)
 // or an inline policy mapping (whose name may be left out).
@@ -176,23 +198,9 @@ type CachePolicyRef struct {
 // UnmarshalYAML accepts a policy name or an inline policy mapping. See
 // KeySelection.UnmarshalYAML for why it uses the callback form.
 func (r *CachePolicyRef) UnmarshalYAML(unmarshal func(any) error) error {
-	n, err := captureNode(unmarshal)
-	if err != nil {
-		return err
-	}
-	switch n.Kind {
-	case yaml.ScalarNode:
-		*r = CachePolicyRef{Name: n.Value}
-		return nil
-	case yaml.MappingNode:
-		p := new(CachePolicy)
-		if err := unmarshal(p); err != nil {
-			return err
-		}
-		*r = CachePolicyRef{Name: p.Name, Inline: p}
-		return nil
-	}
-	return typeError(n, "cache_policy must be a policy name or a policy mapping")
+	name, inline, err := unmarshalPolicyRef(unmarshal, func(p *CachePolicy) string { return p.Name }, "cache_policy must be a policy name or a policy mapping")
+	*r = CachePolicyRef{Name: name, Inline: inline}
+	return err
 }
 
 // MarshalYAML writes the inline policy, or the name.
@@ -216,23 +224,9 @@ type OriginRequestPolicyRef struct {
 
 // UnmarshalYAML accepts a policy name or an inline policy mapping.
 func (r *OriginRequestPolicyRef) UnmarshalYAML(unmarshal func(any) error) error {
-	n, err := captureNode(unmarshal)
-	if err != nil {
-		return err
-	}
-	switch n.Kind {
-	case yaml.ScalarNode:
-		*r = OriginRequestPolicyRef{Name: n.Value}
-		return nil
-	case yaml.MappingNode:
-		p := new(OriginRequestPolicy)
-		if err := unmarshal(p); err != nil {
-			return err
-		}
-		*r = OriginRequestPolicyRef{Name: p.Name, Inline: p}
-		return nil
-	}
-	return typeError(n, "origin_request_policy must be a policy name or a policy mapping")
+	name, inline, err := unmarshalPolicyRef(unmarshal, func(p *OriginRequestPolicy) string { return p.Name }, "origin_request_policy must be a policy name or a policy mapping")
+	*r = OriginRequestPolicyRef{Name: name, Inline: inline}
+	return err
 }
 
 // MarshalYAML writes the inline policy, or the name.

@@ -1,7 +1,5 @@
 package config
 
-import "go.yaml.in/yaml/v3"
-
 // ResponseHeadersPolicy adds, replaces and removes headers in the responses
 // the edge sends to viewers: CloudFront's response headers policy, with
 // its fields (snake_case, as in CloudFormation and Terraform). It applies
@@ -212,23 +210,9 @@ type ResponseHeadersPolicyRef struct {
 // UnmarshalYAML accepts a policy name or id, or an inline policy mapping.
 // See KeySelection.UnmarshalYAML for why it uses the callback form.
 func (r *ResponseHeadersPolicyRef) UnmarshalYAML(unmarshal func(any) error) error {
-	n, err := captureNode(unmarshal)
-	if err != nil {
-		return err
-	}
-	switch n.Kind {
-	case yaml.ScalarNode:
-		*r = ResponseHeadersPolicyRef{Name: n.Value}
-		return nil
-	case yaml.MappingNode:
-		p := new(ResponseHeadersPolicy)
-		if err := unmarshal(p); err != nil {
-			return err
-		}
-		*r = ResponseHeadersPolicyRef{Name: p.Name, Inline: p}
-		return nil
-	}
-	return typeError(n, "response_headers_policy must be a policy name or id, or a policy mapping")
+	name, inline, err := unmarshalPolicyRef(unmarshal, func(p *ResponseHeadersPolicy) string { return p.Name }, "response_headers_policy must be a policy name or id, or a policy mapping")
+	*r = ResponseHeadersPolicyRef{Name: name, Inline: inline}
+	return err
 }
 
 // MarshalYAML writes the inline policy, or the name.
