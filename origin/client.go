@@ -319,12 +319,13 @@ func (c *Client) fetch(ctx context.Context, o *Origin, r *Request, upgrade bool)
 	// The request context outlives Do: cancelling it is how a body read
 	// that waited ResponseTimeout aborts the connection.
 	rctx, cancel := context.WithCancelCause(ctx)
-	var sent time.Time
+	ct := connTimes{start: time.Now()}
 	hints := 0
 	trace := &httptrace.ClientTrace{
+		DNSDone: func(httptrace.DNSDoneInfo) { ct.resolved() },
 		// GotConn runs on this goroutine just before the request is
 		// written: the request_time of RFC 9111 §4.2.3.
-		GotConn: func(httptrace.GotConnInfo) { sent = time.Now() },
+		GotConn: func(info httptrace.GotConnInfo) { ct.got(time.Now(), info.Reused) },
 	}
 	if r.OnEarlyHints != nil {
 		trace.Got1xxResponse = func(code int, h textproto.MIMEHeader) error {
@@ -350,7 +351,7 @@ func (c *Client) fetch(ctx context.Context, o *Origin, r *Request, upgrade bool)
 		cancel(nil)
 		return nil, classify(ctx, o.ID, err)
 	}
-	resp := &Response{Response: res, Origin: o, RequestTime: sent, ResponseTime: time.Now()}
+	resp := &Response{Response: res, Origin: o, RequestTime: ct.sent, ResponseTime: time.Now(), DNSTime: ct.dns, ConnectTime: ct.connect}
 	if upgrade && res.StatusCode == http.StatusSwitchingProtocols {
 		removeHopByHop(res.Header, true)
 		res.Body = &upgradedBody{ReadWriteCloser: res.Body.(io.ReadWriteCloser), cancel: cancel}

@@ -155,4 +155,9 @@ type Response struct {
 	// connection was handed to it) and when the head arrived, for the age
 	// calculation of RFC 9111 §4.2.3.
 	RequestTime, ResponseTime time.Time
+	// DNSTime is how long the origin's name took to resolve, and
+	// ConnectTime how long the TCP connection (with its TLS handshake)
+	// took after that, for this request's connection: both 0 when it
+	// reused one (CloudFront's cdn-upstream-dns and cdn-upstream-connect).
+	DNSTime, ConnectTime time.Duration
 }
