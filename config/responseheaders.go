@@ -43,7 +43,9 @@ type ResponseHeadersPolicy struct {
 	// ServerTimingHeadersConfig adds a Server-Timing header with the
 	// edge's timings (CloudFront's metric names: cdn-cache-hit,
 	// cdn-cache-refresh, cdn-cache-miss, cdn-pop, cdn-rid, cdn-hit-layer,
-	// cdn-upstream-fbl, cdn-downstream-fbl). Default: none.
+	// cdn-downstream-fbl; and when the edge fetched for the response,
+	// cdn-upstream-dns, cdn-upstream-connect (both 0 when it reused a
+	// connection) and cdn-upstream-fbl, in milliseconds). Default: none.
 	ServerTimingHeadersConfig *ServerTimingHeadersConfig `yaml:"server_timing_headers_config,omitempty"`
 
 	// ID is the CloudFront id of a managed policy, by which a behavior

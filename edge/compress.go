@@ -386,7 +386,7 @@ func (s *Server) fillCoding(f *collapse.Fill, j *fillJob, resp *origin.Response,
 			s.storeAt(j.encKey(), j.facts.Header, z, vary)
 		}
 	})
-	out := &fillResult{obj: z, result: resultMiss, tags: z.Tags}
+	out := &fillResult{obj: z, result: resultMiss, tags: z.Tags, upstream: j.upstreamTiming}
 	if len(vary) > 0 {
 		out.varyFields, out.variantKey = vary, cache.VariantKey(j.encKey(), vary, j.facts.Header)
 	}

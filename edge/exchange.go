@@ -46,9 +46,9 @@ type exchange struct {
 
 	viewer viewer // who sent the request, once viewerOf determined it
 
-	// upstreamFBL is the first-byte latency of the fetch that answered
-	// this request (origin or another tier), for Server-Timing.
-	upstreamFBL time.Duration
+	// upstream is what the fetch that answered this request (from the
+	// origin or another tier) took, for Server-Timing.
+	upstream upstreamTiming
 
 	rec telemetry.Record
 }

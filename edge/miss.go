@@ -42,8 +42,8 @@ type fillResult struct {
 	// tags are the response's cache tags (cache.Object.Tags), handed on
 	// to viewers from another tier and matched by purges of fills.
 	tags []string
-	// upstreamFBL is the fetch's first-byte latency, for Server-Timing.
-	upstreamFBL time.Duration
+	// upstream is what the fetch took, for Server-Timing.
+	upstream upstreamTiming
 }
 
 // fillJob is everything a fetch needs, copied out of the viewer request
@@ -71,6 +71,8 @@ type fillJob struct {
 	treq     *origin.Request
 	hop      tier.Hop
 	upstream string
+	// upstreamTiming is what the fetch took, once upstream answered.
+	upstreamTiming upstreamTiming
 }
 
 // headers are the headers of every request the job may send: the
@@ -229,7 +231,7 @@ func (s *Server) answerFill(x *exchange, f *collapse.Fill, head collapse.Head, l
 		}
 	}
 	res := head.Meta.(*fillResult)
-	x.upstreamFBL = res.upstreamFBL
+	x.upstream = res.upstream
 	if !leader {
 		if !head.Shareable {
 			drop()
@@ -378,7 +380,6 @@ func (s *Server) fillFrom(f *collapse.Fill, j *fillJob, resp *origin.Response) {
 				}
 			})
 			res := s.objectResult(j, obj, resultRefreshHit)
-			res.upstreamFBL = resp.ResponseTime.Sub(resp.RequestTime)
 			f.Publish(collapse.Head{Status: obj.Status, Shareable: fr.Storable, Meta: res})
 			f.Close(nil)
 			return
@@ -415,7 +416,7 @@ func (s *Server) fillFrom(f *collapse.Fill, j *fillJob, resp *origin.Response) {
 	clipHeader(h)
 
 	res := &fillResult{result: resultMiss, initialAge: cache.InitialAge(h, resp.RequestTime, resp.ResponseTime), responseTime: resp.ResponseTime, tags: tags,
-		upstreamFBL: resp.ResponseTime.Sub(resp.RequestTime)}
+		upstream: j.upstreamTiming}
 	vary, star := j.b.varyFields(h)
 	if star {
 		fr.Storable, fr.Reason = false, "vary *"
@@ -607,7 +608,7 @@ func (s *Server) publishStale(f *collapse.Fill, j *fillJob, cause error) {
 // objectResult tells the viewers of a fill to serve obj as it is, naming
 // its variant so that a viewer asking for another one does not get it.
 func (s *Server) objectResult(j *fillJob, obj *cache.Object, r result) *fillResult {
-	res := &fillResult{obj: obj, result: r, tags: obj.Tags}
+	res := &fillResult{obj: obj, result: r, tags: obj.Tags, upstream: j.upstreamTiming}
 	if vary, _ := j.b.varyFields(obj.Header); len(vary) > 0 {
 		res.varyFields = vary
 		res.variantKey = cache.VariantKey(j.key, vary, j.facts.Header)

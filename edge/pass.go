@@ -33,9 +33,9 @@ func (s *Server) pass(x *exchange) {
 		return
 	}
 	defer resp.Body.Close()
-	x.upstreamFBL = resp.ResponseTime.Sub(resp.RequestTime)
+	x.upstream = timingOf(resp)
 	if s.metrics != nil {
-		s.metrics.ObserveOrigin(x.dist.id, resp.Origin.ID, resp.StatusCode, x.upstreamFBL)
+		s.metrics.ObserveOrigin(x.dist.id, resp.Origin.ID, resp.StatusCode, x.upstream.fbl)
 	}
 	if !isSafe(r.Method) && resp.StatusCode < 400 {
 		s.invalidateAfterUnsafe(x, resp.StatusCode, cache.Header(resp.Header))

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/terncdn/tern/config"
+	"github.com/terncdn/tern/origin"
 )
 
 // headerPolicy is a response headers policy (config.ResponseHeadersPolicy)
@@ -332,15 +333,33 @@ func (p *headerPolicy) serverTiming(x *exchange, h http.Header, now time.Time) {
 	b = append(b, x.id...)
 	b = append(b, '"')
 	if r == resultHit {
+		// Served from the cache, also to a viewer who waited on another's
+		// fetch: no upstream metrics, as in CloudFront.
 		b = append(b, `,cdn-hit-layer;desc="EDGE"`...)
-	}
-	if x.upstreamFBL > 0 {
+	} else if u := x.upstream; u.fetched {
+		b = append(b, ",cdn-upstream-dns;dur="...)
+		b = strconv.AppendInt(b, u.dns.Milliseconds(), 10)
+		b = append(b, ",cdn-upstream-connect;dur="...)
+		b = strconv.AppendInt(b, u.connect.Milliseconds(), 10)
 		b = append(b, ",cdn-upstream-fbl;dur="...)
-		b = strconv.AppendInt(b, x.upstreamFBL.Milliseconds(), 10)
+		b = strconv.AppendInt(b, u.fbl.Milliseconds(), 10)
 	}
 	b = append(b, ",cdn-downstream-fbl;dur="...)
 	b = strconv.AppendInt(b, now.Sub(x.start).Milliseconds(), 10)
 	h[hdrServerTiming] = []string{string(b)}
+}
+
+// upstreamTiming is what a fetch from upstream (the origin, or another
+// tier) took, for Server-Timing's cdn-upstream-* metrics.
+type upstreamTiming struct {
+	dns     time.Duration // resolving the upstream's name (cdn-upstream-dns)
+	connect time.Duration // then connecting, TLS included (cdn-upstream-connect)
+	fbl     time.Duration // from sending the request to its response head (cdn-upstream-fbl)
+	fetched bool          // upstream answered: the metrics mean something
+}
+
+func timingOf(resp *origin.Response) upstreamTiming {
+	return upstreamTiming{dns: resp.DNSTime, connect: resp.ConnectTime, fbl: resp.ResponseTime.Sub(resp.RequestTime), fetched: true}
 }
 
 // answerPreflight answers a CORS preflight request from the behavior's

@@ -1,0 +1,146 @@
+package edge
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/terncdn/tern/config"
+	"github.com/terncdn/tern/origin"
+	"github.com/terncdn/tern/storage/memory"
+)
+
+// timingMetric returns the dur of metric name in a Server-Timing value,
+// or -1 when it is not there.
+func timingMetric(st, name string) int {
+	m := regexp.MustCompile(`(?:^|[, ])` + regexp.QuoteMeta(name) + `;dur=(\d+)`).FindStringSubmatch(st)
+	if m == nil {
+		return -1
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+// TestServerTimingUpstreamMetrics: a response the edge fetched for (a
+// miss, a refresh, a compressed miss, a pass) carries cdn-upstream-dns,
+// cdn-upstream-connect and cdn-upstream-fbl; connect is the time to set
+// up a new connection and 0 on a reused one; a response served from the
+// cache, also to a viewer who waited on another viewer's fetch, carries
+// none of them.
+func TestServerTimingUpstreamMetrics(t *testing.T) {
+	const slowConnect = 80 * time.Millisecond
+	var gate sync.Mutex // held: /slow/ answers wait for it
+	o := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/slow/"):
+			gate.Lock()
+			gate.Unlock() //nolint:staticcheck // a barrier
+		case strings.HasPrefix(r.URL.Path, "/refresh/"):
+			h.Set("ETag", `"r"`)
+			if r.Header.Get("If-None-Match") == `"r"` {
+				w.WriteHeader(http.StatusNotModified)
+				return
+			}
+			h.Set("Cache-Control", "max-age=0")
+			io.WriteString(w, "refresh me")
+			return
+		}
+		h.Set("Cache-Control", "max-age=600")
+		h.Set("Content-Type", "text/plain")
+		io.WriteString(w, strings.Repeat("compress me ", 100)) // under 2 KiB: sent with Content-Length
+	}))
+	t.Cleanup(o.Close)
+	u, _ := url.Parse(o.URL)
+
+	// New connections to the origin take slowConnect after the dial.
+	d := &net.Dialer{}
+	client := origin.NewClient(origin.ClientOptions{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := d.DialContext(ctx, network, addr)
+		time.Sleep(slowConnect)
+		return conn, err
+	}})
+	c, err := config.Parse([]byte(`
+edge: {node_id: t1, pop: tst}
+admin: {listen: "off"}
+response_headers_policies:
+  - name: timing
+    server_timing_headers_config: {enabled: true, sampling_rate: 100}
+distributions:
+  - id: d
+    origins: [{id: o, domain_name: `+u.Hostname()+`, http_port: `+u.Port()+`}]
+    default_cache_behavior: {target_origin_id: o, response_headers_policy: timing, allowed_methods: [GET, HEAD, OPTIONS, PUT, POST, PATCH, DELETE]}
+    cache_behaviors:
+      - {path_pattern: /gz/*, target_origin_id: o, compress: true, response_headers_policy: timing}
+      - {path_pattern: /refresh/*, target_origin_id: o, cache_policy: Tern-OriginControlled, response_headers_policy: timing}
+`), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Options{Config: c, Storage: memory.New(64<<20, 8<<20), Client: client})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	ts := httptest.NewServer(s)
+	t.Cleanup(ts.Close)
+
+	timing := func(what string, resp *http.Response, cache string) string {
+		t.Helper()
+		if got := resp.Header.Get("X-Cache"); got != cache {
+			t.Errorf("%s: X-Cache %q, want %q", what, got, cache)
+		}
+		return resp.Header.Get("Server-Timing")
+	}
+	fetched := func(what, st string, minConnect int) {
+		t.Helper()
+		dns, connect, fbl := timingMetric(st, "cdn-upstream-dns"), timingMetric(st, "cdn-upstream-connect"), timingMetric(st, "cdn-upstream-fbl")
+		if dns != 0 || fbl < 0 || connect < minConnect || (minConnect == 0 && connect != 0) {
+			t.Errorf("%s: Server-Timing %q: dns %d (want 0: an address), connect %d (want %s), fbl %d", what, st, dns, connect,
+				map[bool]string{true: "0: a reused connection", false: ">= " + strconv.Itoa(minConnect)}[minConnect == 0], fbl)
+		}
+	}
+
+	st := timing("first miss", do(t, ts, "GET", "/a", nil), "Miss from tern")
+	fetched("first miss", st, int(slowConnect.Milliseconds()))
+	fetched("second miss", timing("second miss", do(t, ts, "GET", "/b", nil), "Miss from tern"), 0)
+	if st := timing("hit", do(t, ts, "GET", "/a", nil), "Hit from tern"); strings.Contains(st, "cdn-upstream") {
+		t.Errorf("hit: Server-Timing %q has upstream metrics", st)
+	}
+	do(t, ts, "GET", "/refresh/x", nil)
+	fetched("refresh hit", timing("refresh hit", do(t, ts, "GET", "/refresh/x", nil), "RefreshHit from tern"), 0)
+	fetched("pass", timing("pass", do(t, ts, "POST", "/p", nil), "Miss from tern"), 0)
+
+	// The edge compresses the origin's identity response: still a miss
+	// that went upstream.
+	gz := do(t, ts, "GET", "/gz/a", map[string]string{"Accept-Encoding": "gzip"})
+	if gz.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("compressed miss: Content-Encoding %q: %v", gz.Header.Get("Content-Encoding"), gz.Header)
+	}
+	fetched("compressed miss", timing("compressed miss", gz, "Miss from tern"), 0)
+
+	// A viewer who joins another's fetch is served from it as a hit, and
+	// says so without the fetch's upstream metrics.
+	gate.Lock()
+	var wg sync.WaitGroup
+	results := make([]*http.Response, 2)
+	for i := range results {
+		wg.Go(func() { results[i] = do(t, ts, "GET", "/slow/1", nil) })
+		time.Sleep(100 * time.Millisecond) // the first is the leader
+	}
+	gate.Unlock()
+	wg.Wait()
+	fetched("collapsed leader", timing("collapsed leader", results[0], "Miss from tern"), 0)
+	if st := timing("collapsed joiner", results[1], "Hit from tern"); strings.Contains(st, "cdn-upstream") || !strings.Contains(st, "cdn-cache-hit") {
+		t.Errorf("collapsed joiner: Server-Timing %q, want a hit's (no upstream metrics)", st)
+	}
+}
