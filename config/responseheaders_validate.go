@@ -39,10 +39,7 @@ func (rp *ResponseHeadersPolicy) validate(p *problems, f string) {
 		if lower != "" && set[lower] == "" {
 			set[lower] = fmt.Sprintf("custom_headers_config[%d]", i)
 		}
-		// RFC 9110 §5.5: CR, LF and NUL are not allowed in field values.
-		if strings.ContainsAny(ch.Value, "\x00\r\n") {
-			p.add(hf+".value", "contains CR, LF or NUL (RFC 9110 §5.5)")
-		}
+		checkFieldValue(p, hf+".value", ch.Value)
 	}
 	removed := make(map[string]int)
 	for i, h := range rp.RemoveHeadersConfig {
@@ -208,10 +205,29 @@ func (s *SecurityHeadersConfig) validate(p *problems, f string, set map[string]s
 			p.add(cf, "is required")
 		case len(v) > maxCSPLength:
 			p.add(cf, "is %d characters long; at most %d are allowed", len(v), maxCSPLength)
-		case strings.ContainsAny(v, "\x00\r\n"):
-			p.add(cf, "contains CR, LF or NUL (RFC 9110 §5.5)")
+		default:
+			checkFieldValue(p, cf, v)
 		}
 		mark("content-security-policy", "content_security_policy")
+	}
+}
+
+// checkFieldValue refuses a header value with a control character other
+// than HTAB (RFC 9110 §5.5): CR and LF would split the response head, and
+// net/http's HTTP/2 server leaves a field with any of them out of the
+// response while HTTP/1.1 sends it, so the policy would differ by
+// protocol.
+func checkFieldValue(p *problems, f, v string) {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
+			switch c {
+			case '\r', '\n', 0:
+				p.add(f, "contains CR, LF or NUL, control characters not allowed in a header value (RFC 9110 §5.5)")
+			default:
+				p.add(f, "contains the control character %q at byte %d; header values may not (RFC 9110 §5.5)", c, i)
+			}
+			return
+		}
 	}
 }
 
