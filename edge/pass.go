@@ -115,8 +115,27 @@ func (s *Server) tunnel(x *exchange) {
 	req := s.originRequest(x, http.MethodGet)
 	x.result = resultMiss
 	x.w.Header()[HeaderRequestID] = []string{x.id}
-	if err := s.client.Tunnel(x.w.ResponseWriter, x.r, x.behavior.target, req); err != nil {
+	if err := s.client.Tunnel(refusalWriter{&x.w, s, x}, x.r, x.behavior.target, req); err != nil {
 		s.failOrigin(x, err)
 	}
-	x.w.status = http.StatusSwitchingProtocols
+	if x.w.status == 0 {
+		x.w.status = http.StatusSwitchingProtocols // hijacked: Tunnel wrote the 101
+	}
+}
+
+// refusalWriter is the viewer's side of a WebSocket upgrade. The origin's
+// refusal (any status but 101) goes out through WriteHeader as every
+// response does, with the edge's headers and the response headers
+// policy; a 101 hijacks the connection (found through Unwrap).
+type refusalWriter struct {
+	*countingWriter
+	s *Server
+	x *exchange
+}
+
+func (w refusalWriter) WriteHeader(code int) {
+	if code >= 200 {
+		w.s.decorate(w.x, w.Header())
+	}
+	w.countingWriter.WriteHeader(code)
 }

@@ -144,3 +144,28 @@ distributions:
 		t.Errorf("collapsed joiner: Server-Timing %q, want a hit's (no upstream metrics)", st)
 	}
 }
+
+// TestPolicyOnRefusedWebSocketUpgrade: when the origin answers a
+// WebSocket upgrade with anything but 101, that answer goes to the viewer
+// as any other response does: with the behavior's response headers
+// policy and the edge's own headers.
+func TestPolicyOnRefusedWebSocketUpgrade(t *testing.T) {
+	o := newHeadersOrigin(t) // answers a GET with 200: no upgrade
+	_, ts := newHeadersServer(t, o, headersPolicies, headersBehaviors)
+	resp := do(t, ts, "GET", "/ws", map[string]string{"Connection": "Upgrade", "Upgrade": "websocket",
+		"Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Origin": "https://app.example.com"})
+	if resp.StatusCode != http.StatusOK || o.hits.Load() != 1 {
+		t.Fatalf("status %d, origin asked %d times", resp.StatusCode, o.hits.Load())
+	}
+	for k, v := range map[string]string{
+		"X-Team":                      "edge",
+		"X-Content-Type-Options":      "nosniff",
+		"X-Powered-By":                "",
+		"Access-Control-Allow-Origin": "https://app.example.com",
+		"X-Cache":                     "Miss from tern",
+	} {
+		if got := resp.Header.Get(k); got != v {
+			t.Errorf("refused upgrade: %s %q, want %q", k, got, v)
+		}
+	}
+}
