@@ -237,14 +237,16 @@ func (p *headerPolicy) apply(x *exchange, h http.Header) {
 	for _, n := range p.remove {
 		delete(h, n)
 	}
-	if p.cors != nil {
-		p.cors.apply(x.r, h)
-	}
 	for i := range p.fields {
 		f := &p.fields[i]
 		if f.override || len(h[f.name]) == 0 {
 			h[f.name] = f.value
 		}
+	}
+	if p.cors != nil {
+		// After the custom headers: one of them may be Vary, and the
+		// Origin that CORS adds to it must stay.
+		p.cors.apply(x.r, h)
 	}
 	if p.timing && (p.timingRate >= 1 || rand.Float64() < p.timingRate || headerHasToken(x.r.Header["Pragma"], "server-timing")) {
 		p.serverTiming(x, h, time.Now())

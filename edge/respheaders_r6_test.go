@@ -169,3 +169,26 @@ func TestPolicyOnRefusedWebSocketUpgrade(t *testing.T) {
 		}
 	}
 }
+
+// TestCORSVaryKeptWithCustomVary: a policy whose CORS answer depends on
+// the request's Origin keeps Origin in Vary even when the same policy
+// sets Vary itself as a custom header with override: a browser cache
+// must not answer a request from one origin with another's response.
+func TestCORSVaryKeptWithCustomVary(t *testing.T) {
+	o := newHeadersOrigin(t)
+	_, ts := newHeadersServer(t, o, `
+response_headers_policies:
+  - name: site
+    cors_config:
+      access_control_allow_origins: ["https://app.example.com"]
+      origin_override: false
+    custom_headers_config:
+      - {header: Vary, value: Accept-Encoding, override: true}
+`, "      - {path_pattern: /none/*, target_origin_id: o}\n")
+	for _, origin := range []string{"", "https://app.example.com"} {
+		resp := do(t, ts, "GET", "/v", map[string]string{"Origin": origin})
+		if vary := resp.Header.Values("Vary"); !headerHasToken(vary, "Origin") || !headerHasToken(vary, "Accept-Encoding") {
+			t.Errorf("Origin %q: Vary %q, want Accept-Encoding and Origin", origin, vary)
+		}
+	}
+}
