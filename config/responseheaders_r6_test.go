@@ -34,3 +34,21 @@ func TestResponseHeaderValuesRefuseControlCharacters(t *testing.T) {
 		t.Errorf("a value with a tab and UTF-8: %v", err)
 	}
 }
+
+// TestCheckCORSOriginIPv6: an IPv6 literal origin, as browsers send it
+// ("http://[::1]" or with a port), is an origin; a broken one is not.
+func TestCheckCORSOriginIPv6(t *testing.T) {
+	for o, ok := range map[string]bool{
+		"http://[::1]":            true,
+		"http://[::1]:3000":       true,
+		"https://[2001:db8::1]":   true,
+		"https://[::1":            false,
+		"https://[not-an-ip]":     false,
+		"https://::1":             false,
+		"https://[*.example.com]": false,
+	} {
+		if got := checkCORSOrigin(o) == ""; got != ok {
+			t.Errorf("%q: valid=%v, want %v (%s)", o, got, ok, checkCORSOrigin(o))
+		}
+	}
+}

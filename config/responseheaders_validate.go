@@ -129,6 +129,16 @@ func checkCORSOrigin(o string) string {
 		if n := len(port); n == 0 || n > 5 || strings.Trim(port, "0123456789") != "" {
 			return "is not an origin: bad port"
 		}
+	} else if len(rest) > 2 && rest[0] == '[' && rest[len(rest)-1] == ']' {
+		host = rest[1 : len(rest)-1]
+	}
+	// An IPv6 address is written in brackets, as browsers send it in
+	// Origin ("http://[::1]:3000"), and only an address may be.
+	if bracketed := strings.HasPrefix(rest, "["); bracketed || strings.Contains(host, ":") {
+		if ip := net.ParseIP(host); !bracketed || ip == nil || ip.To4() != nil {
+			return "is not an origin: an IPv6 address goes in brackets (\"http://[::1]:3000\")"
+		}
+		return ""
 	}
 	host = strings.TrimPrefix(host, "*.")
 	if strings.Contains(host, "*") {
