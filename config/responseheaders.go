@@ -45,7 +45,9 @@ type ResponseHeadersPolicy struct {
 	// cdn-cache-refresh, cdn-cache-miss, cdn-pop, cdn-rid, cdn-hit-layer,
 	// cdn-downstream-fbl; and when the edge fetched for the response,
 	// cdn-upstream-dns, cdn-upstream-connect (both 0 when it reused a
-	// connection) and cdn-upstream-fbl, in milliseconds). Default: none.
+	// connection) and cdn-upstream-fbl, in milliseconds, with
+	// cdn-upstream-layer "EDGE" on a miss it fetched from the origin
+	// itself rather than through another Tern node). Default: none.
 	ServerTimingHeadersConfig *ServerTimingHeadersConfig `yaml:"server_timing_headers_config,omitempty"`
 
 	// ID is the CloudFront id of a managed policy, by which a behavior

@@ -33,7 +33,7 @@ func (s *Server) pass(x *exchange) {
 		return
 	}
 	defer resp.Body.Close()
-	x.upstream = timingOf(resp)
+	x.upstream = timingOf(resp, true)
 	if s.metrics != nil {
 		s.metrics.ObserveOrigin(x.dist.id, resp.Origin.ID, resp.StatusCode, x.upstream.fbl)
 	}

@@ -339,6 +339,10 @@ func (p *headerPolicy) serverTiming(x *exchange, h http.Header, now time.Time) {
 		// fetch: no upstream metrics, as in CloudFront.
 		b = append(b, `,cdn-hit-layer;desc="EDGE"`...)
 	} else if u := x.upstream; u.fetched {
+		if r == resultMiss && u.origin {
+			// This node asked the origin for the whole object.
+			b = append(b, `,cdn-upstream-layer;desc="EDGE"`...)
+		}
 		b = append(b, ",cdn-upstream-dns;dur="...)
 		b = strconv.AppendInt(b, u.dns.Milliseconds(), 10)
 		b = append(b, ",cdn-upstream-connect;dur="...)
@@ -358,10 +362,14 @@ type upstreamTiming struct {
 	connect time.Duration // then connecting, TLS included (cdn-upstream-connect)
 	fbl     time.Duration // from sending the request to its response head (cdn-upstream-fbl)
 	fetched bool          // upstream answered: the metrics mean something
+	origin  bool          // upstream was the origin, not another Tern node
 }
 
-func timingOf(resp *origin.Response) upstreamTiming {
-	return upstreamTiming{dns: resp.DNSTime, connect: resp.ConnectTime, fbl: resp.ResponseTime.Sub(resp.RequestTime), fetched: true}
+// timingOf is what fetching resp took; fromOrigin says whether it came
+// from the origin itself.
+func timingOf(resp *origin.Response, fromOrigin bool) upstreamTiming {
+	return upstreamTiming{dns: resp.DNSTime, connect: resp.ConnectTime, fbl: resp.ResponseTime.Sub(resp.RequestTime),
+		fetched: true, origin: fromOrigin}
 }
 
 // answerPreflight answers a CORS preflight request from the behavior's

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"github.com/terncdn/tern/config"
 	"github.com/terncdn/tern/origin"
 	"github.com/terncdn/tern/storage/memory"
+	"github.com/terncdn/tern/tier"
 )
 
 // timingMetric returns the dur of metric name in a Server-Timing value,
@@ -32,7 +34,8 @@ func timingMetric(st, name string) int {
 
 // TestServerTimingUpstreamMetrics: a response the edge fetched for (a
 // miss, a refresh, a compressed miss, a pass) carries cdn-upstream-dns,
-// cdn-upstream-connect and cdn-upstream-fbl; connect is the time to set
+// cdn-upstream-connect and cdn-upstream-fbl, and a miss from the origin
+// cdn-upstream-layer;desc="EDGE" as well; connect is the time to set
 // up a new connection and 0 on a reused one; a response served from the
 // cache, also to a viewer who waited on another viewer's fetch, carries
 // none of them.
@@ -103,6 +106,11 @@ distributions:
 	}
 	fetched := func(what, st string, minConnect int) {
 		t.Helper()
+		// cdn-upstream-layer says which layer asked the origin for the
+		// whole object: this edge, on a miss; a refresh is no such request.
+		if layer := strings.Contains(st, `cdn-upstream-layer;desc="EDGE"`); layer != strings.Contains(st, "cdn-cache-miss") {
+			t.Errorf("%s: Server-Timing %q: cdn-upstream-layer %v on a miss %v", what, st, layer, !layer)
+		}
 		dns, connect, fbl := timingMetric(st, "cdn-upstream-dns"), timingMetric(st, "cdn-upstream-connect"), timingMetric(st, "cdn-upstream-fbl")
 		if dns != 0 || fbl < 0 || connect < minConnect || (minConnect == 0 && connect != 0) {
 			t.Errorf("%s: Server-Timing %q: dns %d (want 0: an address), connect %d (want %s), fbl %d", what, st, dns, connect,
@@ -190,5 +198,44 @@ response_headers_policies:
 		if vary := resp.Header.Values("Vary"); !headerHasToken(vary, "Origin") || !headerHasToken(vary, "Accept-Encoding") {
 			t.Errorf("Origin %q: Vary %q, want Accept-Encoding and Origin", origin, vary)
 		}
+	}
+}
+
+// TestServerTimingUpstreamLayerBetweenTiers: a miss this node fetched
+// from the origin says cdn-upstream-layer;desc="EDGE"; one it fetched
+// from its POP peer does not claim the origin request, which the peer
+// made (or did not need).
+func TestServerTimingUpstreamLayerBetweenTiers(t *testing.T) {
+	_, origin := newCountingOrigin(t)
+	members := tier.NewStatic()
+	extra := `    cache_behaviors:
+      - {path_pattern: /obj/*, target_origin_id: o, response_headers_policy: timing}
+response_headers_policies:
+  - name: timing
+    server_timing_headers_config: {enabled: true, sampling_rate: 100}
+`
+	a := startTierNode(t, "fra-a", "fra", origin.URL, members, nodeOptions{extra: extra})
+	b := startTierNode(t, "fra-b", "fra", origin.URL, members, nodeOptions{extra: extra})
+	members.Set(a.member(), b.member())
+	viaPeer, direct := 0, 0
+	for i := range 8 {
+		before := b.tierRequests.Load()
+		resp, _ := fetchVia(t, a.url(fmt.Sprintf("/obj/%d", i)))
+		st := resp.Header.Get("Server-Timing")
+		if !strings.Contains(st, "cdn-cache-miss") || !strings.Contains(st, "cdn-upstream-fbl") {
+			t.Fatalf("first request: Server-Timing %q, want a miss's", st)
+		}
+		fromPeer := b.tierRequests.Load() > before
+		if layer := strings.Contains(st, `cdn-upstream-layer;desc="EDGE"`); layer == fromPeer {
+			t.Errorf("/obj/%d (from the peer: %v): Server-Timing %q", i, fromPeer, st)
+		}
+		if fromPeer {
+			viaPeer++
+		} else {
+			direct++
+		}
+	}
+	if viaPeer == 0 || direct == 0 {
+		t.Fatalf("%d objects came through the peer and %d from the origin: want both", viaPeer, direct)
 	}
 }

@@ -751,7 +751,7 @@ func (s *Server) storeSlices(key string, meta *cache.Object, total int64, rg cac
 // observeOrigin accounts for the origin's response to j; a peer's or a
 // shield's is counted by the upstream metrics alone.
 func (s *Server) observeOrigin(j *fillJob, resp *origin.Response) {
-	j.upstreamTiming = timingOf(resp)
+	j.upstreamTiming = timingOf(resp, j.upstream == telemetry.UpstreamOrigin)
 	if s.metrics != nil && j.upstream == telemetry.UpstreamOrigin {
 		s.metrics.ObserveOrigin(j.dist.id, resp.Origin.ID, resp.StatusCode, resp.ResponseTime.Sub(resp.RequestTime))
 	}
