@@ -239,3 +239,43 @@ response_headers_policies:
 		t.Fatalf("%d objects came through the peer and %d from the origin: want both", viaPeer, direct)
 	}
 }
+
+// TestServerTimingSamplingRate: a rate of 25 gives about a quarter of the
+// responses the header; one of 0 gives none, and with the header off the
+// response carries the origin's own Server-Timing and none of the edge's
+// metrics.
+func TestServerTimingSamplingRate(t *testing.T) {
+	o := newHeadersOrigin(t)
+	s, _ := newHeadersServer(t, o, `
+response_headers_policies:
+  - name: site
+  - name: quarter
+    server_timing_headers_config: {enabled: true, sampling_rate: 25}
+  - name: never
+    server_timing_headers_config: {enabled: true, sampling_rate: 0}
+  - name: off
+    server_timing_headers_config: {enabled: false, sampling_rate: 100}
+`, `      - {path_pattern: /quarter/*, target_origin_id: o, response_headers_policy: quarter}
+      - {path_pattern: /never/*, target_origin_id: o, response_headers_policy: never}
+      - {path_pattern: /off/*, target_origin_id: o, response_headers_policy: off}
+`)
+	const n = 2000
+	for _, tc := range []struct {
+		path     string
+		min, max int
+	}{{"/quarter/x", n / 5, n * 3 / 10}, {"/never/x", 0, 0}, {"/off/x", 0, 0}} {
+		sampled := 0
+		for range n {
+			rec := serve(s, "GET", "t.test", tc.path)
+			st := rec.Header().Values("Server-Timing")
+			if strings.Contains(strings.Join(st, ","), "cdn-") {
+				sampled++
+			} else if len(st) != 1 || st[0] != "app;dur=3" {
+				t.Fatalf("%s, not sampled: Server-Timing %q, want the origin's", tc.path, st)
+			}
+		}
+		if sampled < tc.min || sampled > tc.max {
+			t.Errorf("%s: %d of %d responses sampled, want %d to %d", tc.path, sampled, n, tc.min, tc.max)
+		}
+	}
+}
