@@ -171,7 +171,8 @@ type XSSProtection struct {
 // ContentSecurityPolicy is Content-Security-Policy.
 type ContentSecurityPolicy struct {
 	// ContentSecurityPolicy is the header's value, e.g. "default-src
-	// 'self'". Required, at most 1783 characters (CloudFront's limit).
+	// 'self'". Required, at most 1783 characters (CloudFront's limit),
+	// without control characters other than tab.
 	ContentSecurityPolicy string `yaml:"content_security_policy"`
 	// Override replaces the origin's header. Default false.
 	Override bool `yaml:"override"`
@@ -181,7 +182,8 @@ type ContentSecurityPolicy struct {
 type CustomHeader struct {
 	// Header is the header name. Required.
 	Header string `yaml:"header"`
-	// Value is the header's value; it may be empty.
+	// Value is the header's value; it may be empty. Control characters
+	// other than tab are not allowed (RFC 9110 §5.5).
 	Value string `yaml:"value"`
 	// Override replaces the origin's header. Default false.
 	Override bool `yaml:"override"`
