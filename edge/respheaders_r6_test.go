@@ -17,7 +17,9 @@ import (
 
 	"github.com/terncdn/tern/config"
 	"github.com/terncdn/tern/origin"
+	"github.com/terncdn/tern/storage/disk"
 	"github.com/terncdn/tern/storage/memory"
+	"github.com/terncdn/tern/storage/tiered"
 	"github.com/terncdn/tern/tier"
 )
 
@@ -276,6 +278,58 @@ response_headers_policies:
 		}
 		if sampled < tc.min || sampled > tc.max {
 			t.Errorf("%s: %d of %d responses sampled, want %d to %d", tc.path, sampled, n, tc.min, tc.max)
+		}
+	}
+}
+
+// TestServerTimingSlicedMiss: a range of a large object, fetched as a
+// span for the disk tier's slices, is a miss with the upstream metrics;
+// the same range again is a hit without them.
+func TestServerTimingSlicedMiss(t *testing.T) {
+	o := &sparseOrigin{size: 64 << 20}
+	origin := httptest.NewServer(o)
+	t.Cleanup(origin.Close)
+	u, _ := url.Parse(origin.URL)
+	c, err := config.Parse([]byte(`
+edge: {node_id: t1, pop: tst, cache: {memory: 64MiB, max_object_size: 1MiB}}
+admin: {listen: "off"}
+response_headers_policies:
+  - name: timing
+    server_timing_headers_config: {enabled: true, sampling_rate: 100}
+distributions:
+  - id: any
+    aliases: ["*"]
+    origins: [{id: o, domain_name: `+u.Hostname()+`, http_port: `+u.Port()+`}]
+    default_cache_behavior: {target_origin_id: o, response_headers_policy: timing}
+`), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := memory.New(64<<20, 1<<20)
+	d, err := disk.Open(disk.Options{Path: t.TempDir(), Size: 256 << 20, SliceSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := tiered.New(mem, []tiered.Disk{d}, tiered.Options{PromoteMax: 16 << 10, DiskMax: 1 << 40})
+	s, err := New(Options{Config: c, Storage: ts, Bodies: ts, BodiesMax: 1 << 30, Slices: ts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(); ts.Close(); d.Close() })
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+
+	for i, want := range []string{"Miss from tern", "Hit from tern"} {
+		resp, _, err := getSettled(t, s, srv.URL+"/big.bin", "bytes=10000000-10000999")
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := resp.Header.Get("Server-Timing")
+		if resp.StatusCode != http.StatusPartialContent || resp.Header.Get("X-Cache") != want {
+			t.Fatalf("request %d: status %d, X-Cache %q, want 206 and %q", i, resp.StatusCode, resp.Header.Get("X-Cache"), want)
+		}
+		if fetched := timingMetric(st, "cdn-upstream-fbl") >= 0 && timingMetric(st, "cdn-upstream-connect") >= 0; fetched != (i == 0) {
+			t.Errorf("request %d (%s): Server-Timing %q", i, want, st)
 		}
 	}
 }

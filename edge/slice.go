@@ -56,6 +56,8 @@ type sliceResult struct {
 	// other spans' (a strong validator); without it, a range longer than
 	// the span cannot be answered span by span.
 	combinable bool
+	// upstream is what the span's fetch took, for Server-Timing.
+	upstream upstreamTiming
 }
 
 // wholeFetch is the head's Meta of a span fill that turned into a fetch
@@ -389,6 +391,9 @@ func (sv *slicedView) first(sp span) bool {
 	if res.variantKey != "" {
 		sv.key = res.variantKey // where its slices are stored
 	}
+	if leader {
+		x.upstream = res.upstream // this viewer's span fetch starts the response
+	}
 	sv.seg = &segment{f: f, rg: res.rg, meta: res.meta, total: res.total, reader: early,
 		storable: head.Shareable, combinable: res.combinable}
 	return true
@@ -602,7 +607,8 @@ func (s *Server) runSliceFill(f *collapse.Fill, j *fillJob, sp span, joinKey str
 		h := cache.Header(resp.Header)
 		cache.RemoveUnstorableFields(h)
 		tags, _ := takeTags(h, j.key)
-		res := &fillResult{tags: tags, result: resultMiss, initialAge: cache.InitialAge(h, resp.RequestTime, resp.ResponseTime), responseTime: resp.ResponseTime}
+		res := &fillResult{tags: tags, result: resultMiss, initialAge: cache.InitialAge(h, resp.RequestTime, resp.ResponseTime), responseTime: resp.ResponseTime,
+			upstream: j.upstreamTiming}
 		f.Publish(collapse.Head{Status: resp.StatusCode, Header: http.Header(clipHeader(h)), Shareable: true, ContentLength: resp.ContentLength, Meta: res})
 		_, err := io.Copy(f, resp.Body)
 		f.Close(err)
@@ -658,7 +664,7 @@ func (s *Server) runSliceFill(f *collapse.Fill, j *fillJob, sp span, joinKey str
 		Status: http.StatusOK, Header: whole, RequestTime: resp.RequestTime, ResponseTime: resp.ResponseTime,
 		InitialAge: cache.InitialAge(h, resp.RequestTime, resp.ResponseTime), Freshness: fr, Tags: tags,
 	}
-	res := &sliceResult{meta: meta, rg: rg, total: total, combinable: fr.Storable && cache.CanCombine(whole)}
+	res := &sliceResult{meta: meta, rg: rg, total: total, combinable: fr.Storable && cache.CanCombine(whole), upstream: j.upstreamTiming}
 	key := j.key
 	if len(vary) > 0 {
 		res.varyFields = vary
