@@ -11,6 +11,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/terncdn/tern/cache"
+	"github.com/terncdn/tern/collapse"
 )
 
 // This file is compression of responses as they stream through the edge:
@@ -165,7 +166,7 @@ func streamCompressed(w *countingWriter, src io.Reader, enc string) error {
 // refresh also stores the compressed stale copy, so the viewers after it
 // hit that instead of compressing again; the refresh replaces it. It
 // reports false, having written nothing, when id cannot be read (a disk
-// tier found it corrupt): the caller fetches.
+// tier found it corrupt) and a refresh is in flight: the caller joins it.
 func (s *Server) serveCodingStale(x *exchange, id *cache.Object) bool {
 	f, leader := s.fills.Join(x.joinKey())
 	if !leader {
@@ -176,25 +177,52 @@ func (s *Server) serveCodingStale(x *exchange, id *cache.Object) bool {
 			s.respondObject(x, c, x.start)
 			return true
 		}
+		obj, err := compressObject(id, x.enc)
+		if err != nil {
+			return false
+		}
+		if obj == nil {
+			obj = id // not smaller: the identity copy is served
+		}
+		x.result, x.detail = resultHit, "StaleWhileRevalidateHit"
+		s.respondObject(x, obj, x.start)
+		return true
+	}
+	// Read again under the fill: a purge before Join has removed it, and
+	// the compressed copy must not bring it back (the fill's Store and a
+	// purge's Group.Invalidate are serialised).
+	id = s.lookupAt(x, x.identityKey())
+	if id == nil || id.Status == 0 || cache.Partial(id) != nil || id.Usability(x.start, noRequestDirectives) != cache.StaleWhileRevalidate ||
+		!compressible(id.Status, id.Header, id.BodyLen()) {
+		s.leadFill(x, f, nil) // it changed meanwhile: fetch, as a miss
+		return true
 	}
 	obj, err := compressObject(id, x.enc)
 	if err != nil {
-		if leader {
-			f.Fail(errRetry)
-		}
-		return false
+		s.leadFill(x, f, nil) // a disk tier found it corrupt and dropped it
+		return true
 	}
 	if obj == nil {
-		obj = id // not smaller: the identity copy is served
+		obj = id
+	} else {
+		vary, _ := x.behavior.varyFields(id.Header)
+		f.Store(func() { s.storeAt(string(x.key), cache.Header(x.r.Header), obj, vary) })
 	}
-	if leader {
-		if obj != id {
-			vary, _ := x.behavior.varyFields(id.Header)
-			f.Store(func() { s.storeAt(string(x.key), cache.Header(x.r.Header), obj, vary) })
-		}
-		go s.runFill(f, s.newFillJob(x, id))
-	}
+	go s.runFill(f, s.newFillJob(x, id))
 	x.result, x.detail = resultHit, "StaleWhileRevalidateHit"
 	s.respondObject(x, obj, x.start)
 	return true
+}
+
+// leadFill is fetch for a viewer that is already the leader of fill f:
+// it starts the fetch and answers from it.
+func (s *Server) leadFill(x *exchange, f *collapse.Fill, stale *cache.Object) {
+	var early *collapse.Reader
+	if x.r.Method == http.MethodGet {
+		early, _ = f.NewReader(0)
+	}
+	j := s.newFillJob(x, stale)
+	j.req.OnEarlyHints = x.earlyHints()
+	go s.runFill(f, j)
+	s.followFill(x, f, true, early)
 }

@@ -77,6 +77,12 @@ func newDynOrigin(t testing.TB) *dynOrigin {
 			w.(http.Flusher).Flush()
 			w.Write(jsBody[4096:])
 			return
+		case "/empty.json":
+			// No Content-Length and no bytes: the length is unknown until
+			// the end.
+			h.Set("Content-Type", "application/json")
+			w.(http.Flusher).Flush()
+			return
 		case "/lines.json":
 			// A long poll answering line by line: each line is flushed,
 			// then the origin waits before the next.
@@ -289,6 +295,22 @@ func TestCompressUnknownLengthStreamed(t *testing.T) {
 	}
 	if n := o.fetches.Load(); n != 1 {
 		t.Errorf("origin asked %d times, want 1", n)
+	}
+}
+
+// TestCompressStreamEmpty: a body of unknown length that turns out empty
+// goes out as a valid empty stream of the coding, which viewers decode.
+func TestCompressStreamEmpty(t *testing.T) {
+	o := newDynOrigin(t)
+	s := dynServer(t, o.URL, "0")
+	for _, enc := range []string{"gzip", "br", "zstd"} {
+		rec := cget(s, "/empty.json", "Accept-Encoding", enc)
+		if rec.Code != http.StatusOK || rec.Header().Get("Content-Encoding") != enc {
+			t.Fatalf("%s: status %d, Content-Encoding %q", enc, rec.Code, rec.Header().Get("Content-Encoding"))
+		}
+		if got := decode(t, rec); len(got) != 0 {
+			t.Errorf("%s: decoded %q, want nothing", enc, got)
+		}
 	}
 }
 
