@@ -103,8 +103,8 @@ func streamCoding(x *exchange, h http.Header, status int, size int64) string {
 		return ""
 	}
 	enc := x.behavior.key.Encoding(x.r.Header["Accept-Encoding"])
-	if enc == "" {
-		return ""
+	if streamEncoders[enc] == nil {
+		return "" // identity ("")
 	}
 	if size < 0 {
 		size = compressMin // unknown: compressed, whatever it turns out to be
