@@ -125,6 +125,24 @@ func streamCoding(x *exchange, h http.Header, status int, size int64) string {
 	return enc
 }
 
+// weakenNotModified gives a 304 passed from the origin the weak ETag of
+// the compressed response the viewer holds: a viewer that revalidates
+// W/"x" (what streamCoding sent it) through a pass gets the origin's 304
+// with "x", which matches no response the viewer stored and so updates
+// nothing (RFC 9111 §4.3.4). Only when the viewer asked with W/"x".
+func weakenNotModified(x *exchange, h http.Header, status int) {
+	if status != http.StatusNotModified || !x.behavior.compress {
+		return
+	}
+	et := h.Get("Etag")
+	if et == "" || strings.HasPrefix(et, "W/") {
+		return
+	}
+	if inm := x.r.Header["If-None-Match"]; len(inm) > 0 && strings.Contains(strings.Join(inm, ","), "W/"+et) {
+		h["Etag"] = []string{"W/" + et}
+	}
+}
+
 // streamCompressed is streamTo through an encoder for enc: each chunk read
 // from src is compressed and flushed to the viewer before the next read.
 func streamCompressed(w *countingWriter, src io.Reader, enc string) error {

@@ -69,7 +69,7 @@ func newDynOrigin(t testing.TB) *dynOrigin {
 			body = gzipped(jsBody)
 		case "/range.js":
 			// An origin that answers ranges itself.
-			http.ServeContent(w, r, "range.js", time.Time{}, bytes.NewReader(jsBody))
+			http.ServeContent(w, r, "range.js", time.Time{}, bytes.NewReader(jsBody)) // honours If-None-Match (weak comparison)
 			return
 		case "/chunked.js":
 			h.Set("Cache-Control", "max-age=3600")
@@ -542,5 +542,27 @@ func BenchmarkCompressBytes(b *testing.B) {
 				compressBytes(enc, jsBody)
 			}
 		})
+	}
+}
+
+// TestCompressPassNotModified: a viewer revalidating the compressed
+// response it holds (W/"v1") through a pass gets the origin's 304 with the
+// ETag it holds, not the origin's strong one: a 304 whose validator
+// matches no stored response updates nothing (RFC 9111 §4.3.4).
+func TestCompressPassNotModified(t *testing.T) {
+	o := newDynOrigin(t)
+	s := dynServer(t, o.URL, "0")
+	first := cget(s, "/range.js", "Accept-Encoding", "gzip")
+	if first.Header().Get("Etag") != `W/"v1"` {
+		t.Fatalf("first: ETag %q", first.Header().Get("Etag"))
+	}
+	rec := cget(s, "/range.js", "Accept-Encoding", "gzip", "If-None-Match", `W/"v1"`)
+	if rec.Code != http.StatusNotModified || rec.Header().Get("Etag") != `W/"v1"` {
+		t.Errorf("revalidation: status %d, ETag %q, want 304 with W/\"v1\"", rec.Code, rec.Header().Get("Etag"))
+	}
+	// A viewer that holds the identity response keeps its strong ETag.
+	rec = cget(s, "/range.js", "If-None-Match", `"v1"`)
+	if rec.Code != http.StatusNotModified || rec.Header().Get("Etag") != `"v1"` {
+		t.Errorf("identity revalidation: status %d, ETag %q, want 304 with \"v1\"", rec.Code, rec.Header().Get("Etag"))
 	}
 }

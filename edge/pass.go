@@ -57,6 +57,7 @@ func (s *Server) pass(x *exchange) {
 	markOriginError(x, resp.StatusCode)
 	s.decorate(x, h)
 	enc := streamCoding(x, h, resp.StatusCode, resp.ContentLength) // compress_stream.go
+	weakenNotModified(x, h, resp.StatusCode)
 	if isSafe(r.Method) && answerConditional(x, h, resp.StatusCode) {
 		return
 	}
