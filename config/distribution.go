@@ -277,10 +277,15 @@ type CacheBehavior struct {
 	// bytes. The origin is asked for the chosen coding: what it encodes
 	// itself is kept and served as it is. The uncompressed copy is cached
 	// once, and each coding is made from it once and cached beside it,
-	// with a weak ETag (W/"..."). A response whose length the origin did
-	// not announce goes out uncompressed the first time, then compressed
-	// from the cached copy. Responses that are not cached (caching
-	// disabled, a pass) are not compressed. Default false.
+	// with a weak ETag (W/"..."). Responses that are not cached (caching
+	// disabled, no-store, private, an unsafe method) or not compressed
+	// whole first (no Content-Length, larger than the memory tier) are
+	// compressed as they stream, chunk by chunk as the origin sends them,
+	// at lighter levels and without Content-Length; a Range request for
+	// one is passed through uncompressed. Managed-CachingDisabled enables
+	// no coding (as CloudFront's), so nothing is compressed with it: a
+	// policy of your own with TTLs of 0 and the codings enabled compresses
+	// every response as it passes. Default false.
 	Compress bool `yaml:"compress,omitempty"`
 
 	// Origin or OriginGroup (exactly one) is the target, resolved by Parse

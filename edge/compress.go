@@ -159,7 +159,10 @@ func (s *Server) serveCoding(x *exchange, encObj *cache.Object) bool {
 		s.serveLookedUp(x, s.lookup(x))
 		return true
 	}
-	if id.Usability(x.start, noRequestDirectives) != cache.Fresh {
+	if u := id.Usability(x.start, noRequestDirectives); u != cache.Fresh {
+		if u == cache.StaleWhileRevalidate && s.serveCodingStale(x, id) {
+			return true // served stale, refreshed behind (compress_stream.go)
+		}
 		// Revalidate the identity copy (codingJob picks it); the fill
 		// compresses what it brings (fillFrom).
 		if encObj != nil {

@@ -413,14 +413,14 @@ func TestCompressOnlyWhatQualifies(t *testing.T) {
 	}
 }
 
-// TestCompressUnknownLength: a response without Content-Length goes out
-// uncompressed the first time (as CloudFront, which needs the length),
-// then compressed from the cached copy without asking the origin again.
+// TestCompressUnknownLength: a response without Content-Length is
+// compressed as it streams the first time (compress_stream.go), then
+// compressed from the cached copy without asking the origin again.
 func TestCompressUnknownLength(t *testing.T) {
 	o := newCompressOrigin(t)
 	s := newCompressServer(t, o.URL)
 	first := cget(s, "/chunked.js", "Accept-Encoding", "br")
-	if first.Header().Get("Content-Encoding") != "" || !bytes.Equal(first.Body.Bytes(), jsBody) {
+	if first.Header().Get("Content-Encoding") != "br" || !bytes.Equal(decode(t, first), jsBody) {
 		t.Fatalf("first: Content-Encoding %q, %d bytes", first.Header().Get("Content-Encoding"), first.Body.Len())
 	}
 	second := cget(s, "/chunked.js", "Accept-Encoding", "br")
@@ -629,8 +629,9 @@ func TestCompressVariants(t *testing.T) {
 }
 
 // TestCompressFromDisk: an identity copy too large for the memory tier
-// streams to the viewer uncompressed and into the disk tier; the next
-// viewer gets it compressed from the disk copy, and a purge removes both.
+// streams into the disk tier, and to the viewer compressed as it streams;
+// the next viewer gets it compressed from the disk copy, and a purge
+// removes both.
 func TestCompressFromDisk(t *testing.T) {
 	o := newCompressOrigin(t)
 	c := compressConfig(t, o.URL, ", cache: {memory: 64MiB, max_object_size: 1MiB}")
@@ -648,7 +649,7 @@ func TestCompressFromDisk(t *testing.T) {
 	large := bytes.Repeat(jsBody, 32)
 
 	first := cget(s, "/large.js", "Accept-Encoding", "br")
-	if first.Header().Get("Content-Encoding") != "" || !bytes.Equal(first.Body.Bytes(), large) {
+	if first.Header().Get("Content-Encoding") != "br" || !bytes.Equal(decode(t, first), large) {
 		t.Fatalf("first: Content-Encoding %q, %d bytes", first.Header().Get("Content-Encoding"), first.Body.Len())
 	}
 	for _, enc := range []string{"br", "zstd", "br"} {

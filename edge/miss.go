@@ -680,6 +680,10 @@ func (s *Server) respondFill(x *exchange, f *collapse.Fill, head collapse.Head, 
 	markOriginError(x, head.Status)
 	s.decorate(x, h)
 	r := x.r
+	// A body not compressed whole before it goes out (not stored, of
+	// unknown length, or beyond the memory tier) is compressed as it
+	// streams; not for a Range request (compress_stream.go).
+	enc := streamCoding(x, h, head.Status, head.ContentLength)
 
 	if answerConditional(x, h, head.Status) {
 		return
@@ -722,7 +726,7 @@ func (s *Server) respondFill(x *exchange, f *collapse.Fill, head collapse.Head, 
 	if limit >= 0 {
 		status = http.StatusPartialContent
 	}
-	if head.Status == http.StatusOK {
+	if head.Status == http.StatusOK && enc == "" {
 		h["Accept-Ranges"] = acceptRangesBytes
 	}
 	if r.Method == http.MethodHead || !bodyAllowed(status) {
@@ -759,7 +763,12 @@ func (s *Server) respondFill(x *exchange, f *collapse.Fill, head collapse.Head, 
 	if limit >= 0 {
 		src = io.LimitReader(body, limit)
 	}
-	if err := streamTo(&x.w, src); err != nil {
+	if enc != "" {
+		err = streamCompressed(&x.w, src, enc)
+	} else {
+		err = streamTo(&x.w, src)
+	}
+	if err != nil {
 		x.result, x.err, x.errTok = resultError, err, errorToken(err)
 		// Headers are out: cut the connection so the viewer sees a
 		// truncated body, never a short one that looks complete.

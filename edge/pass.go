@@ -56,6 +56,8 @@ func (s *Server) pass(x *exchange) {
 	x.result = resultMiss
 	markOriginError(x, resp.StatusCode)
 	s.decorate(x, h)
+	enc := streamCoding(x, h, resp.StatusCode, resp.ContentLength) // compress_stream.go
+	weakenNotModified(x, h, resp.StatusCode)
 	if isSafe(r.Method) && answerConditional(x, h, resp.StatusCode) {
 		return
 	}
@@ -63,7 +65,12 @@ func (s *Server) pass(x *exchange) {
 	if r.Method == http.MethodHead || !bodyAllowed(resp.StatusCode) {
 		return
 	}
-	if err := streamTo(&x.w, resp.Body); err != nil {
+	if enc != "" {
+		err = streamCompressed(&x.w, resp.Body, enc)
+	} else {
+		err = streamTo(&x.w, resp.Body)
+	}
+	if err != nil {
 		x.result, x.err, x.errTok = resultError, err, errorToken(err)
 		panic(http.ErrAbortHandler)
 	}
