@@ -3,8 +3,10 @@ package edge
 import (
 	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/andybalholm/brotli"
 	"github.com/klauspost/compress/gzip"
@@ -59,6 +61,20 @@ const (
 	zstdStreamWindow   = 256 << 10
 )
 
+// maxCompressedStreams bounds the responses compressed as they stream at
+// once: each holds an encoder (0.35-0.8 MB, BenchmarkStreamEncoderNew)
+// for as long as it is open, and a long poll can stay open for minutes,
+// so ten thousand of them would hold gigabytes. Past the bound a
+// response goes out uncompressed (correct, only larger), as CloudFront
+// sends identity when it is busy. 256 per core: at most about 200 MB of
+// encoders per core.
+var maxCompressedStreams = int64(256 * runtime.GOMAXPROCS(0))
+
+// compressedStreams counts the responses being compressed as they stream.
+// The bound is checked when a response's head is decided and counted when
+// its body starts, so a burst can pass it by the heads decided in between.
+var compressedStreams atomic.Int64
+
 // streamEncoder is a gzip, Brotli or zstd writer: each of the three has
 // these methods.
 type streamEncoder interface {
@@ -106,6 +122,9 @@ func streamCoding(x *exchange, h http.Header, status int, size int64) string {
 	if streamEncoders[enc] == nil {
 		return "" // identity ("")
 	}
+	if compressedStreams.Load() >= maxCompressedStreams {
+		return "" // too many open: this one goes out as it came
+	}
 	if size < 0 {
 		size = compressMin // unknown: compressed, whatever it turns out to be
 	}
@@ -146,6 +165,8 @@ func weakenNotModified(x *exchange, h http.Header, status int) {
 // streamCompressed is streamTo through an encoder for enc: each chunk read
 // from src is compressed and flushed to the viewer before the next read.
 func streamCompressed(w *countingWriter, src io.Reader, enc string) error {
+	compressedStreams.Add(1)
+	defer compressedStreams.Add(-1)
 	pool := streamEncoders[enc]
 	z := pool.Get().(streamEncoder)
 	z.Reset(w)

@@ -566,3 +566,26 @@ func TestCompressPassNotModified(t *testing.T) {
 		t.Errorf("identity revalidation: status %d, ETag %q, want 304 with \"v1\"", rec.Code, rec.Header().Get("Etag"))
 	}
 }
+
+// TestCompressedStreamsBounded: with as many compressed streams open as
+// the bound allows, the next response goes out uncompressed (and intact),
+// and once one closes, responses are compressed again.
+func TestCompressedStreamsBounded(t *testing.T) {
+	o := newDynOrigin(t)
+	s := dynServer(t, o.URL, "86400")
+	old := maxCompressedStreams
+	maxCompressedStreams = 1
+	t.Cleanup(func() { maxCompressedStreams = old })
+
+	compressedStreams.Add(1) // one stream held open
+	rec := cget(s, "/nostore.js", "Accept-Encoding", "gzip")
+	compressedStreams.Add(-1)
+	if rec.Header().Get("Content-Encoding") != "" || !bytes.Equal(rec.Body.Bytes(), jsBody) {
+		t.Errorf("past the bound: Content-Encoding %q, %d bytes; want identity, the origin's %d bytes",
+			rec.Header().Get("Content-Encoding"), rec.Body.Len(), len(jsBody))
+	}
+	checkStreamed(t, cget(s, "/nostore.js", "Accept-Encoding", "gzip"), "gzip")
+	if n := compressedStreams.Load(); n != 0 {
+		t.Errorf("%d compressed streams counted after every response ended", n)
+	}
+}
