@@ -1,0 +1,104 @@
+package test
+
+import (
+	"crypto/tls"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/terncdn/tern/certs/certstest"
+)
+
+// weakStrongTern is a tern with two distributions on one HTTPS listener:
+// "weak" (weak.test, security policy TLSv1) and "strong" (strong.test,
+// the edge's TLSv1.2_2021), each with its own certificate.
+func weakStrongTern(t *testing.T) (*node, string, *certstest.CA) {
+	t.Helper()
+	o := startOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=600")
+		io.WriteString(w, "object "+r.Host+r.URL.Path)
+	})
+	ca := certstest.NewCA(t)
+	def := ca.Issue(t, []string{"default.test"}, certstest.Options{})
+	weak := ca.Issue(t, []string{"weak.test"}, certstest.Options{})
+	strong := ca.Issue(t, []string{"strong.test"}, certstest.Options{})
+	tlsAddr := freeAddr(t)
+	cfg := `edge:
+  listen: "%EDGE%"
+  node_id: e2e-1
+  listen_tls: "` + tlsAddr + `"
+  tls:
+    default_certificate: {cert_file: "` + def.CertFile + `", key_file: "` + def.KeyFile + `"}
+    http3: false
+admin:
+  listen: "%ADMIN%"
+distributions:
+  - id: weak
+    aliases: [weak.test]
+    certificate: {cert_file: "` + weak.CertFile + `", key_file: "` + weak.KeyFile + `"}
+    security_policy: TLSv1
+    origins: [{id: web, domain_name: 127.0.0.1, http_port: ` + o.port() + `}]
+    default_cache_behavior: {target_origin_id: web}
+  - id: strong
+    aliases: [strong.test]
+    certificate: {cert_file: "` + strong.CertFile + `", key_file: "` + strong.KeyFile + `"}
+    origins: [{id: web, domain_name: 127.0.0.1, http_port: ` + o.port() + `}]
+    default_cache_behavior: {target_origin_id: web}
+`
+	return startTern(t, cfg), tlsAddr, ca
+}
+
+// TestSecurityPolicyNotBypassedByHost: a viewer that negotiates TLS 1.1
+// under the SNI of a distribution whose security policy allows it must
+// not reach, by the Host header, a distribution whose policy refuses TLS
+// 1.1. The edge answers 421 Misdirected Request (RFC 9110 §15.5.20), which
+// tells a client to try again on a connection of its own for that host.
+func TestSecurityPolicyNotBypassedByHost(t *testing.T) {
+	_, tlsAddr, ca := weakStrongTern(t)
+	// The policy holds at the handshake.
+	old := &tls.Config{ServerName: "strong.test", RootCAs: ca.Pool, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}
+	if c, err := tls.Dial("tcp", tlsAddr, old); err == nil {
+		c.Close()
+		t.Fatal("TLS 1.1 handshake for strong.test succeeded under TLSv1.2_2021")
+	}
+	get := func(sni, host string, maxVersion uint16) int {
+		t.Helper()
+		tr := &http.Transport{TLSClientConfig: &tls.Config{ServerName: sni, RootCAs: ca.Pool, MinVersion: tls.VersionTLS10, MaxVersion: maxVersion}}
+		defer tr.CloseIdleConnections()
+		req, _ := http.NewRequest("GET", "https://"+tlsAddr+"/x", nil)
+		req.Host = host
+		resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
+		if err != nil {
+			t.Fatalf("SNI %s, Host %s: %v", sni, host, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := get("weak.test", "weak.test", tls.VersionTLS11); got != 200 {
+		t.Fatalf("TLS 1.1 to weak.test: %d", got)
+	}
+	if got := get("weak.test", "strong.test", tls.VersionTLS11); got != http.StatusMisdirectedRequest {
+		t.Errorf("TLS 1.1 under SNI weak.test, Host strong.test: %d, want 421", got)
+	}
+	// A TLS 1.2 connection with an AEAD suite meets both policies: one
+	// connection may serve both names (HTTP/2 connection reuse).
+	if got := get("weak.test", "strong.test", tls.VersionTLS12); got != 200 {
+		t.Errorf("TLS 1.2 under SNI weak.test, Host strong.test: %d, want 200", got)
+	}
+	// TLS 1.2 with a CBC suite only TLSv1 allows.
+	tr := &http.Transport{TLSClientConfig: &tls.Config{ServerName: "weak.test", RootCAs: ca.Pool, MaxVersion: tls.VersionTLS12,
+		CipherSuites: []uint16{tls.TLS_RSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA}}}
+	defer tr.CloseIdleConnections()
+	req, _ := http.NewRequest("GET", "https://"+tlsAddr+"/y", nil)
+	req.Host = "strong.test"
+	resp, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMisdirectedRequest {
+		t.Errorf("TLS 1.2 CBC under SNI weak.test, Host strong.test: %d, want 421", resp.StatusCode)
+	}
+}
