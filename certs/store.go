@@ -85,6 +85,8 @@ func New(c *config.Config) (*Store, error) {
 			CipherSuites:   p.CipherSuites,
 			NextProtos:     []string{"h2", "http/1.1", ACMEProtocol},
 			GetCertificate: s.GetCertificate,
+			// edge.tls.session_tickets: false: full handshakes only.
+			SessionTicketsDisabled: !c.Edge.TLS.SessionTicketsEnabled(),
 		}
 	}
 	if err := s.Apply(c); err != nil {

@@ -69,6 +69,14 @@ type TLS struct {
 	// advertises it on HTTPS responses (Alt-Svc: h3=":PORT"; ma=86400).
 	// Default true.
 	HTTP3 *bool `yaml:"http3,omitempty"`
+	// SessionTickets lets viewers resume TLS sessions by session tickets
+	// (RFC 5077, and RFC 8446's PSK resumption for TLS 1.3): a returning
+	// viewer skips the certificate and key exchange. false turns them off
+	// on HTTPS and HTTP/3: every connection makes a full handshake, which
+	// costs the edge's CPU but means no ticket key can ever decrypt a
+	// recorded session, and a session cannot be carried from one edge to
+	// another. Changing it takes a restart. Default true.
+	SessionTickets *bool `yaml:"session_tickets,omitempty"`
 	// SessionTicketKeyFile keeps the keys that encrypt TLS session tickets
 	// across restarts (and lets edges behind one name share them, when
 	// they share the file), so that viewers resume sessions after a
@@ -86,6 +94,10 @@ type TLS struct {
 	// certificate is {acme: true} (see ACME). Default: none.
 	ACME *ACME `yaml:"acme,omitempty"`
 }
+
+// SessionTicketsEnabled reports whether viewers may resume sessions by
+// tickets (SessionTickets, default true).
+func (t *TLS) SessionTicketsEnabled() bool { return t.SessionTickets == nil || *t.SessionTickets }
 
 // HTTP3Enabled reports whether HTTP/3 is served (HTTP3, default true).
 func (t *TLS) HTTP3Enabled() bool { return t.HTTP3 == nil || *t.HTTP3 }
@@ -197,6 +209,8 @@ func (c *Config) validateTLS(p *problems) {
 	}
 	if strings.ContainsAny(t.SessionTicketKeyFile, "\x00\r\n") {
 		p.add("edge.tls.session_ticket_key_file", "%q is not a file path", t.SessionTicketKeyFile)
+	} else if t.SessionTicketKeyFile != "" && !t.SessionTicketsEnabled() {
+		p.add("edge.tls.session_ticket_key_file", "has no use with edge.tls.session_tickets: false (no tickets are issued); remove one of them")
 	}
 
 	if t.ACME != nil {
