@@ -44,7 +44,11 @@ type TLS struct {
 	// host (no SNI), or a host no distribution's certificate covers.
 	// Required when edge.listen_tls is set, unless some distribution has
 	// a certificate of its own (then viewers without SNI, or with an
-	// unknown name, are refused at the handshake).
+	// unknown name, are refused at the handshake). It is this node's
+	// setting, from its own file: `tern edge` gets only the distributions
+	// from the control plane, so its file may leave it out when they
+	// carry certificates; a revision whose distributions carry none is
+	// then refused at the edge with this field named.
 	DefaultCertificate *Certificate `yaml:"default_certificate,omitempty"`
 	// SecurityPolicy is CloudFront's name for the lowest TLS version and
 	// the cipher suites viewers may use: TLSv1.3_2025 (TLS 1.3 only),
@@ -252,8 +256,11 @@ func (c *Config) validateTLS(p *problems) {
 			checkCertificateFiles(p, f+".certificate", cert)
 		}
 	}
-	if e.ListenTLS != "" && t.DefaultCertificate == nil && !haveOwn {
-		p.add("edge.tls.default_certificate", "is required with edge.listen_tls when no distribution has a certificate")
+	// Without distributions there is nothing to serve either way: the
+	// file of a `tern edge`, whose distributions (and their certificates)
+	// come from the control plane, is checked again with them.
+	if e.ListenTLS != "" && t.DefaultCertificate == nil && !haveOwn && len(c.Distributions) > 0 {
+		p.add("edge.tls.default_certificate", "is required with edge.listen_tls when no distribution has a certificate (no HTTPS handshake would find one)")
 	}
 }
 

@@ -4,6 +4,10 @@ import (
 	"crypto/tls"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,5 +104,61 @@ func TestSecurityPolicyNotBypassedByHost(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusMisdirectedRequest {
 		t.Errorf("TLS 1.2 CBC under SNI weak.test, Host strong.test: %d, want 421", resp.StatusCode)
+	}
+}
+
+// TestEdgeHTTPSWithoutDefaultCertificate: `tern edge` takes its
+// distributions, and with them their certificates, from the control
+// plane; its own file (listen_tls, no default_certificate) has none. It
+// starts, serves each distribution's certificate by SNI, and refuses a
+// handshake no certificate covers.
+func TestEdgeHTTPSWithoutDefaultCertificate(t *testing.T) {
+	o := startOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=600")
+		io.WriteString(w, "object "+r.URL.Path)
+	})
+	ca := certstest.NewCA(t)
+	shop := ca.Issue(t, []string{"shop.test"}, certstest.Options{})
+	nw := startNetwork(t, `distributions:
+  - id: shop
+    aliases: [shop.test]
+    certificate: {cert_file: "`+shop.CertFile+`", key_file: "`+shop.KeyFile+`"}
+    origins: [{id: web, domain_name: 127.0.0.1, http_port: `+o.port()+`}]
+    default_cache_behavior: {target_origin_id: web}
+`)
+	tlsAddr := freeAddr(t)
+	e := nw.startNode("eu", "eu-1", strings.Replace(edgeFile, "edge:\n", "edge:\n  listen_tls: \""+tlsAddr+"\"\n  tls: {http3: false}\n", 1))
+	waitLong(t, "the distribution on the edge", func() bool { return slices.Contains(e.distributionIDs(), "shop") })
+	c, err := tls.Dial("tcp", tlsAddr, &tls.Config{ServerName: "shop.test", RootCAs: ca.Pool})
+	if err != nil {
+		t.Fatalf("handshake for shop.test: %v", err)
+	}
+	c.Close()
+	if c, err := tls.Dial("tcp", tlsAddr, &tls.Config{ServerName: "other.test", InsecureSkipVerify: true}); err == nil {
+		c.Close()
+		t.Error("a handshake for a name no certificate covers succeeded")
+	}
+	// A revision that leaves no certificate at all is refused at the
+	// edge, naming what is missing; the one in service stays.
+	rev := e.configRevision()
+	doc := filepath.Join(t.TempDir(), "shop.yaml")
+	os.WriteFile(doc, []byte(`id: shop
+aliases: [shop.test]
+origins: [{id: web, domain_name: 127.0.0.1, http_port: `+o.port()+`}]
+default_cache_behavior: {target_origin_id: web}
+`), 0o644)
+	if out, err := nw.cli("apply", "-f", doc); err != nil {
+		t.Fatalf("apply: %v\n%s", err, out)
+	}
+	waitLong(t, "the refusal in the edge's log", func() bool {
+		return strings.Contains(e.output.String(), "edge.tls.default_certificate: is required")
+	})
+	if got := e.configRevision(); got != rev {
+		t.Errorf("revision in service %v, want %v kept", got, rev)
+	}
+	if c, err := tls.Dial("tcp", tlsAddr, &tls.Config{ServerName: "shop.test", RootCAs: ca.Pool}); err != nil {
+		t.Errorf("after the refused revision: %v", err)
+	} else {
+		c.Close()
 	}
 }
