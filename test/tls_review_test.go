@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -160,5 +161,58 @@ default_cache_behavior: {target_origin_id: web}
 		t.Errorf("after the refused revision: %v", err)
 	} else {
 		c.Close()
+	}
+}
+
+// TestRefusedReloadKeepsCertificates: a configuration the edge refuses
+// (here an origin's tls.ca_file that does not load) leaves the
+// certificates as they were: the HTTPS side is not applied without the
+// rest.
+func TestRefusedReloadKeepsCertificates(t *testing.T) {
+	o := startOrigin(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	ca := certstest.NewCA(t)
+	def := ca.Issue(t, []string{"default.test"}, certstest.Options{})
+	shop := ca.Issue(t, []string{"shop.test"}, certstest.Options{})
+	tlsAddr := freeAddr(t)
+	head := `edge:
+  listen: "%EDGE%"
+  node_id: e2e-1
+  listen_tls: "` + tlsAddr + `"
+  tls:
+    default_certificate: {cert_file: "` + def.CertFile + `", key_file: "` + def.KeyFile + `"}
+    http3: false
+admin:
+  listen: "%ADMIN%"
+distributions:
+  - id: shop
+    aliases: [shop.test]
+    origins: [{id: web, domain_name: 127.0.0.1, http_port: ` + o.port() + `}]
+    default_cache_behavior: {target_origin_id: web}
+`
+	n := startTern(t, head+`    certificate: {cert_file: "`+shop.CertFile+`", key_file: "`+shop.KeyFile+`"}
+`)
+	served := func() string {
+		t.Helper()
+		c, err := tls.Dial("tcp", tlsAddr, &tls.Config{ServerName: "shop.test", RootCAs: ca.Pool, InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0].SerialNumber.String()
+	}
+	if got := served(); got != shop.Cert.SerialNumber.String() {
+		t.Fatalf("shop.test served %s", got)
+	}
+	// The new file drops shop's certificate and names a CA file that
+	// does not exist: the edge refuses it whole.
+	bad := strings.Replace(head, "http_port: "+o.port()+"}", "http_port: "+o.port()+", protocol_policy: https-only, tls: {ca_file: \"%DIR%/missing-ca.pem\"}}", 1)
+	bad = strings.NewReplacer("%EDGE%", n.Edge, "%ADMIN%", n.Admin, "%DIR%", n.Dir).Replace(bad)
+	if err := os.WriteFile(filepath.Join(n.Dir, "tern.yaml"), []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n.cmd.Process.Signal(syscall.SIGHUP)
+	waitLong(t, "the refused reload", func() bool { return strings.Contains(n.output.String(), "reload refused") })
+	if got := served(); got != shop.Cert.SerialNumber.String() {
+		t.Errorf("after a refused reload shop.test gets %s, want its own certificate %s still", got, shop.Cert.SerialNumber)
 	}
 }
