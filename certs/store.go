@@ -51,9 +51,12 @@ type index struct {
 	wildcard map[string]*pair // "example.com" for "*.example.com"
 	def      *pair
 	acme     map[string]bool // names the ACME hook answers for
-	// policy by exact and by wildcard alias; defPolicy for the rest.
-	policy, wildPolicy map[string]*tls.Config
-	defPolicy          *tls.Config
+	// The security policy of each enabled distribution (its own, else
+	// defPolicy) by what the edge routes by: exact alias, wildcard alias
+	// ("example.com" for "*.example.com"), generated label, and the
+	// catch-all distribution (nil: none); defPolicy for the rest.
+	policy, wildPolicy, labelPolicy map[string]*tls.Config
+	catchAllPolicy, defPolicy       *tls.Config
 }
 
 // Store chooses the certificate and the security policy of each viewer
@@ -112,15 +115,32 @@ func (s *Store) TLSConfig() *tls.Config {
 }
 
 // configForClient picks the security policy of hello's server name: the
-// policy of the distribution one of whose aliases it is, else the edge's.
+// policy of the distribution the edge routes that name to as a Host
+// (exact alias, then the wildcard alias with the longest suffix, at any
+// depth, then the generated name, then the catch-all), else the edge's.
+// The edge answers 421 to a request whose Host names a distribution whose
+// policy the connection does not meet, so the two must agree.
 func (s *Store) configForClient(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 	idx := s.idx.Load()
 	name := serverName(hello)
+	if name == "" {
+		return idx.defPolicy, nil
+	}
 	if c := idx.policy[name]; c != nil {
 		return c, nil
 	}
-	if c := idx.wildPolicy[parentDomain(name)]; c != nil {
-		return c, nil
+	for p := parentDomain(name); p != ""; p = parentDomain(p) {
+		if c := idx.wildPolicy[p]; c != nil {
+			return c, nil
+		}
+	}
+	if len(name) > 10 && name[9] == '.' {
+		if c := idx.labelPolicy[name[:9]]; c != nil {
+			return c, nil
+		}
+	}
+	if idx.catchAllPolicy != nil {
+		return idx.catchAllPolicy, nil
 	}
 	return idx.defPolicy, nil
 }
@@ -321,7 +341,8 @@ func (s *Store) Apply(c *config.Config) error {
 	idx := &index{
 		exact: make(map[string]*pair), wildcard: make(map[string]*pair), acme: make(map[string]bool),
 		policy: make(map[string]*tls.Config), wildPolicy: make(map[string]*tls.Config),
-		defPolicy: s.confs[c.Edge.TLS.SecurityPolicy],
+		labelPolicy: make(map[string]*tls.Config),
+		defPolicy:   s.confs[c.Edge.TLS.SecurityPolicy],
 	}
 	if idx.defPolicy == nil {
 		idx.defPolicy = s.confs[config.DefaultSecurityPolicy]
@@ -349,15 +370,24 @@ func (s *Store) Apply(c *config.Config) error {
 		idx.acme[strings.ToLower(n)] = true
 	}
 	for _, d := range c.Distributions {
-		if d == nil || d.SecurityPolicy == "" {
+		if d == nil || !d.IsEnabled() {
 			continue
 		}
-		conf := s.confs[d.SecurityPolicy]
+		conf := idx.defPolicy
+		if d.SecurityPolicy != "" {
+			conf = s.confs[d.SecurityPolicy]
+		}
+		idx.labelPolicy[config.GeneratedLabel(d.ID)] = conf
+		if len(d.Aliases) == 0 {
+			idx.catchAllPolicy = conf
+		}
 		for _, a := range d.Aliases {
-			a = strings.ToLower(a)
+			a = strings.TrimSuffix(strings.ToLower(a), ".")
 			if w, ok := strings.CutPrefix(a, "*."); ok {
 				idx.wildPolicy[w] = conf
-			} else if a != "*" {
+			} else if a == "*" {
+				idx.catchAllPolicy = conf
+			} else {
 				idx.policy[a] = conf
 			}
 		}

@@ -42,3 +42,44 @@ func TestSessionTicketsOff(t *testing.T) {
 		}
 	}
 }
+
+// TestPolicyFollowsRouting: the handshake's security policy is that of
+// the distribution the edge routes the server name to: a wildcard alias
+// covers names any number of labels deep (as CloudFront's, and the edge's
+// routing, do), and a catch-all distribution's policy covers names no
+// alias names. Otherwise a viewer would get through the handshake under
+// the edge's weaker policy and be refused (421) on every request.
+func TestPolicyFollowsRouting(t *testing.T) {
+	ca := certstest.NewCA(t)
+	def := ca.Issue(t, []string{"default.test", "*.b.test", "*.x.b.test"}, certstest.Options{})
+	b := dist("b", nil, "*.b.test")
+	b.SecurityPolicy = "TLSv1.3_2025"
+	c := testConfig(t, def, b)
+	c.Edge.TLS.SecurityPolicy = "TLSv1"
+	s, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serveTLS(t, s.TLSConfig())
+	tls12 := func(c *tls.Config) { c.MinVersion, c.MaxVersion = tls.VersionTLS10, tls.VersionTLS12 }
+	for _, sni := range []string{"www.b.test", "y.x.b.test"} {
+		if _, err := handshake(t, addr, sni, ca, tls12); err == nil {
+			t.Errorf("%s (alias *.b.test, TLSv1.3_2025): a TLS 1.2 handshake succeeded", sni)
+		}
+	}
+	if _, err := handshake(t, addr, "default.test", ca, tls12); err != nil {
+		t.Errorf("default.test (edge policy TLSv1): %v", err)
+	}
+
+	// A catch-all distribution's policy covers the names no alias names.
+	all := dist("all", nil, "*")
+	all.SecurityPolicy = "TLSv1.3_2025"
+	if err := s.Apply(testConfig(t, def, all)); err != nil {
+		t.Fatal(err)
+	}
+	for _, sni := range []string{"default.test", "www.b.test"} {
+		if _, err := handshake(t, addr, sni, ca, tls12); err == nil {
+			t.Errorf("%s (catch-all, TLSv1.3_2025): a TLS 1.2 handshake succeeded", sni)
+		}
+	}
+}
