@@ -152,7 +152,11 @@ func (s *Store) configForClient(hello *tls.ClientHelloInfo) (*tls.Config, error)
 func (s *Store) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	idx := s.idx.Load()
 	name := serverName(hello)
-	if a := s.acme.Load(); a != nil && (idx.acme[name] || isACMEChallenge(hello)) {
+	// Only the names of distributions with certificate: {acme: true} go
+	// to the ACME manager, the CA's validation handshakes (acme-tls/1)
+	// included: it orders for no other name, so a handshake for any other
+	// costs it nothing and gets the file certificates below.
+	if a := s.acme.Load(); a != nil && idx.acme[name] {
 		// A name whose certificate is not issued yet gets the default.
 		if c, err := a.GetCertificate(hello); c != nil || err != nil {
 			return c, err
@@ -173,10 +177,6 @@ func (s *Store) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, er
 		return nil, errors.New("no certificate for a handshake without a server name (SNI): set edge.tls.default_certificate")
 	}
 	return nil, fmt.Errorf("no certificate covers %q", name)
-}
-
-func isACMEChallenge(hello *tls.ClientHelloInfo) bool {
-	return len(hello.SupportedProtos) == 1 && hello.SupportedProtos[0] == ACMEProtocol
 }
 
 // SetACME installs the ACME manager: handshakes for the aliases of the

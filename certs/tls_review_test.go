@@ -2,9 +2,14 @@ package certs
 
 import (
 	"crypto/tls"
+	"fmt"
+	"log/slog"
 	"testing"
+	"time"
 
+	"github.com/terncdn/tern/certs/acmetest"
 	"github.com/terncdn/tern/certs/certstest"
+	"github.com/terncdn/tern/config"
 )
 
 // TestSessionTicketsOff: with edge.tls.session_tickets: false no handshake
@@ -81,5 +86,59 @@ func TestPolicyFollowsRouting(t *testing.T) {
 		if _, err := handshake(t, addr, sni, ca, tls12); err == nil {
 			t.Errorf("%s (catch-all, TLSv1.3_2025): a TLS 1.2 handshake succeeded", sni)
 		}
+	}
+}
+
+// TestUnknownNamesNeverReachACME: handshakes for names no distribution
+// with certificate: {acme: true} has, with or without the acme-tls/1
+// protocol a CA's validation offers, place no order, touch nothing of the
+// ACME manager (no error logged per handshake, which a viewer could
+// flood), and get the default certificate.
+func TestUnknownNamesNeverReachACME(t *testing.T) {
+	ca := certstest.NewCA(t)
+	def := ca.Issue(t, []string{"default.test"}, certstest.Options{})
+	p := acmetest.StartPebble(t, 1, 1, 90*24*time.Hour)
+	rec := &recorder{}
+	a, err := NewACME(ACMEOptions{DirectoryURL: p.DirectoryURL, CARootsFile: p.RootsFile, AgreeTOS: true,
+		Storage: t.TempDir(), Logger: slog.New(rec)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Close)
+	d := dist("shop", nil, "shop.tern.test")
+	d.Certificate = &config.Certificate{ACME: true}
+	c := &config.Config{Distributions: []*config.Distribution{d}}
+	c.Edge.ListenTLS = "127.0.0.1:0"
+	c.Edge.TLS.DefaultCertificate = &config.Certificate{CertFile: def.CertFile, KeyFile: def.KeyFile}
+	c.Edge.TLS.ACME = &config.ACME{AgreeTOS: true, DirectoryURL: p.DirectoryURL}
+	d.Origins = []*config.Origin{{ID: "o", DomainName: "127.0.0.1"}}
+	d.DefaultCacheBehavior = &config.CacheBehavior{TargetOriginID: "o"}
+	if err := c.Provision(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetACME(a)
+	addr := serveTLS(t, s.TLSConfig())
+	for i := range 20 {
+		name := fmt.Sprintf("n%d.attacker.test", i)
+		for _, protos := range [][]string{nil, {ACMEProtocol}} {
+			st, err := handshake(t, addr, name, ca, func(c *tls.Config) { c.NextProtos, c.InsecureSkipVerify = protos, true })
+			if err != nil {
+				t.Fatalf("%s %v: %v", name, protos, err)
+			}
+			if got := st.PeerCertificates[0].SerialNumber; got.Cmp(def.Cert.SerialNumber) != 0 {
+				t.Errorf("%s %v: serial %v, want the default certificate's", name, protos, got)
+			}
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := p.Orders(); n != 0 {
+		t.Errorf("%d orders for names nobody manages", n)
+	}
+	if r, ok := rec.find("ERROR"); ok {
+		t.Errorf("the ACME manager logged for an unknown name: %s", r)
 	}
 }
