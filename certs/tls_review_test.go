@@ -1,9 +1,12 @@
 package certs
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -141,4 +144,38 @@ func TestUnknownNamesNeverReachACME(t *testing.T) {
 	if r, ok := rec.find("ERROR"); ok {
 		t.Errorf("the ACME manager logged for an unknown name: %s", r)
 	}
+}
+
+// TestSlowOCSPDoesNotHoldReloads: an OCSP responder that does not answer
+// (a black-holed address) must not hold up the reading of renewed
+// certificate files: they go in service within the poll interval, while
+// the fetches wait for their timeout.
+func TestSlowOCSPDoesNotHoldReloads(t *testing.T) {
+	hang := make(chan struct{})
+	responder := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-hang:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(responder.Close)
+	t.Cleanup(func() { close(hang) })
+	ca := certstest.NewCA(t)
+	def := ca.Issue(t, []string{"default.test"}, certstest.Options{OCSPServer: responder.URL})
+	a := ca.Issue(t, []string{"a.test"}, certstest.Options{OCSPServer: responder.URL})
+	s, err := New(testConfig(t, def, dist("a", a, "a.test")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Run(ctx, 20*time.Millisecond)
+	addr := serveTLS(t, s.TLSConfig())
+	time.Sleep(100 * time.Millisecond) // the first fetches are waiting
+	a2 := ca.Issue(t, []string{"a.test"}, certstest.Options{})
+	replace(t, a.CertFile, a2.CertPEM)
+	replace(t, a.KeyFile, a2.KeyPEM)
+	waitFor(t, "the renewed certificate while OCSP hangs", func() bool {
+		return serialOf(t, addr, "a.test", ca) == a2.Cert.SerialNumber.String()
+	})
 }
