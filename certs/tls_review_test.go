@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -178,4 +179,47 @@ func TestSlowOCSPDoesNotHoldReloads(t *testing.T) {
 	waitFor(t, "the renewed certificate while OCSP hangs", func() bool {
 		return serialOf(t, addr, "a.test", ca) == a2.Cert.SerialNumber.String()
 	})
+}
+
+// TestSNIEdgeCases pins how server names pick certificates: case and a
+// trailing dot do not matter, a wildcard covers one label only (RFC 6125
+// §6.4.3), and whatever names no certificate gets the default.
+func TestSNIEdgeCases(t *testing.T) {
+	ca := certstest.NewCA(t)
+	def := ca.Issue(t, []string{"default.test"}, certstest.Options{})
+	w := ca.Issue(t, []string{"*.w.test"}, certstest.Options{})
+	a := ca.Issue(t, []string{"a.test"}, certstest.Options{})
+	s, err := New(testConfig(t, def, dist("w", w, "w.test", "*.w.test"), dist("a", a, "a.test")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serveTLS(t, s.TLSConfig())
+	long := strings.Repeat("l", 60) + "." + strings.Repeat("o", 60) + "." + strings.Repeat("n", 60) + ".w.test"
+	for _, tc := range []struct {
+		sni  string
+		want *certstest.Issued
+	}{
+		{"A.TEST", a}, {"a.test.", a}, {"w.test", w}, {"x.w.test", w}, {"X.W.Test.", w},
+		{"y.x.w.test", def}, {"w.test.evil", def}, {"evil-a.test", def}, {"test", def},
+		{long, def}, {"", def},
+	} {
+		st, err := handshake(t, addr, tc.sni, ca, func(c *tls.Config) { c.InsecureSkipVerify = true })
+		if err != nil {
+			t.Errorf("%q: %v", tc.sni, err)
+			continue
+		}
+		if got := st.PeerCertificates[0].SerialNumber; got.Cmp(tc.want.Cert.SerialNumber) != 0 {
+			t.Errorf("%q: serial %v, want %v", tc.sni, got, tc.want.Cert.SerialNumber)
+		}
+	}
+	// A distribution removed takes its certificate with it.
+	if err := s.Apply(testConfig(t, def, dist("a", a, "a.test"))); err != nil {
+		t.Fatal(err)
+	}
+	for _, sni := range []string{"w.test", "x.w.test"} {
+		st, err := handshake(t, addr, sni, ca, func(c *tls.Config) { c.InsecureSkipVerify = true })
+		if err != nil || st.PeerCertificates[0].SerialNumber.Cmp(def.Cert.SerialNumber) != 0 {
+			t.Errorf("%s after its distribution was removed: %v, want the default certificate", sni, err)
+		}
+	}
 }
