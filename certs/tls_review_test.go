@@ -223,3 +223,17 @@ func TestSNIEdgeCases(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPolicyAllows is the check the edge makes of every HTTPS
+// request: TLS 1.3, and TLS 1.2 with the last suite TLSv1.2_2021 lists.
+func BenchmarkPolicyAllows(b *testing.B) {
+	p, _ := PolicyFor("TLSv1.2_2021")
+	var ok bool
+	for b.Loop() {
+		ok = p.Allows(tls.VersionTLS13, tls.TLS_AES_128_GCM_SHA256)
+		ok = p.Allows(tls.VersionTLS12, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256) && ok
+	}
+	if !ok {
+		b.Fatal("refused")
+	}
+}
