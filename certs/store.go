@@ -215,9 +215,11 @@ func parentDomain(name string) string {
 // Check loads every certificate file c names and reports each problem
 // (missing file, key that does not match, certificate expired or not yet
 // valid) naming its field, as a *config.FieldError. Run it where the files
-// are: at start and before a new configuration is applied.
+// are (tern validate). New and Apply are stricter about nothing but this:
+// they serve a certificate outside its validity period, and log it, rather
+// than refuse the whole configuration.
 func Check(c *config.Config) error {
-	_, err := loadAll(c, nil)
+	_, err := loadAll(c, nil, false)
 	return err
 }
 
@@ -244,8 +246,9 @@ type source struct {
 }
 
 // loadAll loads the file certificates of c, reusing from have those whose
-// files did not change.
-func loadAll(c *config.Config, have map[[2]string]*pair) (map[[2]string]*pair, error) {
+// files did not change. With expiredOK a certificate outside its validity
+// period is loaded, and logged, instead of being an error.
+func loadAll(c *config.Config, have map[[2]string]*pair, expiredOK bool) (map[[2]string]*pair, error) {
 	out := make(map[[2]string]*pair)
 	var errs []error
 	for _, src := range certSources(c) {
@@ -258,7 +261,7 @@ func loadAll(c *config.Config, have map[[2]string]*pair) (map[[2]string]*pair, e
 			continue
 		}
 		p := &pair{field: src.field, certFile: k[0], keyFile: k[1]}
-		if err := p.load(time.Now()); err != nil {
+		if err := p.load(time.Now(), expiredOK); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -267,8 +270,15 @@ func loadAll(c *config.Config, have map[[2]string]*pair) (map[[2]string]*pair, e
 	return out, errors.Join(errs...)
 }
 
-// load reads p's files into p.cert; on error p keeps what it had.
-func (p *pair) load(now time.Time) error {
+// load reads p's files into p.cert; on error p keeps what it had. With
+// expiredOK, a certificate outside its validity period is put in service
+// all the same and the problem logged: a certificate that expired in
+// service (nobody renewed it) must not keep the edge from starting again,
+// nor a revision of other distributions from being applied; viewers of
+// its names get what they got before. A file replaced on disk is read with
+// expiredOK false: an expired replacement does not displace the one in
+// service.
+func (p *pair) load(now time.Time, expiredOK bool) error {
 	cs, err1 := stampOf(p.certFile)
 	ks, err2 := stampOf(p.keyFile)
 	cert, err := loadPair(p.certFile, p.keyFile, now)
@@ -277,6 +287,12 @@ func (p *pair) load(now time.Time) error {
 		var fe *fieldProblem
 		if errors.As(err, &fe) {
 			field += "." + fe.field
+		}
+		if cert != nil && expiredOK {
+			slog.Error("certificate outside its validity period; serving it until its files are replaced", "field", field, "error", err)
+			p.certStamp, p.keyStamp = cs, ks
+			p.cert.Store(cert)
+			return nil
 		}
 		if err1 == nil && err2 == nil {
 			// A refused version is not tried again until it changes.
@@ -298,7 +314,8 @@ type fieldProblem struct {
 
 func (e *fieldProblem) Error() string { return e.err.Error() }
 
-// loadPair reads and checks a certificate and its key.
+// loadPair reads and checks a certificate and its key. A certificate
+// outside its validity period is returned with the error.
 func loadPair(certFile, keyFile string, now time.Time) (*tls.Certificate, error) {
 	certPEM, err := os.ReadFile(certFile)
 	if err != nil {
@@ -321,9 +338,9 @@ func loadPair(certFile, keyFile string, now time.Time) (*tls.Certificate, error)
 	}
 	switch {
 	case now.After(leaf.NotAfter):
-		return nil, &fieldProblem{"cert_file", fmt.Errorf("%s: the certificate expired on %s", certFile, leaf.NotAfter.UTC().Format(time.RFC3339))}
+		return &cert, &fieldProblem{"cert_file", fmt.Errorf("%s: the certificate expired on %s", certFile, leaf.NotAfter.UTC().Format(time.RFC3339))}
 	case now.Before(leaf.NotBefore):
-		return nil, &fieldProblem{"cert_file", fmt.Errorf("%s: the certificate is not valid before %s", certFile, leaf.NotBefore.UTC().Format(time.RFC3339))}
+		return &cert, &fieldProblem{"cert_file", fmt.Errorf("%s: the certificate is not valid before %s", certFile, leaf.NotBefore.UTC().Format(time.RFC3339))}
 	}
 	return &cert, nil
 }
@@ -334,7 +351,7 @@ func loadPair(certFile, keyFile string, now time.Time) (*tls.Certificate, error)
 func (s *Store) Apply(c *config.Config) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	pairs, err := loadAll(c, s.pairs)
+	pairs, err := loadAll(c, s.pairs, true)
 	if err != nil {
 		return err
 	}
@@ -430,7 +447,7 @@ func (s *Store) reload() {
 		if cs == p.certStamp && ks == p.keyStamp {
 			continue
 		}
-		if err := p.load(s.now()); err != nil {
+		if err := p.load(s.now(), false); err != nil {
 			slog.Error("certificate not reloaded; keeping the one in service", "error", err)
 			continue
 		}

@@ -137,8 +137,11 @@ type Certificate struct {
 	// "fullchain.pem"). With the issuer in it, the certificate's OCSP
 	// response is fetched and stapled to handshakes, and refreshed before
 	// it expires. A file replaced on disk is read again within seconds;
-	// one that does not load (or does not match its key) is logged and
-	// the certificate in service kept.
+	// one that does not load (or does not match its key, or is expired)
+	// is logged and the certificate in service kept. A certificate that
+	// is expired when first loaded (at start, or in a new configuration)
+	// is served all the same, with an error logged, rather than refusing
+	// the whole configuration; tern validate reports it.
 	CertFile string `yaml:"cert_file,omitempty"`
 	// KeyFile is the PEM file of the certificate's private key.
 	KeyFile string `yaml:"key_file,omitempty"`

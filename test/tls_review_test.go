@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -214,5 +215,60 @@ distributions:
 	waitLong(t, "the refused reload", func() bool { return strings.Contains(n.output.String(), "reload refused") })
 	if got := served(); got != shop.Cert.SerialNumber.String() {
 		t.Errorf("after a refused reload shop.test gets %s, want its own certificate %s still", got, shop.Cert.SerialNumber)
+	}
+}
+
+// TestExpiredCertificateDoesNotStopTheEdge: a certificate that expired in
+// service (nobody renewed it) must not keep the edge from starting again:
+// every other distribution is served, the expired one is served with what
+// it has (as the edge did before the restart) and the problem is logged
+// naming the field; `tern validate` still reports it.
+func TestExpiredCertificateDoesNotStopTheEdge(t *testing.T) {
+	o := startOrigin(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	ca := certstest.NewCA(t)
+	def := ca.Issue(t, []string{"default.test"}, certstest.Options{})
+	old := ca.Issue(t, []string{"old.test"}, certstest.Options{NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-time.Hour)})
+	shop := ca.Issue(t, []string{"shop.test"}, certstest.Options{})
+	tlsAddr := freeAddr(t)
+	n := startTern(t, `edge:
+  listen: "%EDGE%"
+  node_id: e2e-1
+  listen_tls: "`+tlsAddr+`"
+  tls:
+    default_certificate: {cert_file: "`+def.CertFile+`", key_file: "`+def.KeyFile+`"}
+    http3: false
+admin:
+  listen: "%ADMIN%"
+distributions:
+  - id: old
+    aliases: [old.test]
+    certificate: {cert_file: "`+old.CertFile+`", key_file: "`+old.KeyFile+`"}
+    origins: [{id: web, domain_name: 127.0.0.1, http_port: `+o.port()+`}]
+    default_cache_behavior: {target_origin_id: web}
+  - id: shop
+    aliases: [shop.test]
+    certificate: {cert_file: "`+shop.CertFile+`", key_file: "`+shop.KeyFile+`"}
+    origins: [{id: web, domain_name: 127.0.0.1, http_port: `+o.port()+`}]
+    default_cache_behavior: {target_origin_id: web}
+`)
+	if c, err := tls.Dial("tcp", tlsAddr, &tls.Config{ServerName: "shop.test", RootCAs: ca.Pool}); err != nil {
+		t.Errorf("shop.test: %v", err)
+	} else {
+		c.Close()
+	}
+	c, err := tls.Dial("tcp", tlsAddr, &tls.Config{ServerName: "old.test", InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatalf("old.test: %v", err)
+	}
+	if got := c.ConnectionState().PeerCertificates[0].SerialNumber; got.Cmp(old.Cert.SerialNumber) != 0 {
+		t.Errorf("old.test: serial %v, want its own (expired) certificate", got)
+	}
+	c.Close()
+	if !strings.Contains(n.output.String(), "distributions[0].certificate.cert_file") {
+		t.Error("the expired certificate is not logged with its field")
+	}
+	out, err := exec.Command(ternBin, "validate", "--config", filepath.Join(n.Dir, "tern.yaml")).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "expired") {
+		t.Errorf("tern validate: %v\n%s", err, out)
 	}
 }
