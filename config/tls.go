@@ -64,7 +64,10 @@ type TLS struct {
 	// are always Go's three (TLSv1.3_2025 and TLSv1.2_2025 leave
 	// TLS_CHACHA20_POLY1305_SHA256 out at CloudFront; Go cannot). A
 	// distribution may name its own (its security_policy), chosen by the
-	// handshake's SNI.
+	// handshake's SNI as the edge routes a Host; a request whose Host
+	// names a distribution whose policy the connection does not meet
+	// (one made under another distribution's name) gets 421 Misdirected
+	// Request.
 	SecurityPolicy string `yaml:"security_policy,omitempty"`
 	// HTTP2 tunes HTTP/2 on the TLS listener (negotiated by ALPN; plain
 	// HTTP stays HTTP/1.1).
