@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -235,5 +237,44 @@ func BenchmarkPolicyAllows(b *testing.B) {
 	}
 	if !ok {
 		b.Fatal("refused")
+	}
+}
+
+// TestTicketKeyFileProblems: a key file that is short, corrupt or not
+// readable stops the start naming the field; one others may read is
+// loaded, with a warning (whoever reads it can decrypt recorded sessions).
+func TestTicketKeyFileProblems(t *testing.T) {
+	dir := t.TempDir()
+	for name, data := range map[string]string{
+		"short":   "00112233445566778899aabbccddeeff\n",
+		"corrupt": strings.Repeat("zz", 32) + "\n",
+		"empty":   "# nothing\n",
+	} {
+		file := filepath.Join(dir, name)
+		os.WriteFile(file, []byte(data), 0o600)
+		if _, err := loadTickets(file, time.Now()); err == nil || !strings.Contains(err.Error(), "edge.tls.session_ticket_key_file") {
+			t.Errorf("%s key file: %v", name, err)
+		}
+	}
+	good := strings.Repeat("ab", 32) + "\n"
+	unreadable := filepath.Join(dir, "unreadable")
+	os.WriteFile(unreadable, []byte(good), 0o000)
+	if os.Getuid() != 0 { // root reads it anyway
+		if _, err := loadTickets(unreadable, time.Now()); err == nil || !strings.Contains(err.Error(), "permission denied") {
+			t.Errorf("unreadable key file: %v", err)
+		}
+	}
+	open := filepath.Join(dir, "open")
+	os.WriteFile(open, []byte(good), 0o644)
+	os.Chmod(open, 0o644)
+	rec := &recorder{}
+	prev := slog.Default()
+	slog.SetDefault(slog.New(rec))
+	defer slog.SetDefault(prev)
+	if _, err := loadTickets(open, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := rec.find("WARN", "session ticket key file", open); !ok {
+		t.Errorf("no warning for a key file others may read; log: %s", rec.String())
 	}
 }
