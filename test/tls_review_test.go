@@ -2,6 +2,7 @@ package test
 
 import (
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/terncdn/tern/certs/acmetest"
 	"github.com/terncdn/tern/certs/certstest"
 )
 
@@ -270,5 +272,65 @@ distributions:
 	out, err := exec.Command(ternBin, "validate", "--config", filepath.Join(n.Dir, "tern.yaml")).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "expired") {
 		t.Errorf("tern validate: %v\n%s", err, out)
+	}
+}
+
+// TestACMEAliasFromRevision: an alias added by a control-plane revision,
+// on a distribution with certificate: {acme: true}, gets its certificate;
+// handshakes for names nobody manages, with or without the acme-tls/1
+// protocol, order nothing.
+func TestACMEAliasFromRevision(t *testing.T) {
+	plainAddr, tlsAddr := freeAddr(t), freeAddr(t)
+	pebble := acmetest.StartPebble(t, port(t, plainAddr), port(t, tlsAddr), 90*24*time.Hour)
+	roots := pebble.Root(t)
+	def := certstest.NewCA(t).Issue(t, []string{"default.test"}, certstest.Options{})
+	o := startOrigin(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "object "+r.URL.Path) })
+	cfg := `edge:
+  listen: "` + plainAddr + `"
+  listen_tls: "` + tlsAddr + `"
+  node_id: e2e-1
+  tls:
+    http3: false
+    default_certificate: {cert_file: "` + def.CertFile + `", key_file: "` + def.KeyFile + `"}
+    acme: {directory_url: "` + pebble.DirectoryURL + `", ca_roots: "` + pebble.RootsFile + `", agree_tos: true}
+admin:
+  listen: "%ADMIN%"
+distributions:
+  - id: site
+    aliases: [a.tern.test]
+    certificate: {acme: true}
+    origins: [{id: web, domain_name: 127.0.0.1, http_port: ` + o.port() + `}]
+    default_cache_behavior: {target_origin_id: web}
+`
+	dataDir := filepath.Join(t.TempDir(), "data")
+	startTern(t, cfg, "--data-dir", dataDir)
+	waitACMECert(t, tlsAddr, "a.tern.test", roots, nil, 60*time.Second)
+
+	doc := filepath.Join(t.TempDir(), "site.yaml")
+	os.WriteFile(doc, []byte(`id: site
+aliases: [a.tern.test, c.tern.test]
+certificate: {acme: true}
+origins: [{id: web, domain_name: 127.0.0.1, http_port: `+o.port()+`}]
+default_cache_behavior: {target_origin_id: web}
+`), 0o644)
+	if out, err := exec.Command(ternBin, "apply", "-f", doc, "--data-dir", dataDir).CombinedOutput(); err != nil {
+		t.Fatalf("apply: %v\n%s", err, out)
+	}
+	waitACMECert(t, tlsAddr, "c.tern.test", roots, nil, 60*time.Second)
+	if body := httpsGet(t, tlsAddr, "c.tern.test", roots, "/x"); body != "object /x" {
+		t.Errorf("https://c.tern.test/x: %q", body)
+	}
+	orders := pebble.Orders()
+	for i := range 10 {
+		for _, protos := range [][]string{nil, {"acme-tls/1"}} {
+			c, err := tls.Dial("tcp", tlsAddr, &tls.Config{ServerName: fmt.Sprintf("n%d.attacker.test", i), NextProtos: protos, InsecureSkipVerify: true})
+			if err == nil {
+				c.Close()
+			}
+		}
+	}
+	time.Sleep(time.Second)
+	if got := pebble.Orders(); got != orders {
+		t.Errorf("%d orders after handshakes for unknown names", got-orders)
 	}
 }
