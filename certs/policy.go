@@ -3,6 +3,7 @@ package certs
 import (
 	"crypto/tls"
 	"fmt"
+	"slices"
 
 	"github.com/terncdn/tern/config"
 )
@@ -75,6 +76,18 @@ var policies = map[string]Policy{
 	config.PolicyTLSv11_2016: {tls.VersionTLS11, concat(suites2021, suites2019, suites2018)},
 	config.PolicyTLSv1_2016:  {tls.VersionTLS10, concat(suites2021, suites2019, suites2018)},
 	config.PolicyTLSv1:       {tls.VersionTLS10, concat(suites2021, suites2019, suites2018, suitesTLSv1)},
+}
+
+// Allows reports whether a connection that negotiated version and suite
+// meets the policy: a version no lower than its lowest and, below TLS
+// 1.3, one of its cipher suites. The edge asks it of each request's
+// connection, whose handshake followed the policy of the SNI, which need
+// not be the policy of the distribution the Host header names.
+func (p Policy) Allows(version, suite uint16) bool {
+	if version < p.MinVersion {
+		return false
+	}
+	return version >= tls.VersionTLS13 || slices.Contains(p.CipherSuites, suite)
 }
 
 // PolicyFor returns the settings of the security policy called name (one

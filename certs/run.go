@@ -13,19 +13,28 @@ const PollInterval = 3 * time.Second
 // Run keeps the certificates current until ctx ends: every interval it
 // reads again the files that changed, rotates the session ticket keys when
 // due, and fetches the OCSP staples that are due (the first ones at once).
+// The OCSP fetches run on their own: a responder that does not answer
+// holds each for up to its timeout, and must not hold up a renewed
+// certificate file.
 func (s *Store) Run(ctx context.Context, interval time.Duration) {
-	s.refreshOCSP(ctx)
+	go every(ctx, interval, func() { s.refreshOCSP(ctx) })
+	every(ctx, interval, func() {
+		s.reload()
+		s.updateTickets()
+	})
+}
+
+// every runs f now and then each interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, f func()) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
+		f()
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		s.reload()
-		s.updateTickets()
-		s.refreshOCSP(ctx)
 	}
 }
 

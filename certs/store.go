@@ -51,9 +51,12 @@ type index struct {
 	wildcard map[string]*pair // "example.com" for "*.example.com"
 	def      *pair
 	acme     map[string]bool // names the ACME hook answers for
-	// policy by exact and by wildcard alias; defPolicy for the rest.
-	policy, wildPolicy map[string]*tls.Config
-	defPolicy          *tls.Config
+	// The security policy of each enabled distribution (its own, else
+	// defPolicy) by what the edge routes by: exact alias, wildcard alias
+	// ("example.com" for "*.example.com"), generated label, and the
+	// catch-all distribution (nil: none); defPolicy for the rest.
+	policy, wildPolicy, labelPolicy map[string]*tls.Config
+	catchAllPolicy, defPolicy       *tls.Config
 }
 
 // Store chooses the certificate and the security policy of each viewer
@@ -85,6 +88,8 @@ func New(c *config.Config) (*Store, error) {
 			CipherSuites:   p.CipherSuites,
 			NextProtos:     []string{"h2", "http/1.1", ACMEProtocol},
 			GetCertificate: s.GetCertificate,
+			// edge.tls.session_tickets: false: full handshakes only.
+			SessionTicketsDisabled: !c.Edge.TLS.SessionTicketsEnabled(),
 		}
 	}
 	if err := s.Apply(c); err != nil {
@@ -110,15 +115,32 @@ func (s *Store) TLSConfig() *tls.Config {
 }
 
 // configForClient picks the security policy of hello's server name: the
-// policy of the distribution one of whose aliases it is, else the edge's.
+// policy of the distribution the edge routes that name to as a Host
+// (exact alias, then the wildcard alias with the longest suffix, at any
+// depth, then the generated name, then the catch-all), else the edge's.
+// The edge answers 421 to a request whose Host names a distribution whose
+// policy the connection does not meet, so the two must agree.
 func (s *Store) configForClient(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 	idx := s.idx.Load()
 	name := serverName(hello)
+	if name == "" {
+		return idx.defPolicy, nil
+	}
 	if c := idx.policy[name]; c != nil {
 		return c, nil
 	}
-	if c := idx.wildPolicy[parentDomain(name)]; c != nil {
-		return c, nil
+	for p := parentDomain(name); p != ""; p = parentDomain(p) {
+		if c := idx.wildPolicy[p]; c != nil {
+			return c, nil
+		}
+	}
+	if len(name) > 10 && name[9] == '.' {
+		if c := idx.labelPolicy[name[:9]]; c != nil {
+			return c, nil
+		}
+	}
+	if idx.catchAllPolicy != nil {
+		return idx.catchAllPolicy, nil
 	}
 	return idx.defPolicy, nil
 }
@@ -130,7 +152,11 @@ func (s *Store) configForClient(hello *tls.ClientHelloInfo) (*tls.Config, error)
 func (s *Store) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	idx := s.idx.Load()
 	name := serverName(hello)
-	if a := s.acme.Load(); a != nil && (idx.acme[name] || isACMEChallenge(hello)) {
+	// Only the names of distributions with certificate: {acme: true} go
+	// to the ACME manager, the CA's validation handshakes (acme-tls/1)
+	// included: it orders for no other name, so a handshake for any other
+	// costs it nothing and gets the file certificates below.
+	if a := s.acme.Load(); a != nil && idx.acme[name] {
 		// A name whose certificate is not issued yet gets the default.
 		if c, err := a.GetCertificate(hello); c != nil || err != nil {
 			return c, err
@@ -151,10 +177,6 @@ func (s *Store) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, er
 		return nil, errors.New("no certificate for a handshake without a server name (SNI): set edge.tls.default_certificate")
 	}
 	return nil, fmt.Errorf("no certificate covers %q", name)
-}
-
-func isACMEChallenge(hello *tls.ClientHelloInfo) bool {
-	return len(hello.SupportedProtos) == 1 && hello.SupportedProtos[0] == ACMEProtocol
 }
 
 // SetACME installs the ACME manager: handshakes for the aliases of the
@@ -193,9 +215,11 @@ func parentDomain(name string) string {
 // Check loads every certificate file c names and reports each problem
 // (missing file, key that does not match, certificate expired or not yet
 // valid) naming its field, as a *config.FieldError. Run it where the files
-// are: at start and before a new configuration is applied.
+// are (tern validate). New and Apply are stricter about nothing but this:
+// they serve a certificate outside its validity period, and log it, rather
+// than refuse the whole configuration.
 func Check(c *config.Config) error {
-	_, err := loadAll(c, nil)
+	_, err := loadAll(c, nil, false)
 	return err
 }
 
@@ -222,8 +246,9 @@ type source struct {
 }
 
 // loadAll loads the file certificates of c, reusing from have those whose
-// files did not change.
-func loadAll(c *config.Config, have map[[2]string]*pair) (map[[2]string]*pair, error) {
+// files did not change. With expiredOK a certificate outside its validity
+// period is loaded, and logged, instead of being an error.
+func loadAll(c *config.Config, have map[[2]string]*pair, expiredOK bool) (map[[2]string]*pair, error) {
 	out := make(map[[2]string]*pair)
 	var errs []error
 	for _, src := range certSources(c) {
@@ -236,7 +261,7 @@ func loadAll(c *config.Config, have map[[2]string]*pair) (map[[2]string]*pair, e
 			continue
 		}
 		p := &pair{field: src.field, certFile: k[0], keyFile: k[1]}
-		if err := p.load(time.Now()); err != nil {
+		if err := p.load(time.Now(), expiredOK); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -245,8 +270,15 @@ func loadAll(c *config.Config, have map[[2]string]*pair) (map[[2]string]*pair, e
 	return out, errors.Join(errs...)
 }
 
-// load reads p's files into p.cert; on error p keeps what it had.
-func (p *pair) load(now time.Time) error {
+// load reads p's files into p.cert; on error p keeps what it had. With
+// expiredOK, a certificate outside its validity period is put in service
+// all the same and the problem logged: a certificate that expired in
+// service (nobody renewed it) must not keep the edge from starting again,
+// nor a revision of other distributions from being applied; viewers of
+// its names get what they got before. A file replaced on disk is read with
+// expiredOK false: an expired replacement does not displace the one in
+// service.
+func (p *pair) load(now time.Time, expiredOK bool) error {
 	cs, err1 := stampOf(p.certFile)
 	ks, err2 := stampOf(p.keyFile)
 	cert, err := loadPair(p.certFile, p.keyFile, now)
@@ -255,6 +287,12 @@ func (p *pair) load(now time.Time) error {
 		var fe *fieldProblem
 		if errors.As(err, &fe) {
 			field += "." + fe.field
+		}
+		if cert != nil && expiredOK {
+			slog.Error("certificate outside its validity period; serving it until its files are replaced", "field", field, "error", err)
+			p.certStamp, p.keyStamp = cs, ks
+			p.cert.Store(cert)
+			return nil
 		}
 		if err1 == nil && err2 == nil {
 			// A refused version is not tried again until it changes.
@@ -276,7 +314,8 @@ type fieldProblem struct {
 
 func (e *fieldProblem) Error() string { return e.err.Error() }
 
-// loadPair reads and checks a certificate and its key.
+// loadPair reads and checks a certificate and its key. A certificate
+// outside its validity period is returned with the error.
 func loadPair(certFile, keyFile string, now time.Time) (*tls.Certificate, error) {
 	certPEM, err := os.ReadFile(certFile)
 	if err != nil {
@@ -299,9 +338,9 @@ func loadPair(certFile, keyFile string, now time.Time) (*tls.Certificate, error)
 	}
 	switch {
 	case now.After(leaf.NotAfter):
-		return nil, &fieldProblem{"cert_file", fmt.Errorf("%s: the certificate expired on %s", certFile, leaf.NotAfter.UTC().Format(time.RFC3339))}
+		return &cert, &fieldProblem{"cert_file", fmt.Errorf("%s: the certificate expired on %s", certFile, leaf.NotAfter.UTC().Format(time.RFC3339))}
 	case now.Before(leaf.NotBefore):
-		return nil, &fieldProblem{"cert_file", fmt.Errorf("%s: the certificate is not valid before %s", certFile, leaf.NotBefore.UTC().Format(time.RFC3339))}
+		return &cert, &fieldProblem{"cert_file", fmt.Errorf("%s: the certificate is not valid before %s", certFile, leaf.NotBefore.UTC().Format(time.RFC3339))}
 	}
 	return &cert, nil
 }
@@ -312,14 +351,15 @@ func loadPair(certFile, keyFile string, now time.Time) (*tls.Certificate, error)
 func (s *Store) Apply(c *config.Config) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	pairs, err := loadAll(c, s.pairs)
+	pairs, err := loadAll(c, s.pairs, true)
 	if err != nil {
 		return err
 	}
 	idx := &index{
 		exact: make(map[string]*pair), wildcard: make(map[string]*pair), acme: make(map[string]bool),
 		policy: make(map[string]*tls.Config), wildPolicy: make(map[string]*tls.Config),
-		defPolicy: s.confs[c.Edge.TLS.SecurityPolicy],
+		labelPolicy: make(map[string]*tls.Config),
+		defPolicy:   s.confs[c.Edge.TLS.SecurityPolicy],
 	}
 	if idx.defPolicy == nil {
 		idx.defPolicy = s.confs[config.DefaultSecurityPolicy]
@@ -347,15 +387,24 @@ func (s *Store) Apply(c *config.Config) error {
 		idx.acme[strings.ToLower(n)] = true
 	}
 	for _, d := range c.Distributions {
-		if d == nil || d.SecurityPolicy == "" {
+		if d == nil || !d.IsEnabled() {
 			continue
 		}
-		conf := s.confs[d.SecurityPolicy]
+		conf := idx.defPolicy
+		if d.SecurityPolicy != "" {
+			conf = s.confs[d.SecurityPolicy]
+		}
+		idx.labelPolicy[config.GeneratedLabel(d.ID)] = conf
+		if len(d.Aliases) == 0 {
+			idx.catchAllPolicy = conf
+		}
 		for _, a := range d.Aliases {
-			a = strings.ToLower(a)
+			a = strings.TrimSuffix(strings.ToLower(a), ".")
 			if w, ok := strings.CutPrefix(a, "*."); ok {
 				idx.wildPolicy[w] = conf
-			} else if a != "*" {
+			} else if a == "*" {
+				idx.catchAllPolicy = conf
+			} else {
 				idx.policy[a] = conf
 			}
 		}
@@ -398,7 +447,7 @@ func (s *Store) reload() {
 		if cs == p.certStamp && ks == p.keyStamp {
 			continue
 		}
-		if err := p.load(s.now()); err != nil {
+		if err := p.load(s.now(), false); err != nil {
 			slog.Error("certificate not reloaded; keeping the one in service", "error", err)
 			continue
 		}

@@ -94,6 +94,11 @@ func loadTickets(file string, now time.Time) (*tickets, error) {
 	}
 	t.stamp, _ = stampOf(file)
 	t.added = t.stamp.mod
+	if fi, err := os.Stat(file); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		// Tern writes it 0600; one someone else made may be open.
+		slog.Warn("the session ticket key file can be read by others than its owner: whoever reads it can decrypt recorded TLS sessions; make it mode 0600",
+			"file", file, "mode", fi.Mode().Perm().String())
+	}
 	return t, nil
 }
 

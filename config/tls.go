@@ -44,7 +44,11 @@ type TLS struct {
 	// host (no SNI), or a host no distribution's certificate covers.
 	// Required when edge.listen_tls is set, unless some distribution has
 	// a certificate of its own (then viewers without SNI, or with an
-	// unknown name, are refused at the handshake).
+	// unknown name, are refused at the handshake). It is this node's
+	// setting, from its own file: `tern edge` gets only the distributions
+	// from the control plane, so its file may leave it out when they
+	// carry certificates; a revision whose distributions carry none is
+	// then refused at the edge with this field named.
 	DefaultCertificate *Certificate `yaml:"default_certificate,omitempty"`
 	// SecurityPolicy is CloudFront's name for the lowest TLS version and
 	// the cipher suites viewers may use: TLSv1.3_2025 (TLS 1.3 only),
@@ -60,7 +64,10 @@ type TLS struct {
 	// are always Go's three (TLSv1.3_2025 and TLSv1.2_2025 leave
 	// TLS_CHACHA20_POLY1305_SHA256 out at CloudFront; Go cannot). A
 	// distribution may name its own (its security_policy), chosen by the
-	// handshake's SNI.
+	// handshake's SNI as the edge routes a Host; a request whose Host
+	// names a distribution whose policy the connection does not meet
+	// (one made under another distribution's name) gets 421 Misdirected
+	// Request.
 	SecurityPolicy string `yaml:"security_policy,omitempty"`
 	// HTTP2 tunes HTTP/2 on the TLS listener (negotiated by ALPN; plain
 	// HTTP stays HTTP/1.1).
@@ -69,6 +76,14 @@ type TLS struct {
 	// advertises it on HTTPS responses (Alt-Svc: h3=":PORT"; ma=86400).
 	// Default true.
 	HTTP3 *bool `yaml:"http3,omitempty"`
+	// SessionTickets lets viewers resume TLS sessions by session tickets
+	// (RFC 5077, and RFC 8446's PSK resumption for TLS 1.3): a returning
+	// viewer skips the certificate and key exchange. false turns them off
+	// on HTTPS and HTTP/3: every connection makes a full handshake, which
+	// costs the edge's CPU but means no ticket key can ever decrypt a
+	// recorded session, and a session cannot be carried from one edge to
+	// another. Changing it takes a restart. Default true.
+	SessionTickets *bool `yaml:"session_tickets,omitempty"`
 	// SessionTicketKeyFile keeps the keys that encrypt TLS session tickets
 	// across restarts (and lets edges behind one name share them, when
 	// they share the file), so that viewers resume sessions after a
@@ -86,6 +101,10 @@ type TLS struct {
 	// certificate is {acme: true} (see ACME). Default: none.
 	ACME *ACME `yaml:"acme,omitempty"`
 }
+
+// SessionTicketsEnabled reports whether viewers may resume sessions by
+// tickets (SessionTickets, default true).
+func (t *TLS) SessionTicketsEnabled() bool { return t.SessionTickets == nil || *t.SessionTickets }
 
 // HTTP3Enabled reports whether HTTP/3 is served (HTTP3, default true).
 func (t *TLS) HTTP3Enabled() bool { return t.HTTP3 == nil || *t.HTTP3 }
@@ -121,8 +140,11 @@ type Certificate struct {
 	// "fullchain.pem"). With the issuer in it, the certificate's OCSP
 	// response is fetched and stapled to handshakes, and refreshed before
 	// it expires. A file replaced on disk is read again within seconds;
-	// one that does not load (or does not match its key) is logged and
-	// the certificate in service kept.
+	// one that does not load (or does not match its key, or is expired)
+	// is logged and the certificate in service kept. A certificate that
+	// is expired when first loaded (at start, or in a new configuration)
+	// is served all the same, with an error logged, rather than refusing
+	// the whole configuration; tern validate reports it.
 	CertFile string `yaml:"cert_file,omitempty"`
 	// KeyFile is the PEM file of the certificate's private key.
 	KeyFile string `yaml:"key_file,omitempty"`
@@ -197,6 +219,8 @@ func (c *Config) validateTLS(p *problems) {
 	}
 	if strings.ContainsAny(t.SessionTicketKeyFile, "\x00\r\n") {
 		p.add("edge.tls.session_ticket_key_file", "%q is not a file path", t.SessionTicketKeyFile)
+	} else if t.SessionTicketKeyFile != "" && !t.SessionTicketsEnabled() {
+		p.add("edge.tls.session_ticket_key_file", "has no use with edge.tls.session_tickets: false (no tickets are issued); remove one of them")
 	}
 
 	if t.ACME != nil {
@@ -238,8 +262,11 @@ func (c *Config) validateTLS(p *problems) {
 			checkCertificateFiles(p, f+".certificate", cert)
 		}
 	}
-	if e.ListenTLS != "" && t.DefaultCertificate == nil && !haveOwn {
-		p.add("edge.tls.default_certificate", "is required with edge.listen_tls when no distribution has a certificate")
+	// Without distributions there is nothing to serve either way: the
+	// file of a `tern edge`, whose distributions (and their certificates)
+	// come from the control plane, is checked again with them.
+	if e.ListenTLS != "" && t.DefaultCertificate == nil && !haveOwn && len(c.Distributions) > 0 {
+		p.add("edge.tls.default_certificate", "is required with edge.listen_tls when no distribution has a certificate (no HTTPS handshake would find one)")
 	}
 }
 

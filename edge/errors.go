@@ -20,6 +20,7 @@ import (
 const (
 	errNoDistribution   = "no-distribution"
 	errHTTPSOnly        = "https-only"
+	errTLSPolicy        = "tls-policy"
 	errMethodNotAllowed = "method-not-allowed"
 	errOriginTruncated  = "origin-truncated"
 	errViewerStalled    = "viewer-stalled"

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/terncdn/tern/cache"
+	"github.com/terncdn/tern/certs"
 	"github.com/terncdn/tern/config"
 	"github.com/terncdn/tern/origin"
 )
@@ -40,8 +42,12 @@ type wildcardAlias struct {
 type distribution struct {
 	id                string
 	defaultRootObject string // "/index.html", or ""
-	behaviors         []*behavior
-	errorResponses    map[int]*errorResponse
+	// tlsPolicy is the distribution's security policy (its own, else
+	// edge.tls.security_policy): what an HTTPS request's connection must
+	// have negotiated for the distribution to answer it.
+	tlsPolicy      certs.Policy
+	behaviors      []*behavior
+	errorResponses map[int]*errorResponse
 }
 
 type errorResponse struct {
@@ -155,6 +161,10 @@ func compile(cfg *config.Config, prev map[string]*origin.Origin) (rt *routes, or
 		}
 		d, err := compileDistribution(dc, prev, origins, cfg.Edge.POP)
 		if err != nil {
+			return nil, nil, fmt.Errorf("distribution %q: %w", dc.ID, err)
+		}
+		policy := cmp.Or(dc.SecurityPolicy, cfg.Edge.TLS.SecurityPolicy, config.DefaultSecurityPolicy)
+		if d.tlsPolicy, err = certs.PolicyFor(policy); err != nil {
 			return nil, nil, fmt.Errorf("distribution %q: %w", dc.ID, err)
 		}
 		// Like CloudFront's d111111abcdef8.cloudfront.net, every enabled

@@ -5,6 +5,7 @@
 package edge
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -217,6 +218,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	x.dist = d
+	if r.TLS != nil && !d.tlsPolicy.Allows(r.TLS.Version, r.TLS.CipherSuite) {
+		// The handshake followed the policy of the SNI's distribution;
+		// one that names, by Host, a distribution whose policy the
+		// connection does not meet is sent to a connection of its own
+		// (RFC 9110 §15.5.20), so that no weaker policy stands in for it.
+		s.fail(x, http.StatusMisdirectedRequest, errTLSPolicy, fmt.Errorf("the connection (%s, %s) does not meet the security policy of distribution %q",
+			tls.VersionName(r.TLS.Version), tls.CipherSuiteName(r.TLS.CipherSuite), d.id))
+		return
+	}
 	path := normalizePath(r.URL.EscapedPath())
 	if path == "/" && d.defaultRootObject != "" {
 		path = d.defaultRootObject

@@ -188,6 +188,22 @@ func (e *edgeHTTPS) apply(c *config.Config) error {
 	return nil
 }
 
+// applyNode puts c in service on this node: the certificates, then the
+// edge. What the edge would refuse (a file an origin names that does not
+// load) is checked before the certificates change, so that a refused
+// configuration leaves both as they were.
+func applyNode(c *config.Config, srv *edge.Server, https *edgeHTTPS) error {
+	if https != nil {
+		if err := edge.Check(c); err != nil {
+			return fmt.Errorf("edge: apply config: %w", err)
+		}
+		if err := https.apply(c); err != nil {
+			return err
+		}
+	}
+	return srv.Apply(c)
+}
+
 // shutdown stops HTTP/3 (the TCP server is in serve's list of servers).
 func (e *edgeHTTPS) shutdown(ctx context.Context) {
 	if e != nil && e.acme != nil {

@@ -423,10 +423,7 @@ func serve(ctx context.Context, out io.Writer, f serveFlags) error {
 		}
 		link = newEdgeLink(c, base, source, stateFile, func(nc *config.Config) error {
 			f.override(nc)
-			if err := https.apply(nc); err != nil {
-				return err
-			}
-			if err := srv.Apply(nc); err != nil {
+			if err := applyNode(nc, srv, https); err != nil {
 				return err
 			}
 			rh.apply(nc)
@@ -704,11 +701,7 @@ func reload(f serveFlags, srv *edge.Server, https *edgeHTTPS, accessLog *telemet
 		slog.Error("reload refused, keeping the running configuration", "file", f.config, "error", err)
 		return
 	}
-	if err := https.apply(c); err != nil {
-		slog.Error("reload refused, keeping the running configuration", "file", f.config, "error", err)
-		return
-	}
-	if err := srv.Apply(c); err != nil {
+	if err := applyNode(c, srv, https); err != nil {
 		slog.Error("reload refused, keeping the running configuration", "file", f.config, "error", err)
 		return
 	}
