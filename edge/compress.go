@@ -428,9 +428,10 @@ func (s *Server) refreshCoding(f *collapse.Fill, j *fillJob, obj *cache.Object, 
 
 // codingJob prepares a fill job of a compressing behavior. For a coding,
 // it notes the keys, and revalidates the identity copy rather than the
-// coding's (the origin's 304 then refreshes both, see refreshCoding). For
-// the identity request, it asks the origin for no coding: what the origin
-// encoded would be stored for viewers who take none.
+// coding's (the origin's 304 then refreshes both, see refreshCoding),
+// asking for the identity representation. For the identity request, it
+// asks the origin for no coding: what the origin encoded would be stored
+// for viewers who take none.
 func (s *Server) codingJob(x *exchange, j *fillJob) {
 	if x.enc == "" {
 		for _, h := range j.headers() {
@@ -443,11 +444,21 @@ func (s *Server) codingJob(x *exchange, j *fillJob) {
 		// The next node chooses as this one did.
 		j.treq.Header["Accept-Encoding"] = []string{x.enc}
 	}
-	if j.stale == nil || !encoded(j.stale.Header) {
-		return
+	if j.stale != nil && encoded(j.stale.Header) {
+		if id := s.lookupAt(x, x.identityKey()); id != nil && id.Status != 0 && cache.Partial(id) == nil && !encoded(id.Header) {
+			j.prev, j.stale = j.stale, id
+		}
 	}
-	if id := s.lookupAt(x, x.identityKey()); id != nil && id.Status != 0 && cache.Partial(id) == nil && !encoded(id.Header) {
-		j.prev, j.stale = j.stale, id
+	if j.stale != nil && !encoded(j.stale.Header) {
+		// The identity copy's validators go out: the request is for the
+		// identity representation, so that a 304 describes that copy. One
+		// asking for the coding would be answered for the coding's
+		// representation (a node of another tier answers from its
+		// compressed copy), and its weak ETag and Vary would replace the
+		// identity copy's (RFC 9111 §4.3.4).
+		for _, h := range j.headers() {
+			delete(h, "Accept-Encoding")
+		}
 	}
 }
 
