@@ -280,7 +280,11 @@ type CacheBehavior struct {
 	// with a weak ETag (W/"..."). A response whose length the origin did
 	// not announce goes out uncompressed the first time, then compressed
 	// from the cached copy. Responses that are not cached (caching
-	// disabled, a pass) are not compressed. Default false.
+	// disabled, a pass) are not compressed. Compression is best effort,
+	// as CloudFront's: the edge compresses as many objects at once as it
+	// has cores, and a viewer that would wait more than 100 ms for one
+	// of them gets the uncompressed copy (the next one gets the coding).
+	// Default false.
 	Compress bool `yaml:"compress,omitempty"`
 
 	// Origin or OriginGroup (exactly one) is the target, resolved by Parse

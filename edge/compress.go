@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/andybalholm/brotli"
 	"github.com/klauspost/compress/gzip"
@@ -235,8 +237,13 @@ func (s *Server) lookupAt(x *exchange, key []byte) *cache.Object {
 }
 
 // compressObject returns id's response compressed with enc, with its
-// freshness, times and tags; nil when the compressed body is not smaller.
+// freshness, times and tags; nil when the compressed body is not smaller,
+// or when the edge is too busy compressing (see compressors).
 func compressObject(id *cache.Object, enc string) (*cache.Object, error) {
+	if !compressors.acquire() {
+		return nil, nil
+	}
+	defer compressors.release()
 	body := id.Body
 	if id.File != nil {
 		b, err := readFileBody(id)
@@ -301,6 +308,42 @@ func containsFold(list []string, s string) bool {
 	}
 	return false
 }
+
+// compressors bounds the compressions running at once to the cores, so
+// that many misses of large objects at once neither take every core from
+// the hits nor hold an encoder and a body copy each. A compression that
+// finds every slot taken waits up to compressWait (a 64 KiB script takes
+// a few milliseconds); after that the viewer gets the identity copy, and
+// the coding is made by a later request. CloudFront too compresses "on a
+// best-effort basis" and sends an object uncompressed when busy.
+var compressors = newSemaphore(max(1, runtime.GOMAXPROCS(0)))
+
+// compressWait is how long a compression waits for a slot.
+const compressWait = 100 * time.Millisecond
+
+// semaphore is a counting semaphore whose acquire gives up after
+// compressWait.
+type semaphore chan struct{}
+
+func newSemaphore(n int) semaphore { return make(semaphore, n) }
+
+func (s semaphore) acquire() bool {
+	select {
+	case s <- struct{}{}:
+		return true
+	default:
+	}
+	t := time.NewTimer(compressWait)
+	defer t.Stop()
+	select {
+	case s <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+func (s semaphore) release() { <-s }
 
 // Encoders, pooled: a gzip or Brotli writer holds hundreds of KiB of
 // state, too much to make per object. A zstd Encoder's EncodeAll is safe

@@ -389,3 +389,48 @@ func TestCompressConcurrentCodings(t *testing.T) {
 		t.Errorf("%d objects stored, want 4", n)
 	}
 }
+
+// TestCompressWhenBusy: when every compression slot stays taken (the
+// edge busy compressing other objects), a viewer is not held longer than
+// compressWait: it gets the identity copy, and the coding is made by a
+// later request once a slot is free.
+func TestCompressWhenBusy(t *testing.T) {
+	o := newCompressOrigin(t)
+	s := newCompressServer(t, o.URL)
+	cget(s, "/app.js") // the identity copy
+	for range cap(compressors) {
+		compressors <- struct{}{}
+	}
+	start := time.Now()
+	rec := cget(s, "/app.js", "Accept-Encoding", "br")
+	waited := time.Since(start)
+	for range cap(compressors) {
+		<-compressors
+	}
+	if rec.Header().Get("Content-Encoding") != "" || !bytes.Equal(rec.Body.Bytes(), jsBody) {
+		t.Errorf("busy: Content-Encoding %q, %d bytes; want the identity copy", rec.Header().Get("Content-Encoding"), rec.Body.Len())
+	}
+	if waited < compressWait || waited > compressWait+2*time.Second {
+		t.Errorf("busy: answered after %v, want about %v", waited, compressWait)
+	}
+	// A miss while busy: the identity copy is served and stored.
+	for range cap(compressors) {
+		compressors <- struct{}{}
+	}
+	rec = cget(s, "/other.js", "Accept-Encoding", "gzip")
+	for range cap(compressors) {
+		<-compressors
+	}
+	if rec.Header().Get("Content-Encoding") != "" || !bytes.Equal(rec.Body.Bytes(), jsBody) {
+		t.Errorf("busy miss: Content-Encoding %q; want the identity copy", rec.Header().Get("Content-Encoding"))
+	}
+	for _, path := range []string{"/app.js", "/other.js"} {
+		rec = cget(s, path, "Accept-Encoding", "br")
+		if rec.Header().Get("Content-Encoding") != "br" || !bytes.Equal(decode(t, rec), jsBody) || rec.Header().Get("X-Cache") != "Hit from tern" {
+			t.Errorf("%s once free: Content-Encoding %q, X-Cache %q", path, rec.Header().Get("Content-Encoding"), rec.Header().Get("X-Cache"))
+		}
+	}
+	if n := o.count("/app.js") + o.count("/other.js"); n != 2 {
+		t.Errorf("origin asked %d times, want once per object", n)
+	}
+}
