@@ -216,6 +216,19 @@ func (s *Server) serveCoding(x *exchange, encObj *cache.Object) bool {
 	return true
 }
 
+// sameVariant reports whether the response a fill brings (res, which
+// varies) is the variant x asks for. A fill under a coding's key that
+// brought the identity response (the origin did not encode it and it is
+// not to be compressed) names it under the identity key, where it is
+// stored (fillFrom): it is the variant of a viewer of the coding too.
+func (x *exchange) sameVariant(res *fillResult) bool {
+	h := cache.Header(x.r.Header)
+	if string(cache.AppendVariantKey(x.vkey[:0], string(x.key), res.varyFields, h)) == res.variantKey {
+		return true
+	}
+	return x.enc != "" && string(cache.AppendVariantKey(x.vkey[:0], string(x.identityKey()), res.varyFields, h)) == res.variantKey
+}
+
 // errRetry ends a fill whose viewers are to try again.
 var errRetry = errors.New("edge: the identity copy changed; fetching")
 

@@ -434,3 +434,40 @@ func TestCompressWhenBusy(t *testing.T) {
 		t.Errorf("origin asked %d times, want once per object", n)
 	}
 }
+
+// TestCompressCollapsesUncompressibleVariants: viewers asking at once
+// for a coding of an object the edge does not compress (an image) whose
+// response varies on Origin, as CORS responses do, wait for the one
+// fetch. Before, the fetch's answer was named by its identity key's
+// variant and every viewer but the first, asking under the coding's key,
+// took it for another variant and went to the origin itself.
+func TestCompressCollapsesUncompressibleVariants(t *testing.T) {
+	var mu sync.Mutex
+	fetches := 0
+	o := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		fetches++
+		mu.Unlock()
+		time.Sleep(300 * time.Millisecond) // the viewers gather behind the first
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		w.Header().Set("Content-Type", "image/png")
+		w.Header().Set("Vary", "Origin")
+		w.Header().Set("Access-Control-Allow-Origin", r.Header.Get("Origin"))
+		w.Write(jsBody)
+	}))
+	t.Cleanup(o.Close)
+	s := newCompressServer(t, o.URL)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			rec := cget(s, "/img.png", "Accept-Encoding", "br", "Origin", "https://a.test")
+			if rec.Code != 200 || rec.Header().Get("Content-Encoding") != "" || !bytes.Equal(rec.Body.Bytes(), jsBody) {
+				t.Errorf("status %d, Content-Encoding %q", rec.Code, rec.Header().Get("Content-Encoding"))
+			}
+		})
+	}
+	wg.Wait()
+	if fetches != 1 {
+		t.Errorf("origin asked %d times by viewers of one variant at once, want once", fetches)
+	}
+}
