@@ -471,3 +471,42 @@ func TestCompressCollapsesUncompressibleVariants(t *testing.T) {
 		t.Errorf("origin asked %d times by viewers of one variant at once, want once", fetches)
 	}
 }
+
+// TestTierMixedCompressConfigs: the two nodes of a POP at different
+// configurations, as while a change that turns on compression reaches
+// them one after the other: fra-b's behavior neither compresses nor keys
+// on Accept-Encoding; fra-a's compresses. fra-b's request to fra-a
+// carries the viewer's Accept-Encoding, and fra-a answers with a coding;
+// its Vary: Accept-Encoding makes fra-b keep that answer for viewers of
+// the same field only, so a viewer that takes no coding never gets it.
+func TestTierMixedCompressConfigs(t *testing.T) {
+	o := newCompressOrigin(t)
+	members := tier.NewStatic()
+	plain := strings.NewReplacer("compress: true", "compress: false",
+		"          enable_accept_encoding_gzip: true\n", "",
+		"          enable_accept_encoding_brotli: true\n", "",
+		"          enable_accept_encoding_zstd: true\n", "").Replace(compressBehavior)
+	a := startTierNode(t, "fra-a", "fra", o.URL, members, nodeOptions{extra: compressBehavior})
+	b := startTierNode(t, "fra-b", "fra", o.URL, members, nodeOptions{extra: plain})
+	members.Set(a.member(), b.member())
+	for i := range 100 {
+		p := fmt.Sprintf("/lib/%d.js", i)
+		before := a.tierRequests.Load()
+		resp, body := rawGet(t, b.url(p), "Accept-Encoding", "gzip, br")
+		if a.tierRequests.Load() == before {
+			continue // fra-b owns it
+		}
+		if ce := resp.Header.Get("Content-Encoding"); ce != "" {
+			// An encoded answer is fine for this viewer, if it decodes.
+			if !bytes.Equal(decodeResp(t, resp, body), jsBody) {
+				t.Fatalf("%s: %s body differs", p, ce)
+			}
+		}
+		resp, body = rawGet(t, b.url(p))
+		if ce := resp.Header.Get("Content-Encoding"); ce != "" || !bytes.Equal(body, jsBody) {
+			t.Fatalf("%s: a viewer that takes no coding got Content-Encoding %q (X-Cache %q)", p, ce, resp.Header.Get(HeaderCache))
+		}
+		return
+	}
+	t.Fatal("fra-b fetched nothing through fra-a")
+}
