@@ -282,7 +282,7 @@ type CacheBehavior struct {
 	// from the cached copy. Responses that are not cached (caching
 	// disabled, a pass) are not compressed. Compression is best effort,
 	// as CloudFront's: the edge compresses as many objects at once as it
-	// has cores, and a viewer that would wait more than 100 ms for one
+	// has cores, and a viewer that would wait more than a second for one
 	// of them gets the uncompressed copy (the next one gets the coding).
 	// Default false.
 	Compress bool `yaml:"compress,omitempty"`

@@ -229,6 +229,19 @@ func (x *exchange) sameVariant(res *fillResult) bool {
 	return x.enc != "" && string(cache.AppendVariantKey(x.vkey[:0], string(x.identityKey()), res.varyFields, h)) == res.variantKey
 }
 
+// ifRangeHolds is cache.IfRangeAllows for the viewer's If-Range and the
+// response head h. A viewer that asked for a coding and is sent the
+// identity copy (the edge was busy, see compressors) may be resuming a
+// compressed copy it got before, which carried the same Last-Modified:
+// only an entity tag tells the two apart, so a date does not hold.
+func ifRangeHolds(x *exchange, h http.Header) bool {
+	ir := x.r.Header.Get("If-Range")
+	if x.enc != "" && h.Get("Content-Encoding") == "" && !strings.HasPrefix(ir, `"`) && !strings.HasPrefix(ir, "W/") {
+		return false
+	}
+	return cache.IfRangeAllows(ir, cache.Header(h))
+}
+
 // errRetry ends a fill whose viewers are to try again.
 var errRetry = errors.New("edge: the identity copy changed; fetching")
 
@@ -326,13 +339,15 @@ func containsFold(list []string, s string) bool {
 // that many misses of large objects at once neither take every core from
 // the hits nor hold an encoder and a body copy each. A compression that
 // finds every slot taken waits up to compressWait (a 64 KiB script takes
-// a few milliseconds); after that the viewer gets the identity copy, and
+// a few milliseconds, the largest body a few hundred on an idle core; a
+// second leaves room for a loaded machine); after that the viewer gets
+// the identity copy, and
 // the coding is made by a later request. CloudFront too compresses "on a
 // best-effort basis" and sends an object uncompressed when busy.
 var compressors = newSemaphore(max(1, runtime.GOMAXPROCS(0)))
 
 // compressWait is how long a compression waits for a slot.
-const compressWait = 100 * time.Millisecond
+const compressWait = time.Second
 
 // semaphore is a counting semaphore whose acquire gives up after
 // compressWait.

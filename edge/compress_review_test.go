@@ -535,6 +535,20 @@ func TestCompressedIfRangeDate(t *testing.T) {
 	if rec.Code != 200 || !bytes.Equal(rec.Body.Bytes(), whole) {
 		t.Errorf("gzip copy, If-Range with its Last-Modified: status %d, %d bytes; want 200 with all %d", rec.Code, rec.Body.Len(), len(whole))
 	}
+	// The edge busy, a viewer of gzip gets the identity copy: a range of
+	// it is not to be spliced onto the gzip bytes the date validated.
+	cget(s, "/app.js")
+	cget(s, "/other.js")
+	for range cap(compressors) {
+		compressors <- struct{}{}
+	}
+	rec = cget(s, "/other.js", "Accept-Encoding", "gzip", "Range", "bytes=100-", "If-Range", lm)
+	for range cap(compressors) {
+		<-compressors
+	}
+	if rec.Code != 200 || rec.Header().Get("Content-Encoding") != "" || !bytes.Equal(rec.Body.Bytes(), jsBody) {
+		t.Errorf("busy, identity for gzip, If-Range with its Last-Modified: status %d, Content-Encoding %q, %d bytes; want 200 with the whole identity copy", rec.Code, rec.Header().Get("Content-Encoding"), rec.Body.Len())
+	}
 	// The identity copy has a strong ETag: its Last-Modified is a strong
 	// validator too, and the range is served.
 	rec = cget(s, "/app.js", "Range", "bytes=100-", "If-Range", lm)
