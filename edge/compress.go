@@ -235,7 +235,7 @@ func (x *exchange) sameVariant(res *fillResult) bool {
 // compressed copy it got before, which carried the same Last-Modified:
 // only an entity tag tells the two apart, so a date does not hold.
 func ifRangeHolds(x *exchange, h http.Header) bool {
-	ir := x.r.Header.Get("If-Range")
+	ir := strings.TrimSpace(x.r.Header.Get("If-Range"))
 	if x.enc != "" && h.Get("Content-Encoding") == "" && !strings.HasPrefix(ir, `"`) && !strings.HasPrefix(ir, "W/") {
 		return false
 	}
@@ -341,9 +341,9 @@ func containsFold(list []string, s string) bool {
 // finds every slot taken waits up to compressWait (a 64 KiB script takes
 // a few milliseconds, the largest body a few hundred on an idle core; a
 // second leaves room for a loaded machine); after that the viewer gets
-// the identity copy, and
-// the coding is made by a later request. CloudFront too compresses "on a
-// best-effort basis" and sends an object uncompressed when busy.
+// the identity copy, and the coding is made by a later request.
+// CloudFront too compresses "on a best-effort basis" and sends an object
+// uncompressed when busy.
 var compressors = newSemaphore(max(1, runtime.GOMAXPROCS(0)))
 
 // compressWait is how long a compression waits for a slot.
