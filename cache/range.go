@@ -158,7 +158,8 @@ func coalesce(ranges []ByteRange) []ByteRange {
 // stored response (RFC 9110 §13.1.5), so the Range field applies: an
 // entity tag must match the stored ETag by strong comparison; a date must
 // equal the stored Last-Modified exactly, and that Last-Modified must be
-// strong: at least 60 seconds before the stored Date (§8.8.2.2).
+// strong: at least 60 seconds before the stored Date (§8.8.2.2), and the
+// stored ETag, if any, strong.
 func IfRangeAllows(ifRange string, stored Header) bool {
 	ifRange = strings.TrimSpace(ifRange)
 	if ifRange == "" {
@@ -174,6 +175,12 @@ func IfRangeAllows(ifRange string, stored Header) bool {
 	}
 	t, ok := ParseHTTPDate(ifRange)
 	if !ok {
+		return false
+	}
+	if s, ok := storedETag(stored); ok && s.weak {
+		// A weak entity tag says the bytes may change while it does not
+		// (a content coding made again, RFC 9110 §8.8.1): the older
+		// Last-Modified cannot be a strong validator of them either.
 		return false
 	}
 	lm, ok := singleDate(stored["Last-Modified"])

@@ -282,10 +282,15 @@ type CacheBehavior struct {
 	// whole first (no Content-Length, larger than the memory tier) are
 	// compressed as they stream, chunk by chunk as the origin sends them,
 	// at lighter levels and without Content-Length; a Range request for
-	// one is passed through uncompressed. Managed-CachingDisabled enables
-	// no coding (as CloudFront's), so nothing is compressed with it: a
-	// policy of your own with TTLs of 0 and the codings enabled compresses
-	// every response as it passes. Default false.
+	// one is passed through uncompressed; at most 256 such streams per
+	// core are compressed at once, the rest go out uncompressed.
+	// Managed-CachingDisabled enables no coding (as CloudFront's), so
+	// nothing is compressed with it: a policy of your own with TTLs of 0
+	// and the codings enabled compresses every response as it passes.
+	// Compression of cached copies is best effort, as CloudFront's: the
+	// edge makes as many at once as it has cores, and a viewer that would
+	// wait more than a second for one gets the uncompressed copy (the
+	// next one gets the coding). Default false.
 	Compress bool `yaml:"compress,omitempty"`
 
 	// Origin or OriginGroup (exactly one) is the target, resolved by Parse

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/andybalholm/brotli"
 	"github.com/klauspost/compress/gzip"
@@ -217,6 +219,32 @@ func (s *Server) serveCoding(x *exchange, encObj *cache.Object) bool {
 	return true
 }
 
+// sameVariant reports whether the response a fill brings (res, which
+// varies) is the variant x asks for. A fill under a coding's key that
+// brought the identity response (the origin did not encode it and it is
+// not to be compressed) names it under the identity key, where it is
+// stored (fillFrom): it is the variant of a viewer of the coding too.
+func (x *exchange) sameVariant(res *fillResult) bool {
+	h := cache.Header(x.r.Header)
+	if string(cache.AppendVariantKey(x.vkey[:0], string(x.key), res.varyFields, h)) == res.variantKey {
+		return true
+	}
+	return x.enc != "" && string(cache.AppendVariantKey(x.vkey[:0], string(x.identityKey()), res.varyFields, h)) == res.variantKey
+}
+
+// ifRangeHolds is cache.IfRangeAllows for the viewer's If-Range and the
+// response head h. A viewer that asked for a coding and is sent the
+// identity copy (the edge was busy, see compressors) may be resuming a
+// compressed copy it got before, which carried the same Last-Modified:
+// only an entity tag tells the two apart, so a date does not hold.
+func ifRangeHolds(x *exchange, h http.Header) bool {
+	ir := strings.TrimSpace(x.r.Header.Get("If-Range"))
+	if x.enc != "" && h.Get("Content-Encoding") == "" && !strings.HasPrefix(ir, `"`) && !strings.HasPrefix(ir, "W/") {
+		return false
+	}
+	return cache.IfRangeAllows(ir, cache.Header(h))
+}
+
 // errRetry ends a fill whose viewers are to try again.
 var errRetry = errors.New("edge: the identity copy changed; fetching")
 
@@ -238,8 +266,13 @@ func (s *Server) lookupAt(x *exchange, key []byte) *cache.Object {
 }
 
 // compressObject returns id's response compressed with enc, with its
-// freshness, times and tags; nil when the compressed body is not smaller.
+// freshness, times and tags; nil when the compressed body is not smaller,
+// or when the edge is too busy compressing (see compressors).
 func compressObject(id *cache.Object, enc string) (*cache.Object, error) {
+	if !compressors.acquire() {
+		return nil, nil
+	}
+	defer compressors.release()
 	body := id.Body
 	if id.File != nil {
 		b, err := readFileBody(id)
@@ -304,6 +337,44 @@ func containsFold(list []string, s string) bool {
 	}
 	return false
 }
+
+// compressors bounds the compressions running at once to the cores, so
+// that many misses of large objects at once neither take every core from
+// the hits nor hold an encoder and a body copy each. A compression that
+// finds every slot taken waits up to compressWait (a 64 KiB script takes
+// a few milliseconds, the largest body a few hundred on an idle core; a
+// second leaves room for a loaded machine); after that the viewer gets
+// the identity copy, and the coding is made by a later request.
+// CloudFront too compresses "on a best-effort basis" and sends an object
+// uncompressed when busy.
+var compressors = newSemaphore(max(1, runtime.GOMAXPROCS(0)))
+
+// compressWait is how long a compression waits for a slot.
+const compressWait = time.Second
+
+// semaphore is a counting semaphore whose acquire gives up after
+// compressWait.
+type semaphore chan struct{}
+
+func newSemaphore(n int) semaphore { return make(semaphore, n) }
+
+func (s semaphore) acquire() bool {
+	select {
+	case s <- struct{}{}:
+		return true
+	default:
+	}
+	t := time.NewTimer(compressWait)
+	defer t.Stop()
+	select {
+	case s <- struct{}{}:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+func (s semaphore) release() { <-s }
 
 // Encoders, pooled: a gzip or Brotli writer holds hundreds of KiB of
 // state, too much to make per object. A zstd Encoder's EncodeAll is safe
@@ -431,9 +502,10 @@ func (s *Server) refreshCoding(f *collapse.Fill, j *fillJob, obj *cache.Object, 
 
 // codingJob prepares a fill job of a compressing behavior. For a coding,
 // it notes the keys, and revalidates the identity copy rather than the
-// coding's (the origin's 304 then refreshes both, see refreshCoding). For
-// the identity request, it asks the origin for no coding: what the origin
-// encoded would be stored for viewers who take none.
+// coding's (the origin's 304 then refreshes both, see refreshCoding),
+// asking for the identity representation. For the identity request, it
+// asks the origin for no coding: what the origin encoded would be stored
+// for viewers who take none.
 func (s *Server) codingJob(x *exchange, j *fillJob) {
 	if x.enc == "" {
 		for _, h := range j.headers() {
@@ -446,11 +518,21 @@ func (s *Server) codingJob(x *exchange, j *fillJob) {
 		// The next node chooses as this one did.
 		j.treq.Header["Accept-Encoding"] = []string{x.enc}
 	}
-	if j.stale == nil || !encoded(j.stale.Header) {
-		return
+	if j.stale != nil && encoded(j.stale.Header) {
+		if id := s.lookupAt(x, x.identityKey()); id != nil && id.Status != 0 && cache.Partial(id) == nil && !encoded(id.Header) {
+			j.prev, j.stale = j.stale, id
+		}
 	}
-	if id := s.lookupAt(x, x.identityKey()); id != nil && id.Status != 0 && cache.Partial(id) == nil && !encoded(id.Header) {
-		j.prev, j.stale = j.stale, id
+	if j.stale != nil && !encoded(j.stale.Header) {
+		// The identity copy's validators go out: the request is for the
+		// identity representation, so that a 304 describes that copy. One
+		// asking for the coding would be answered for the coding's
+		// representation (a node of another tier answers from its
+		// compressed copy), and its weak ETag and Vary would replace the
+		// identity copy's (RFC 9111 §4.3.4).
+		for _, h := range j.headers() {
+			delete(h, "Accept-Encoding")
+		}
 	}
 }
 

@@ -169,7 +169,7 @@ func (s *Server) respondBody(x *exchange, h http.Header, status int, b storedBod
 	size := b.len()
 	if status == http.StatusOK && r.Method == http.MethodGet {
 		h["Accept-Ranges"] = acceptRangesBytes
-		if rv := r.Header.Get("Range"); rv != "" && (r.Header.Get("If-Range") == "" || cache.IfRangeAllows(r.Header.Get("If-Range"), cache.Header(h))) {
+		if rv := r.Header.Get("Range"); rv != "" && (r.Header.Get("If-Range") == "" || ifRangeHolds(x, h)) {
 			ranges, err := cache.ParseRange(rv, size)
 			switch {
 			case errors.Is(err, cache.ErrUnsatisfiable):

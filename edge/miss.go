@@ -238,7 +238,7 @@ func (s *Server) answerFill(x *exchange, f *collapse.Fill, head collapse.Head, l
 			s.pass(x) // a response for one viewer is not handed to another
 			return
 		}
-		if res.variantKey != "" && string(cache.AppendVariantKey(x.vkey[:0], string(x.key), res.varyFields, cache.Header(x.r.Header))) != res.variantKey {
+		if res.variantKey != "" && !x.sameVariant(res) {
 			drop()
 			s.pass(x) // the fetch brings another variant than this viewer asked for
 			return
