@@ -1,0 +1,259 @@
+package test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/quic-go/quic-go/http3"
+	"github.com/terncdn/tern/certs/certstest"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// h2Conn is a raw HTTP/2 connection to the edge's TLS listener, for
+// sending what a well-behaved client never does.
+type h2Conn struct {
+	*tls.Conn
+	fr  *http2.Framer
+	enc *hpack.Encoder
+	hb  bytes.Buffer
+}
+
+func dialH2(t *testing.T, tn *tlsNode) *h2Conn {
+	t.Helper()
+	conf := tn.tlsConfig("")
+	conf.NextProtos = []string{"h2"}
+	c, err := tls.Dial("tcp", tn.TLS, conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
+		t.Fatal(err)
+	}
+	h := &h2Conn{Conn: c, fr: http2.NewFramer(c, c)}
+	h.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	h.enc = hpack.NewEncoder(&h.hb)
+	if err := h.fr.WriteSettings(); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// headers encodes a GET of path on the connection's encoder.
+func (h *h2Conn) headers(path string, extra ...string) []byte {
+	h.hb.Reset()
+	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", "127.0.0.1"}, {":path", path}} {
+		h.enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		h.enc.WriteField(hpack.HeaderField{Name: extra[i], Value: extra[i+1]})
+	}
+	return bytes.Clone(h.hb.Bytes())
+}
+
+// closedBy reads frames until the server ends the connection and says
+// how: "GOAWAY <code>", "EOF", or "open" when the deadline came first.
+func (h *h2Conn) closedBy(d time.Duration) string {
+	h.SetReadDeadline(time.Now().Add(d))
+	for {
+		f, err := h.fr.ReadFrame()
+		if err != nil {
+			var ne interface{ Timeout() bool }
+			if errors.As(err, &ne) && ne.Timeout() {
+				return "open"
+			}
+			return "EOF"
+		}
+		if g, ok := f.(*http2.GoAwayFrame); ok {
+			return "GOAWAY " + g.ErrCode.String()
+		}
+	}
+}
+
+// TestH2RapidReset: a viewer that opens streams and resets them at once
+// (CVE-2023-44487), each a cache miss, does not take the edge from other
+// viewers: their requests keep being answered promptly throughout, and
+// the flooding connection is closed (net/http runs at most
+// max_concurrent_streams handlers per connection and closes it with
+// ENHANCE_YOUR_CALM when 4x that many wait).
+func TestH2RapidReset(t *testing.T) {
+	tn := startTLSTern(t)
+	c := tn.client(false)
+	fetch(t, c, "https://"+tn.TLS+"/warm") // the probe's connection and pool
+
+	h := dialH2(t, tn)
+	var sent atomic.Int64
+	floodDone := make(chan error, 1)
+	go func() {
+		for i := uint32(0); i < 50000; i++ {
+			id := 2*i + 1
+			err := h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: h.headers(fmt.Sprintf("/rr/%d", i)), EndStream: true, EndHeaders: true})
+			if err == nil {
+				err = h.fr.WriteRSTStream(id, http2.ErrCodeCancel)
+			}
+			if err != nil {
+				floodDone <- err
+				return
+			}
+			sent.Add(1)
+		}
+		floodDone <- nil
+	}()
+	closed := make(chan string, 1)
+	go func() { closed <- h.closedBy(60 * time.Second) }()
+
+	// A viewer on another connection, during the flood.
+	var worst time.Duration
+	deadline := time.Now().Add(5 * time.Second)
+	for n := 0; time.Now().Before(deadline); n++ {
+		start := time.Now()
+		resp, body := fetch(t, c, fmt.Sprintf("https://%s/probe/%d", tn.TLS, n))
+		if took := time.Since(start); took > worst {
+			worst = took
+		}
+		if resp.StatusCode != 200 || body != fmt.Sprintf("object /probe/%d", n) {
+			t.Fatalf("probe %d during the flood: %d %q", n, resp.StatusCode, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	how := <-closed
+	err := <-floodDone
+	t.Logf("flood: %d HEADERS+RST_STREAM pairs sent, connection %s (writer: %v); slowest probe %v", sent.Load(), how, err, worst)
+	if worst > 2*time.Second {
+		t.Errorf("a viewer's request took %v during the flood", worst)
+	}
+	if !strings.HasPrefix(how, "GOAWAY") && how != "EOF" {
+		t.Errorf("the flooding connection was not closed: %s after %d pairs", how, sent.Load())
+	}
+}
+
+// TestH2ContinuationFlood: a HEADERS frame followed by CONTINUATION
+// frames that never end the block (CVE-2023-45288) is cut off once the
+// block passes the header list limit (max_header_list_size 32KiB here),
+// not read, decoded and buffered without end.
+func TestH2ContinuationFlood(t *testing.T) {
+	tn := startTLSTern(t)
+	h := dialH2(t, tn)
+	closed := make(chan string, 1)
+	go func() { closed <- h.closedBy(30 * time.Second) }()
+
+	block := h.headers("/cont")
+	if err := h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block, EndStream: true}); err != nil {
+		t.Fatal(err)
+	}
+	// Each CONTINUATION adds a 1000-byte field (literal, not indexed).
+	var field bytes.Buffer
+	e := hpack.NewEncoder(&field)
+	e.WriteField(hpack.HeaderField{Name: "x-flood", Value: strings.Repeat("a", 1000), Sensitive: true})
+	var written int
+	var werr error
+	for written < 64<<20 {
+		h.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		if werr = h.fr.WriteContinuation(1, false, field.Bytes()); werr != nil {
+			break
+		}
+		written += field.Len()
+	}
+	how := <-closed
+	t.Logf("CONTINUATION flood: %d bytes written before the write failed (%v); connection %s", written, werr, how)
+	if werr == nil {
+		t.Errorf("the edge took %d bytes of one header block", written)
+	}
+	if !strings.HasPrefix(how, "GOAWAY") && how != "EOF" {
+		t.Errorf("connection not closed: %s", how)
+	}
+	// Still serving.
+	if resp, _ := fetch(t, tn.client(false), "https://"+tn.TLS+"/after"); resp.StatusCode != 200 {
+		t.Errorf("after the flood: %d", resp.StatusCode)
+	}
+}
+
+// TestHTTP3ShutdownBounded: on SIGTERM an HTTP/3 request in flight
+// finishes (graceful shutdown), and the edge still stops within its
+// shutdown grace when an HTTP/3 viewer holds a response open (here: it
+// stopped reading a large body, so flow control keeps the stream from
+// finishing). HTTP/3's graceful shutdown waits for every request; with no
+// bound the process never exits, and a restart or deploy hangs on one
+// slow viewer.
+func TestHTTP3ShutdownBounded(t *testing.T) {
+	ca := certstest.NewCA(t)
+	cert := ca.Issue(t, []string{"127.0.0.1"}, certstest.Options{})
+	big := bytes.Repeat([]byte("0123456789abcdef"), 2<<20) // 32MiB
+	o := startOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		if r.URL.Path == "/slow" {
+			time.Sleep(2 * time.Second)
+			io.WriteString(w, "slow but whole")
+			return
+		}
+		w.Write(big)
+	})
+	tlsAddr := freeAddr(t)
+	cfg := basicConfig(o, `    default_cache_behavior:
+      target_origin_id: web
+`)
+	cfg = strings.Replace(cfg, "  node_id: e2e-1\n", `  node_id: e2e-1
+  listen_tls: "`+tlsAddr+`"
+  tls:
+    default_certificate: {cert_file: "`+cert.CertFile+`", key_file: "`+cert.KeyFile+`"}
+`, 1)
+	n := startTern(t, cfg)
+
+	tr := &http3.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool}}
+	defer tr.Close()
+	c := &http.Client{Transport: tr}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "https://"+tlsAddr+"/big", nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if _, err := io.ReadFull(resp.Body, make([]byte, 1024)); err != nil || resp.Proto != "HTTP/3.0" {
+		t.Fatalf("HTTP/3 download: %s %v", resp.Proto, err)
+	}
+	// The viewer stops reading here.
+
+	// Another viewer's request is at the origin when SIGTERM comes.
+	slow := make(chan string, 1)
+	go func() {
+		resp, err := c.Get("https://" + tlsAddr + "/slow")
+		if err != nil {
+			slow <- err.Error()
+			return
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		slow <- fmt.Sprintf("%d %q %v", resp.StatusCode, b, err)
+	}()
+	time.Sleep(500 * time.Millisecond)
+
+	start := time.Now()
+	n.cmd.Process.Signal(syscall.SIGTERM)
+	exited := make(chan error, 1)
+	go func() { exited <- n.cmd.Wait() }()
+	if got := <-slow; got != `200 "slow but whole" <nil>` {
+		t.Errorf("an HTTP/3 request in flight at SIGTERM: %s", got)
+	}
+	// The TCP servers' grace, then HTTP/3's, each 10s at most.
+	select {
+	case <-exited:
+		t.Logf("tern exited %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+	case <-time.After(25 * time.Second):
+		n.cmd.Process.Kill()
+		<-exited
+		t.Errorf("tern still running 25s after SIGTERM, with one HTTP/3 response in flight")
+	}
+}
