@@ -94,9 +94,11 @@ func TestH2RapidReset(t *testing.T) {
 
 	h := dialH2(t, tn)
 	var sent atomic.Int64
+	var stop atomic.Bool
+	floodStart := time.Now()
 	floodDone := make(chan error, 1)
 	go func() {
-		for i := uint32(0); i < 50000; i++ {
+		for i := uint32(0); i < 100000 && !stop.Load(); i++ {
 			id := 2*i + 1
 			err := h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: h.headers(fmt.Sprintf("/rr/%d", i)), EndStream: true, EndHeaders: true})
 			if err == nil {
@@ -111,7 +113,13 @@ func TestH2RapidReset(t *testing.T) {
 		floodDone <- nil
 	}()
 	closed := make(chan string, 1)
-	go func() { closed <- h.closedBy(60 * time.Second) }()
+	var closedAfter time.Duration
+	go func() {
+		how := h.closedBy(60 * time.Second)
+		closedAfter = time.Since(floodStart)
+		stop.Store(true)
+		closed <- how
+	}()
 
 	// A viewer on another connection, during the flood.
 	var worst time.Duration
@@ -129,7 +137,8 @@ func TestH2RapidReset(t *testing.T) {
 	}
 	how := <-closed
 	err := <-floodDone
-	t.Logf("flood: %d HEADERS+RST_STREAM pairs sent, connection %s (writer: %v); slowest probe %v", sent.Load(), how, err, worst)
+	t.Logf("flood: %d HEADERS+RST_STREAM pairs sent, connection %s after %v (writer: %v); slowest probe %v",
+		sent.Load(), how, closedAfter.Round(time.Millisecond), err, worst)
 	if worst > 2*time.Second {
 		t.Errorf("a viewer's request took %v during the flood", worst)
 	}
@@ -256,4 +265,64 @@ func TestHTTP3ShutdownBounded(t *testing.T) {
 		<-exited
 		t.Errorf("tern still running 25s after SIGTERM, with one HTTP/3 response in flight")
 	}
+}
+
+// TestH2RapidResetOriginLoad: streams a viewer resets at once must not
+// turn into origin requests beyond what max_concurrent_streams allows one
+// connection. net/http bounds the handlers of one connection (the
+// CVE-2023-44487 fix), but a miss's fill runs detached from the viewer:
+// if every reset stream left a fill running, one connection could keep
+// any number of origin requests in flight.
+func TestH2RapidResetOriginLoad(t *testing.T) {
+	var inFlight, peak atomic.Int64
+	o := startOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		time.Sleep(time.Second)
+		w.Header().Set("Cache-Control", "max-age=600")
+		io.WriteString(w, "object "+r.URL.Path)
+	})
+	tn := startTLSTernOrigin(t, o, "{max_concurrent_streams: 100}")
+
+	h := dialH2(t, tn)
+	const pairs = 5000
+	for i := uint32(0); i < pairs; i++ {
+		id := 2*i + 1
+		if err := h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: h.headers(fmt.Sprintf("/rr/%d", i)), EndStream: true, EndHeaders: true}); err != nil {
+			t.Logf("flood cut off after %d pairs: %v", i, err)
+			break
+		}
+		if err := h.fr.WriteRSTStream(id, http2.ErrCodeCancel); err != nil {
+			t.Logf("flood cut off after %d pairs: %v", i, err)
+			break
+		}
+	}
+	how := h.closedBy(3 * time.Second)
+	time.Sleep(2 * time.Second)
+	t.Logf("%d pairs: origin requests %d, at most %d at once; flooding connection %s", pairs, o.total.Load(), peak.Load(), how)
+	if p := peak.Load(); p > 150 {
+		t.Errorf("one viewer connection with max_concurrent_streams 100 kept %d origin requests in flight at once by resetting its streams", p)
+	}
+}
+
+// startTLSTernOrigin is a tern with an HTTPS listener (certificate for
+// 127.0.0.1, edge.tls.http2 set to h2) in front of origin o.
+func startTLSTernOrigin(t *testing.T, o *origin, h2 string) *tlsNode {
+	t.Helper()
+	ca := certstest.NewCA(t)
+	tn := &tlsNode{ca: ca, TLS: freeAddr(t)}
+	tn.def = ca.Issue(t, []string{"127.0.0.1"}, certstest.Options{})
+	cfg := basicConfig(o, `    default_cache_behavior:
+      target_origin_id: web
+`)
+	cfg = strings.Replace(cfg, "  node_id: e2e-1\n", `  node_id: e2e-1
+  listen_tls: "`+tn.TLS+`"
+  tls:
+    default_certificate: {cert_file: "`+tn.def.CertFile+`", key_file: "`+tn.def.KeyFile+`"}
+    http2: `+h2+`
+`, 1)
+	tn.node = startTern(t, cfg)
+	return tn
 }
