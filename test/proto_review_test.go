@@ -9,11 +9,13 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 	"github.com/terncdn/tern/certs/certstest"
 	"golang.org/x/net/http2"
@@ -316,15 +318,16 @@ func TestH2RapidResetOriginLoad(t *testing.T) {
 }
 
 // startTLSTernOrigin is a tern with an HTTPS listener (certificate for
-// 127.0.0.1, edge.tls.http2 set to h2) in front of origin o.
-func startTLSTernOrigin(t *testing.T, o *origin, h2 string) *tlsNode {
+// 127.0.0.1, edge.tls.http2 set to h2) in front of origin o, with the
+// default cache behavior's YAML fields (besides target_origin_id) extra.
+func startTLSTernOrigin(t *testing.T, o *origin, h2 string, extra ...string) *tlsNode {
 	t.Helper()
 	ca := certstest.NewCA(t)
 	tn := &tlsNode{ca: ca, TLS: freeAddr(t)}
 	tn.def = ca.Issue(t, []string{"127.0.0.1"}, certstest.Options{})
 	cfg := basicConfig(o, `    default_cache_behavior:
       target_origin_id: web
-`)
+`+strings.Join(extra, ""))
 	cfg = strings.Replace(cfg, "  node_id: e2e-1\n", `  node_id: e2e-1
   listen_tls: "`+tn.TLS+`"
   tls:
@@ -333,4 +336,178 @@ func startTLSTernOrigin(t *testing.T, o *origin, h2 string) *tlsNode {
 `, 1)
 	tn.node = startTern(t, cfg)
 	return tn
+}
+
+// TestH2BodySmuggling: an HTTP/2 viewer's body that disagrees with its
+// content-length, or a header value with CR LF, never reaches an
+// HTTP/1.1 origin as more than the one request: the origin sees no
+// request the viewer hid in a body or a field.
+func TestH2BodySmuggling(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	o := startOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		mu.Lock()
+		seen = append(seen, fmt.Sprintf("%s %s cl=%d body=%q err=%v hdr=%q", r.Method, r.URL.Path, r.ContentLength, b, err, r.Header.Get("X-A")))
+		mu.Unlock()
+		w.Header().Set("Cache-Control", "no-store")
+		io.WriteString(w, "ok")
+	})
+	tn := startTLSTernOrigin(t, o, "{max_concurrent_streams: 100}",
+		"      allowed_methods: [GET, HEAD, OPTIONS, PUT, PATCH, POST, DELETE]\n")
+	smuggled := "GET /smuggled HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+
+	cases := []struct {
+		name   string
+		fields []string
+		data   []string
+	}{
+		{"more DATA than content-length", []string{"content-length", "5"}, []string{"hello" + smuggled}},
+		{"more DATA than content-length, in two frames", []string{"content-length", "5"}, []string{"hello", smuggled}},
+		{"less DATA than content-length", []string{"content-length", "100"}, []string{"hello"}},
+		{"transfer-encoding", []string{"transfer-encoding", "chunked"}, []string{"0\r\n\r\n" + smuggled}},
+		{"CR LF in a value", []string{"x-a", "b\r\n\r\n" + smuggled}, nil},
+		{"NUL in a value", []string{"x-a", "b\x00c"}, nil},
+		{"upper-case name", []string{"X-A", "b"}, nil},
+	}
+	for i, tc := range cases {
+		h := dialH2(t, tn)
+		h.hb.Reset()
+		for _, f := range [][2]string{{":method", "POST"}, {":scheme", "https"}, {":authority", "127.0.0.1"}, {":path", fmt.Sprintf("/case/%d", i)}} {
+			h.enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+		}
+		for j := 0; j+1 < len(tc.fields); j += 2 {
+			h.enc.WriteField(hpack.HeaderField{Name: tc.fields[j], Value: tc.fields[j+1]})
+		}
+		h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: h.hb.Bytes(), EndStream: len(tc.data) == 0, EndHeaders: true})
+		for j, d := range tc.data {
+			h.fr.WriteData(1, j == len(tc.data)-1, []byte(d))
+		}
+		status := ""
+		h.SetReadDeadline(time.Now().Add(10 * time.Second))
+	read:
+		for {
+			f, err := h.fr.ReadFrame()
+			if err != nil {
+				status = "read: " + err.Error()
+				break
+			}
+			switch f := f.(type) {
+			case *http2.MetaHeadersFrame:
+				status = f.PseudoValue("status")
+				break read
+			case *http2.RSTStreamFrame:
+				status = "RST_STREAM " + f.ErrCode.String()
+				break read
+			case *http2.GoAwayFrame:
+				status = "GOAWAY " + f.ErrCode.String()
+				break read
+			}
+		}
+		t.Logf("%s: %s", tc.name, status)
+		if status == "200" {
+			t.Errorf("%s: answered 200", tc.name)
+		}
+		h.Close()
+	}
+	time.Sleep(500 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	for _, s := range seen {
+		t.Logf("origin saw: %s", s)
+		if strings.Contains(s, "/smuggled") || strings.Contains(s, "\r") {
+			t.Errorf("the origin saw a smuggled request: %s", s)
+		}
+	}
+}
+
+// TestHTTP3Viewer: over HTTP/3, a request body reaches the origin whole;
+// a head beyond max_header_list_size is refused and the connection
+// keeps serving; and a resumed connection is never accepted with 0-RTT
+// early data (replayable requests would reach origins).
+func TestHTTP3Viewer(t *testing.T) {
+	var mu sync.Mutex
+	bodies := map[string][]byte{}
+	o := startOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies[r.URL.Path] = b
+		mu.Unlock()
+		w.Header().Set("Cache-Control", "no-store")
+		io.WriteString(w, "object "+r.URL.Path)
+	})
+	tn := startTLSTernOrigin(t, o, "{max_header_list_size: 32KiB}",
+		"      allowed_methods: [GET, HEAD, OPTIONS, PUT, PATCH, POST, DELETE]\n")
+	sessions := tls.NewLRUClientSessionCache(8)
+	var conns []*quic.Conn
+	newClient := func() (*http.Client, *http3.Transport) {
+		conf := tn.tlsConfig("")
+		conf.ClientSessionCache = sessions
+		tr := &http3.Transport{TLSClientConfig: conf,
+			Dial: func(ctx context.Context, addr string, tlsCfg *tls.Config, cfg *quic.Config) (*quic.Conn, error) {
+				c, err := quic.DialAddrEarly(ctx, addr, tlsCfg, cfg)
+				if err == nil {
+					mu.Lock()
+					conns = append(conns, c)
+					mu.Unlock()
+				}
+				return c, err
+			}}
+		return &http.Client{Transport: tr, Timeout: 20 * time.Second}, tr
+	}
+	c, tr := newClient()
+	base := "https://" + tn.TLS
+
+	body := bytes.Repeat([]byte("0123456789abcdef"), 64<<10) // 1MiB
+	resp, err := c.Post(base+"/post", "application/octet-stream", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	mu.Lock()
+	got := bodies["/post"]
+	mu.Unlock()
+	if resp.Proto != "HTTP/3.0" || resp.StatusCode != 200 || !bytes.Equal(got, body) {
+		t.Errorf("POST over HTTP/3: %s %d, origin got %d bytes of %d", resp.Proto, resp.StatusCode, len(got), len(body))
+	}
+
+	req, _ := http.NewRequest("GET", base+"/huge", nil)
+	req.Header.Set("X-Huge", strings.Repeat("a", 100<<10))
+	if resp, err := c.Do(req); err == nil {
+		resp.Body.Close()
+		t.Logf("a 100KiB head over HTTP/3: %d", resp.StatusCode)
+		if resp.StatusCode < 400 {
+			t.Errorf("a 100KiB head over HTTP/3 was answered %d", resp.StatusCode)
+		}
+	} else {
+		t.Logf("a 100KiB head over HTTP/3: %v", err)
+	}
+	if _, ok := bodies["/huge"]; ok {
+		t.Errorf("a head beyond max_header_list_size reached the origin")
+	}
+	if resp, body := fetch(t, c, base+"/after"); resp.StatusCode != 200 || body != "object /after" {
+		t.Errorf("after the huge head: %d %q", resp.StatusCode, body)
+	}
+	tr.Close()
+
+	// A second connection resumes the first's session and tries 0-RTT.
+	c, tr = newClient()
+	defer tr.Close()
+	req, _ = http.NewRequest(http3.MethodGet0RTT, base+"/early", nil)
+	resp, err = c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	mu.Lock()
+	last := conns[len(conns)-1]
+	mu.Unlock()
+	cs := last.ConnectionState()
+	t.Logf("second connection: resumed %v, 0-RTT %v", cs.TLS.DidResume, cs.Used0RTT)
+	if cs.Used0RTT {
+		t.Errorf("the edge accepted 0-RTT early data")
+	}
+	if !cs.TLS.DidResume {
+		t.Errorf("the second connection did not resume the first's session, so 0-RTT was never tried")
+	}
 }
