@@ -3,12 +3,21 @@ package edge
 import (
 	"bytes"
 	"crypto/tls"
+	"encoding/pem"
+	"fmt"
 	"io"
+	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/terncdn/tern/certs/certstest"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -154,5 +163,124 @@ func rawH2Get(t *testing.T, addr, authority, host, path string) (int, string) {
 		case *http2.GoAwayFrame:
 			return -1000 - int(f.ErrCode), body.String()
 		}
+	}
+}
+
+// TestHTTPSOriginCertificateErrorNotCached: an origin whose certificate
+// is expired, or is for another name, is a 502 origin-certificate-error,
+// and that answer is not kept: once the origin presents a good
+// certificate, the next request is served.
+func TestHTTPSOriginCertificateErrorNotCached(t *testing.T) {
+	ca := certstest.NewCA(t)
+	good := ca.Issue(t, []string{"origin.test"}, certstest.Options{})
+	bad := map[string]*certstest.Issued{
+		"expired":    ca.Issue(t, []string{"origin.test"}, certstest.Options{NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour)}),
+		"other name": ca.Issue(t, []string{"other.test"}, certstest.Options{}),
+	}
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range bad {
+		t.Run(name, func(t *testing.T) {
+			var current atomic.Pointer[tls.Certificate]
+			load := func(i *certstest.Issued) {
+				c, err := tls.X509KeyPair(i.CertPEM, i.KeyPEM)
+				if err != nil {
+					t.Fatal(err)
+				}
+				current.Store(&c)
+			}
+			load(b)
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Cache-Control", "max-age=600")
+				io.WriteString(w, "secure")
+			}))
+			srv.EnableHTTP2 = true
+			srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+			srv.TLS = &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return current.Load(), nil }}
+			srv.StartTLS()
+			defer srv.Close()
+			_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+			s, err := httpsEdge(t, `{id: o, domain_name: 127.0.0.1, https_port: `+port+`, protocol_policy: https-only, connection_attempts: 1, http2: true, tls: {ca_file: `+caFile+`, server_name: origin.test, system_roots: false}}`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			get := func() *httptest.ResponseRecorder {
+				rec := httptest.NewRecorder()
+				s.ServeHTTP(rec, httptest.NewRequest("GET", "http://site.test/a", nil))
+				return rec
+			}
+			if rec := get(); rec.Code != 502 || rec.Header().Get(HeaderError) != "origin-certificate-error" {
+				t.Fatalf("%s certificate: %d %q", name, rec.Code, rec.Header().Get(HeaderError))
+			}
+			load(good)
+			if rec := get(); rec.Code != 200 || rec.Body.String() != "secure" {
+				t.Errorf("after the origin's certificate was fixed: %d %q %q", rec.Code, rec.Header().Get(HeaderError), rec.Body)
+			}
+		})
+	}
+}
+
+// TestHTTPSOriginOneStream: an HTTP/2 origin that allows one stream per
+// connection still serves a burst of misses (the client opens more
+// connections or queues, it does not fail them), and a burst on one key
+// is one origin request.
+func TestHTTPSOriginOneStream(t *testing.T) {
+	var inFlight, peak, total atomic.Int64
+	o := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		total.Add(1)
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		time.Sleep(100 * time.Millisecond)
+		w.Header().Set("Cache-Control", "max-age=600")
+		io.WriteString(w, "object "+r.URL.Path+" "+r.Proto)
+	}))
+	o.EnableHTTP2 = true
+	o.Config.HTTP2 = &http.HTTP2Config{MaxConcurrentStreams: 1}
+	o.Config.ErrorLog = log.New(io.Discard, "", 0)
+	o.StartTLS()
+	defer o.Close()
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: o.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(o.Listener.Addr().String())
+	s, err := httpsEdge(t, `{id: o, domain_name: 127.0.0.1, https_port: `+port+`, protocol_policy: https-only, http2: true, tls: {ca_file: `+caFile+`, server_name: example.com}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	burst := func(path func(i int) string) []string {
+		out := make([]string, 20)
+		done := make(chan struct{})
+		for i := range out {
+			go func() {
+				defer func() { done <- struct{}{} }()
+				rec := httptest.NewRecorder()
+				s.ServeHTTP(rec, httptest.NewRequest("GET", "http://site.test"+path(i), nil))
+				out[i] = fmt.Sprintf("%d %s", rec.Code, rec.Body)
+			}()
+		}
+		for range out {
+			<-done
+		}
+		return out
+	}
+	for i, got := range burst(func(i int) string { return fmt.Sprintf("/d/%d", i) }) {
+		if want := fmt.Sprintf("200 object /d/%d HTTP/2.0", i); got != want {
+			t.Errorf("distinct miss %d: %q, want %q", i, got, want)
+		}
+	}
+	t.Logf("20 distinct misses: %d origin requests, at most %d at once", total.Load(), peak.Load())
+	total.Store(0)
+	for i, got := range burst(func(int) string { return "/same" }) {
+		if got != "200 object /same HTTP/2.0" {
+			t.Errorf("same-key miss %d: %q", i, got)
+		}
+	}
+	if n := total.Load(); n != 1 {
+		t.Errorf("20 misses of one key: %d origin requests, want 1", n)
 	}
 }
