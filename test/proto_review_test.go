@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -510,4 +511,55 @@ func TestHTTP3Viewer(t *testing.T) {
 	if !cs.TLS.DidResume {
 		t.Errorf("the second connection did not resume the first's session, so 0-RTT was never tried")
 	}
+}
+
+// TestTLSSlowloris: connections that stall in the TLS handshake, or in
+// HTTP/2 before the connection preface, are closed by the edge (the
+// handshake within ReadHeaderTimeout, 10s; the preface within
+// net/http's 10s), not held until the viewer gives up.
+func TestTLSSlowloris(t *testing.T) {
+	tn := startTLSTern(t)
+	stall := map[string]func() (io.ReadWriteCloser, error){
+		"TCP, nothing sent": func() (io.ReadWriteCloser, error) {
+			return net.Dial("tcp", tn.TLS)
+		},
+		"half a ClientHello": func() (io.ReadWriteCloser, error) {
+			c, err := net.Dial("tcp", tn.TLS)
+			if err == nil {
+				_, err = c.Write([]byte{0x16, 0x03, 0x01, 0x02, 0x00, 0x01}) // a record header and one byte of 512
+			}
+			return c, err
+		},
+		"h2, no preface": func() (io.ReadWriteCloser, error) {
+			conf := tn.tlsConfig("")
+			conf.NextProtos = []string{"h2"}
+			return tls.Dial("tcp", tn.TLS, conf)
+		},
+	}
+	var wg sync.WaitGroup
+	for name, dial := range stall {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := dial()
+			if err != nil {
+				t.Errorf("%s: %v", name, err)
+				return
+			}
+			defer c.Close()
+			start := time.Now()
+			done := make(chan error, 1)
+			go func() {
+				_, err := io.Copy(io.Discard, c)
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				t.Logf("%s: closed by the edge after %v (%v)", name, time.Since(start).Round(100*time.Millisecond), err)
+			case <-time.After(20 * time.Second):
+				t.Errorf("%s: still open after 20s", name)
+			}
+		}()
+	}
+	wg.Wait()
 }
