@@ -283,38 +283,51 @@ func TestHTTP3ShutdownBounded(t *testing.T) {
 // connection. net/http bounds the handlers of one connection (the
 // CVE-2023-44487 fix), but a miss's fill runs detached from the viewer:
 // if every reset stream left a fill running, one connection could keep
-// any number of origin requests in flight.
+// any number of origin requests in flight. Whole-object misses and, with
+// a disk tier, range requests (fetched as slices) both count.
 func TestH2RapidResetOriginLoad(t *testing.T) {
-	var inFlight, peak atomic.Int64
-	o := startOrigin(t, func(w http.ResponseWriter, r *http.Request) {
-		n := inFlight.Add(1)
-		defer inFlight.Add(-1)
-		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
-		}
-		time.Sleep(time.Second)
-		w.Header().Set("Cache-Control", "max-age=600")
-		io.WriteString(w, "object "+r.URL.Path)
-	})
-	tn := startTLSTernOrigin(t, o, "{max_concurrent_streams: 100}")
-
-	h := dialH2(t, tn)
-	const pairs = 5000
-	for i := uint32(0); i < pairs; i++ {
-		id := 2*i + 1
-		if err := h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: h.headers(fmt.Sprintf("/rr/%d", i)), EndStream: true, EndHeaders: true}); err != nil {
-			t.Logf("flood cut off after %d pairs: %v", i, err)
-			break
-		}
-		if err := h.fr.WriteRSTStream(id, http2.ErrCodeCancel); err != nil {
-			t.Logf("flood cut off after %d pairs: %v", i, err)
-			break
-		}
-	}
-	how := h.closedBy(3 * time.Second)
-	time.Sleep(2 * time.Second)
-	t.Logf("%d pairs: origin requests %d, at most %d at once; flooding connection %s", pairs, o.total.Load(), peak.Load(), how)
-	if p := peak.Load(); p > 150 {
-		t.Errorf("one viewer connection with max_concurrent_streams 100 kept %d origin requests in flight at once by resetting its streams", p)
+	for _, ranged := range []bool{false, true} {
+		t.Run(fmt.Sprintf("range=%v", ranged), func(t *testing.T) {
+			var inFlight, peak atomic.Int64
+			o := startOrigin(t, func(w http.ResponseWriter, r *http.Request) {
+				n := inFlight.Add(1)
+				defer inFlight.Add(-1)
+				for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+				}
+				time.Sleep(time.Second)
+				w.Header().Set("Cache-Control", "max-age=600")
+				http.ServeContent(w, r, "", time.Time{}, strings.NewReader(strings.Repeat("x", 4096)))
+			})
+			var tn *tlsNode
+			if ranged {
+				tn = startTLSTernOrigin(t, o, "{max_concurrent_streams: 100}\n    # disk")
+			} else {
+				tn = startTLSTernOrigin(t, o, "{max_concurrent_streams: 100}")
+			}
+			var extra []string
+			if ranged {
+				extra = []string{"range", "bytes=0-99"}
+			}
+			h := dialH2(t, tn)
+			const pairs = 5000
+			for i := uint32(0); i < pairs; i++ {
+				id := 2*i + 1
+				if err := h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: h.headers(fmt.Sprintf("/rr/%d", i), extra...), EndStream: true, EndHeaders: true}); err != nil {
+					t.Logf("flood cut off after %d pairs: %v", i, err)
+					break
+				}
+				if err := h.fr.WriteRSTStream(id, http2.ErrCodeCancel); err != nil {
+					t.Logf("flood cut off after %d pairs: %v", i, err)
+					break
+				}
+			}
+			how := h.closedBy(3 * time.Second)
+			time.Sleep(2 * time.Second)
+			t.Logf("%d pairs: origin requests %d, at most %d at once; flooding connection %s", pairs, o.total.Load(), peak.Load(), how)
+			if p := peak.Load(); p > 150 {
+				t.Errorf("one viewer connection with max_concurrent_streams 100 kept %d origin requests in flight at once by resetting its streams", p)
+			}
+		})
 	}
 }
 
@@ -335,6 +348,10 @@ func startTLSTernOrigin(t *testing.T, o *origin, h2 string, extra ...string) *tl
     default_certificate: {cert_file: "`+tn.def.CertFile+`", key_file: "`+tn.def.KeyFile+`"}
     http2: `+h2+`
 `, 1)
+	if strings.HasSuffix(h2, "# disk") {
+		// A disk tier, so that range requests are fetched as slices.
+		cfg = strings.Replace(cfg, "    max_object_size: 4MiB\n", "    max_object_size: 4MiB\n    disk: {path: \"%DIR%/cache\", size: 256MiB}\n    slice_size: 1MiB\n", 1)
+	}
 	tn.node = startTern(t, cfg)
 	return tn
 }
