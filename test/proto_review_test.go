@@ -529,7 +529,10 @@ func TestHTTP3Viewer(t *testing.T) {
 	} else {
 		t.Logf("a 100KiB head over HTTP/3: %v", err)
 	}
-	if _, ok := bodies["/huge"]; ok {
+	mu.Lock()
+	_, huge := bodies["/huge"]
+	mu.Unlock()
+	if huge {
 		t.Errorf("a head beyond max_header_list_size reached the origin")
 	}
 	if resp, body := fetch(t, c, base+"/after"); resp.StatusCode != 200 || body != "object /after" {
