@@ -44,6 +44,10 @@ func (p *KeyPolicy) AcceptsEncodings() bool {
 	return p.AcceptEncodingGzip || p.AcceptEncodingBrotli || p.AcceptEncodingZstd
 }
 
+// SelectsHeader reports whether the selection includes the header name
+// (compared case-insensitively).
+func (s *KeySelection) SelectsHeader(name string) bool { return s.selects(name, true) }
+
 // selects reports whether the selection includes name.
 func (s *KeySelection) selects(name string, fold bool) bool {
 	switch s.Behavior {

@@ -29,6 +29,16 @@ func bytesView(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(
 // serveCached is phases 5-10 for a request the cache may answer.
 func (s *Server) serveCached(x *exchange) {
 	r, b := x.r, x.behavior
+	if b.keyHost {
+		// The key's Host is the one that chose the distribution and goes
+		// to the origin: Request.Host. net/http takes an HTTP/1.1 Host out
+		// of the header map, and an HTTP/2 viewer may send a host field
+		// that disagrees with :authority, which wins (RFC 9113 §8.3.1).
+		// Keyed on the map, every name of a wildcard distribution would
+		// share one object, or a viewer could store one name's object
+		// under another's key.
+		r.Header["Host"] = []string{r.Host}
+	}
 	x.key = cache.AppendKey(x.key[:0], x.dist.id, x.path, r.URL.RawQuery, cache.Header(r.Header), &b.key)
 	if r.Method == http.MethodOptions {
 		x.key = append(x.key, "\x00M=OPTIONS"...)

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -213,6 +214,18 @@ func (s *Server) followFill(x *exchange, f *collapse.Fill, leader bool, early *c
 	if err != nil {
 		if x.r.Context().Err() != nil {
 			x.result, x.err = resultError, err // the viewer left
+			if leader {
+				// The fetch goes on without its viewer (what it brings
+				// may be stored), and this handler waits for its head
+				// all the same. An HTTP/2 stream counts against the
+				// connection's max_concurrent_streams until its handler
+				// returns: if a reset stream's handler returned at once,
+				// a viewer opening and resetting streams (CVE-2023-44487)
+				// would keep any number of origin requests in flight
+				// over one connection. The fetch ends on its own
+				// timeouts.
+				f.Head(context.Background())
+			}
 			return
 		}
 		s.failOrigin(x, err)

@@ -63,6 +63,7 @@ type behavior struct {
 	cached         methodSet
 	cachingOff     bool // the cache policy's max TTL is 0: never stored, never collapsed
 	key            cache.KeyPolicy
+	keyHost        bool // the key has the Host header (see serveCached)
 	ttl            cache.TTLPolicy
 	forward        origin.Forwarding
 	// Tiered caching (tier.go): whether misses may go through peers and
@@ -292,6 +293,7 @@ func compileDistribution(dc *config.Distribution, prev, used map[string]*origin.
 			AcceptEncodingZstd:   cp.EnableAcceptEncodingZstd,
 			ChooseEncoding:       bc.Compress,
 		}
+		b.keyHost = b.key.Headers.SelectsHeader("Host")
 		b.compress = bc.Compress && b.key.AcceptsEncodings()
 		keyFwd := origin.Forwarding{
 			Headers:      origin.Selection(cp.Headers),

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -328,6 +329,11 @@ func (sv *slicedView) join(sp span) (f *collapse.Fill, head collapse.Head, leade
 		s.metrics.ObserveCollapsed(x.dist.id)
 	}
 	head, err = f.Head(x.r.Context())
+	if err != nil && leader && x.r.Context().Err() != nil {
+		// The viewer left: hold its stream until the fetch it started
+		// has its head, as followFill does (rapid reset).
+		f.Head(context.Background())
+	}
 	if err != nil && early != nil {
 		early.Close()
 		early = nil

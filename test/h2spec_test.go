@@ -71,14 +71,59 @@ func runH2Spec(t *testing.T, bin, addr string) (passed, total int, failed []stri
 	return passed, total, failed
 }
 
+// h2specNetHTTP are the h2spec cases that net/http's HTTP/2 server (and
+// golang.org/x/net/http2's, the same code) fails by design, so Tern
+// cannot pass them without its own HTTP/2 server:
+//
+//   - 6.5.3/1 sends one SETTINGS frame with SETTINGS_INITIAL_WINDOW_SIZE
+//     twice; net/http closes connections whose SETTINGS repeat an
+//     identifier (a hardening of its own, not in RFC 9113);
+//   - 8.1.2.2/1 and /2 send a connection-specific field (connection,
+//     or te other than "trailers"); net/http answers 400 Bad Request
+//     before any handler runs, where RFC 9113 §8.2.2 asks for a stream
+//     error. Either way the request is refused and reaches no origin.
+var h2specNetHTTP = []string{
+	"Sends multiple values of SETTINGS_INITIAL_WINDOW_SIZE",
+	"Sends a HEADERS frame that contains the connection-specific header field",
+	`Sends a HEADERS frame that contains the TE header field with any value other than "trailers"`,
+}
+
+// h2specFloor is how many of h2spec v2.2.1's 145 cases the edge passes:
+// all but h2specNetHTTP.
+const h2specFloor = 142
+
+// unexpectedH2SpecFailures are the failures not in h2specNetHTTP.
+func unexpectedH2SpecFailures(failed []string) []string {
+	var out []string
+	for _, f := range failed {
+		known := false
+		for _, k := range h2specNetHTTP {
+			if strings.HasSuffix(f, ": "+k) {
+				known = true
+			}
+		}
+		if !known {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // TestH2Spec runs h2spec (RFC 7540/9113 and HPACK conformance) against
 // the edge's HTTPS listener and against a bare Go net/http server on the
-// same machine: the edge must pass at least as many cases as Go's own
-// server does (the failures they share are net/http's: it answers a
-// malformed request with 400, where h2spec wants a stream error).
+// same machine. The edge must fail no case but h2specNetHTTP's, and pass
+// at least as many as Go's own server does (which also fails the case of
+// a content-length that disagrees with the DATA frames: its handler does
+// not read the body, the edge's does).
+//
+// The edge advertises SETTINGS_MAX_FRAME_SIZE 16KiB, the RFC's initial
+// value, rather than the 64KiB of the other TLS tests: h2spec's case of a
+// HEADERS frame larger than SETTINGS_MAX_FRAME_SIZE (4.2/3) sends about
+// 20KB whatever the server advertised, a legal frame under a larger
+// setting.
 func TestH2Spec(t *testing.T) {
 	bin := h2specBin(t)
-	tn := startTLSTern(t)
+	tn := startTLSTernHTTP2(t, "{max_concurrent_streams: 100, max_header_list_size: 32KiB, max_read_frame_size: 16KiB}")
 	ternPassed, ternTotal, ternFailed := runH2Spec(t, bin, tn.TLS)
 
 	bare := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -91,10 +136,11 @@ func TestH2Spec(t *testing.T) {
 	defer bare.Close()
 	goPassed, goTotal, goFailed := runH2Spec(t, bin, bare.Listener.Addr().String())
 
-	if ternPassed < goPassed {
+	if ternPassed < max(goPassed, h2specFloor) || len(unexpectedH2SpecFailures(ternFailed)) > 0 {
 		// Some cases race h2spec's timeout on a loaded machine: a second
 		// run tells a flaky case from a lasting failure.
 		p, _, f := runH2Spec(t, bin, tn.TLS)
+		t.Logf("first run: tern %d passed; failures:\n%s", ternPassed, strings.Join(ternFailed, "\n"))
 		if p > ternPassed {
 			ternPassed, ternFailed = p, f
 		}
@@ -107,5 +153,11 @@ func TestH2Spec(t *testing.T) {
 	}
 	if ternPassed < goPassed {
 		t.Errorf("tern passes %d h2spec cases, fewer than Go's own server (%d)", ternPassed, goPassed)
+	}
+	if ternPassed < h2specFloor {
+		t.Errorf("tern passes %d h2spec cases, want at least %d", ternPassed, h2specFloor)
+	}
+	if u := unexpectedH2SpecFailures(ternFailed); len(u) > 0 {
+		t.Errorf("tern fails h2spec cases net/http does not explain:\n%s", strings.Join(u, "\n"))
 	}
 }

@@ -34,6 +34,13 @@ type tlsNode struct {
 
 func startTLSTern(t *testing.T) *tlsNode {
 	t.Helper()
+	return startTLSTernHTTP2(t, "{max_concurrent_streams: 100, max_header_list_size: 32KiB, max_read_frame_size: 64KiB}")
+}
+
+// startTLSTernHTTP2 is startTLSTern with edge.tls.http2 set to h2 (a
+// YAML flow mapping).
+func startTLSTernHTTP2(t *testing.T, h2 string) *tlsNode {
+	t.Helper()
 	ca := certstest.NewCA(t)
 	tn := &tlsNode{ca: ca, TLS: freeAddr(t)}
 	tn.def = ca.Issue(t, []string{"default.test", "127.0.0.1"}, certstest.Options{})
@@ -76,7 +83,7 @@ func startTLSTern(t *testing.T) *tlsNode {
   tls:
     default_certificate: {cert_file: "`+tn.def.CertFile+`", key_file: "`+tn.def.KeyFile+`"}
     session_ticket_key_file: "%DIR%/tickets"
-    http2: {max_concurrent_streams: 100, max_header_list_size: 32KiB, max_read_frame_size: 64KiB}
+    http2: `+h2+`
 `, 1)
 	tn.node = startTern(t, cfg)
 	return tn

@@ -204,7 +204,15 @@ func applyNode(c *config.Config, srv *edge.Server, https *edgeHTTPS) error {
 	return srv.Apply(c)
 }
 
+// h3ShutdownGrace bounds HTTP/3's graceful shutdown, as serve's shutdown
+// bounds the TCP servers'.
+const h3ShutdownGrace = 10 * time.Second
+
 // shutdown stops HTTP/3 (the TCP server is in serve's list of servers).
+// Requests in flight get until ctx ends, and at most h3ShutdownGrace;
+// then their connections are closed. Unbounded, one viewer that stops
+// reading a response (its flow control window stays shut, its
+// connection alive) would keep the process from ever exiting.
 func (e *edgeHTTPS) shutdown(ctx context.Context) {
 	if e != nil && e.acme != nil {
 		e.acme.Close()
@@ -212,6 +220,8 @@ func (e *edgeHTTPS) shutdown(ctx context.Context) {
 	if e == nil || e.h3 == nil || e.udp == nil {
 		return
 	}
+	ctx, cancel := context.WithTimeout(ctx, h3ShutdownGrace)
+	defer cancel()
 	_ = e.h3.Shutdown(ctx)
 	e.udp.Close()
 }
