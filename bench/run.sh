@@ -791,7 +791,11 @@ run_storm() { # run_storm round target
 
 # ------------------------------------------------------------------ report
 print_table() {
-	echo "Hit throughput: medians of $ROUNDS round(s); wrk -t1 -c$CONNS -d${DURATION}s on CPU $CLIENT_CPU, server on CPU $SERVER_CPU"
+	if [ "$H2" = 1 ] || [ "$H3" = 1 ]; then
+		echo "Hit throughput: medians of $ROUNDS round(s) of ${DURATION}s runs; client on CPU $CLIENT_CPU, server on CPU $SERVER_CPU"
+	else
+		echo "Hit throughput: medians of $ROUNDS round(s); wrk -t1 -c$CONNS -d${DURATION}s on CPU $CLIENT_CPU, server on CPU $SERVER_CPU"
+	fi
 	if [ "$DISK" = 1 ]; then
 		local s set=""
 		for s in $SIZES; do set="$set $(objects_of "$s") x $s,"; done
@@ -852,6 +856,7 @@ print_table() {
 				for (a = 1; a <= nt; a++) {
 					for (b = a + 1; b <= nt; b++) {
 						x = T[b]; y = T[a]
+						if (x == "nginx" && y == "tern") { x = "tern"; y = "nginx" }
 						printf fmt, S[i], x "/" y, "", ratio(m[x, 1], m[y, 1]), ratio(m[x, 2], m[y, 2]),
 							ratio(m[x, 3], m[y, 3]), ratio(m[x, 4], m[y, 4]),
 							ratio(m[x, 5], m[y, 5]), ratio(m[x, 6], m[y, 6]), "", "", ""
