@@ -664,7 +664,7 @@ h2load_result() {
 		END {
 			p50 = n ? lat[int(n * 0.50 + 0.999999)] : 0
 			p99 = n ? lat[int(n * 0.99 + 0.999999)] : 0
-			printf "RESULT requests=%d bytes=%d duration_us=%d p50_us=%d p99_us=%d max_us=%d errors=%d\n",
+			printf "RESULT requests=%d bytes=%.0f duration_us=%d p50_us=%d p99_us=%d max_us=%d errors=%d\n",
 				n, b, d, p50, p99, (n ? lat[n] : 0), f + bad
 		}'
 	grep -E '^(TLS Protocol|Cipher|Server Temp Key|Application protocol):' "$raw" | tr '\n' ' ' |
