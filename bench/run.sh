@@ -6,6 +6,8 @@
 #   TARGETS=nginx bench/run.sh   # one target only
 #   DISK=1 bench/run.sh          # disk-tier hits (also: bench/run.sh disk)
 #   TLS=1 bench/run.sh           # HTTPS hits and handshakes (also: bench/run.sh tls)
+#   H2=1 bench/run.sh            # HTTP/2 hits with h2load (also: bench/run.sh h2)
+#   H3=1 bench/run.sh            # tern alone: HTTP/3, HTTP/2, HTTP/1.1 (also: bench/run.sh h3)
 #
 # Starts an origin, nginx (proxy_cache) and tern, each in front of the
 # origin, measures cache-hit throughput per object size with wrk and a
@@ -20,6 +22,12 @@
 # certificate, made here with openssl) and measures hits over keep-alive
 # connections with wrk, and a new connection with a full TLS handshake per
 # request with bench/handshake (no storm).
+#
+# H2 mode serves HTTPS as TLS mode does and measures HTTP/2 hits with
+# h2load: a few connections, several streams in flight on each. H3 mode
+# measures tern alone, with HTTP/3 on, over HTTP/3, HTTP/2 and HTTP/1.1
+# with one client (bench/protoload), so its figures are ratios between
+# the protocols (nginx 1.22 has no HTTP/3).
 #
 # Environment (defaults):
 #   ROUNDS=3 DURATION=10 (seconds per wrk run)   QUICK=1: ROUNDS=1 DURATION=3
@@ -46,6 +54,11 @@
 #     NGINX_TLS_PORT=28111 TERN_TLS_PORT=28192 TERN_ADMIN_PORT=28191
 #     PROFILE=1: a CPU profile of tern during each of round 1's runs, from
 #     its admin listener, into $WORK/raw/tern-<size>.pprof
+#   H2 mode (H2=1): TLS mode's servers and SIZES; h2load -t1 -c$H2_CONNS
+#     -m$H2_STREAMS (H2_CONNS=16 H2_STREAMS=10); no handshake runs
+#   H3 mode (H3=1): TARGETS="h1 h2 h3" (protocols, all against tern),
+#     bench/protoload -c$H3_CONNS -m$H3_STREAMS (H3_CONNS=16 H3_STREAMS=10;
+#     h1 gets c x m connections); tern has edge.tls.http3 on
 #
 # Only 127.0.0.1 is used. Only processes this script started are signalled,
 # by PID, on exit.
@@ -59,18 +72,28 @@ case ${1:-} in
 '') ;;
 disk) DISK=1 ;;
 tls) TLS=1 ;;
+h2) H2=1 ;;
+h3) H3=1 ;;
 *)
-	echo "usage: [VAR=value ...] $0 [disk|tls]  (see the comment at the top)" >&2
+	echo "usage: [VAR=value ...] $0 [disk|tls|h2|h3]  (see the comment at the top)" >&2
 	exit 2
 	;;
 esac
-: "${DISK:=0}" "${TLS:=0}" "${PROFILE:=0}"
-if [ "$DISK" = 1 ] && [ "$TLS" = 1 ]; then
-	echo "$0: DISK=1 and TLS=1 are separate modes; choose one" >&2
+: "${DISK:=0}" "${TLS:=0}" "${H2:=0}" "${H3:=0}" "${PROFILE:=0}"
+if [ $((DISK + TLS + H2 + H3)) -gt 1 ]; then
+	echo "$0: DISK=1, TLS=1, H2=1 and H3=1 are separate modes; choose one" >&2
 	exit 2
 fi
+# H2 and H3 modes serve HTTPS as TLS mode does (the same certificate and
+# listeners); only the loads differ, and there are no handshake runs.
+if [ "$H2" = 1 ] || [ "$H3" = 1 ]; then
+	TLS=1
+	HS_SIZES=${HS_SIZES-}
+	: "${H2_CONNS:=16}" "${H2_STREAMS:=10}" "${H3_CONNS:=16}" "${H3_STREAMS:=10}"
+fi
+if [ "$H3" = 1 ]; then : "${TARGETS:=h1 h2 h3}"; fi
 if [ "$TLS" = 1 ]; then
-	: "${SIZES:=1k 64k}" "${HS_SIZES:=1k}" "${HS_CURVES:=x25519}" "${PROFILE:=0}"
+	: "${SIZES:=1k 64k}" "${HS_SIZES=1k}" "${HS_CURVES:=x25519}" "${PROFILE:=0}"
 	: "${NGINX_TLS_PORT:=28111}" "${TERN_TLS_PORT:=28192}" "${TERN_ADMIN_PORT:=28191}"
 fi
 if [ "$DISK" = 1 ]; then
@@ -130,6 +153,7 @@ command -v taskset >/dev/null || need+=(util-linux)
 command -v curl >/dev/null || need+=(curl)
 command -v ss >/dev/null || need+=(iproute2)
 if [ "$TLS" = 1 ]; then command -v openssl >/dev/null || need+=(openssl); fi
+if [ "$H2" = 1 ]; then command -v h2load >/dev/null || need+=(nghttp2-client); fi
 if [ ${#need[@]} -gt 0 ]; then
 	log "installing ${need[*]}"
 	$SUDO apt-get update
@@ -142,17 +166,26 @@ fi
 
 has_target() { case " $TARGETS " in *" $1 "*) return 0 ;; esac; return 1; }
 for t in $TARGETS; do
+	if [ "$H3" = 1 ]; then
+		case $t in h1 | h2 | h3) ;; *) die "unknown target $t (H3 mode: want protocols h1, h2 and/or h3)" ;; esac
+		continue
+	fi
 	case $t in nginx | tern) ;; *) die "unknown target $t (want nginx and/or tern)" ;; esac
 done
+# SERVERS: the servers to start. In H3 mode the targets are protocols, all
+# of them tern's.
+SERVERS=$TARGETS
+if [ "$H3" = 1 ]; then SERVERS=tern; fi
+has_server() { case " $SERVERS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 # ------------------------------------------------------------------ build
 GO=$(command -v go) || die "go not found"
 log "building into $WORK/bin"
 (cd "$ROOT" && "$GO" build -o "$WORK/bin/origin" ./bench/origin && "$GO" build -o "$WORK/bin/storm" ./bench/storm &&
-	"$GO" build -o "$WORK/bin/handshake" ./bench/handshake)
-if has_target tern && [ -n "${TERN_BIN:-}" ]; then
+	"$GO" build -o "$WORK/bin/handshake" ./bench/handshake && "$GO" build -o "$WORK/bin/protoload" ./bench/protoload)
+if has_server tern && [ -n "${TERN_BIN:-}" ]; then
 	cp "$TERN_BIN" "$WORK/bin/tern" || die "TERN_BIN=$TERN_BIN: cannot copy it"
-elif has_target tern; then
+elif has_server tern; then
 	(cd "$ROOT" && "$GO" build -o "$WORK/bin/tern" ./cmd/tern) || die "tern does not build (go build ./cmd/tern); run with TARGETS=nginx to measure nginx alone"
 fi
 
@@ -168,7 +201,7 @@ size_bytes() {
 # port_of name: the port the runs measure (in TLS mode the HTTPS one).
 port_of() {
 	if [ "$TLS" = 1 ]; then
-		case $1 in nginx) echo "$NGINX_TLS_PORT" ;; tern) echo "$TERN_TLS_PORT" ;; esac
+		case $1 in nginx) echo "$NGINX_TLS_PORT" ;; tern | h1 | h2 | h3) echo "$TERN_TLS_PORT" ;; esac
 		return 0
 	fi
 	case $1 in nginx) echo "$NGINX_PORT" ;; tern) echo "$TERN_PORT" ;; esac
@@ -343,13 +376,17 @@ write_tern_config() {
 	local tls=""
 	if [ "$TLS" = 1 ]; then
 		# HTTP/3 off: nginx 1.22 has none, and Alt-Svc would add a header
-		# to every answer. The admin listener is there for PROFILE=1.
+		# to every answer; H3 mode, tern alone, turns it on (and with it
+		# Alt-Svc on every answer over TLS, whichever the protocol). The
+		# admin listener is there for PROFILE=1.
+		local h3=false
+		if [ "$H3" = 1 ]; then h3=true; fi
 		tls="  listen_tls: 127.0.0.1:$TERN_TLS_PORT
   tls:
     default_certificate:
       cert_file: $WORK/tls/cert.pem
       key_file: $WORK/tls/key.pem
-    http3: false
+    http3: $h3
 "
 		admin=127.0.0.1:$TERN_ADMIN_PORT
 	fi
@@ -611,6 +648,30 @@ printf 'round\ttarget\tok\tfail\tbytes_bad\tall_ms\tp50_ms\tmax_ms\torigin_uri\t
 HANDSHAKES=$WORK/handshakes.tsv
 printf 'round\tsize\ttarget\tattempt\thandshakes\n' >"$HANDSHAKES"
 
+# h2load_result raw log: the RESULT line of an h2load run, from its
+# summary (duration, bytes on the wire, failures) and its per-request log
+# (status and microseconds of each request: answers, percentiles). An
+# answer other than a 200 is an error; the log is removed afterwards.
+h2load_result() {
+	local raw=$1 lf=$2 dur bytes fails
+	[ -s "$lf" ] || return 0
+	dur=$(awk '/^finished in / {d = $3; sub(/s,$/, "", d); if (d ~ /ms$/) {sub(/ms$/, "", d); d /= 1000}; print int(d * 1e6)}' "$raw")
+	bytes=$(awk '/^traffic: / {b = $3; gsub(/[()]/, "", b); print b}' "$raw")
+	fails=$(awk '/^requests: / {print $10 + $12 + $14}' "$raw")
+	sort -t"$(printf '\t')" -k3,3n "$lf" | awk -F'\t' -v d="$dur" -v b="$bytes" -v f="$fails" '
+		$2 == 200 {lat[++n] = $3; next}
+		{bad++}
+		END {
+			p50 = n ? lat[int(n * 0.50 + 0.999999)] : 0
+			p99 = n ? lat[int(n * 0.99 + 0.999999)] : 0
+			printf "RESULT requests=%d bytes=%.0f duration_us=%d p50_us=%d p99_us=%d max_us=%d errors=%d\n",
+				n, b, d, p50, p99, (n ? lat[n] : 0), f + bad
+		}'
+	grep -E '^(TLS Protocol|Cipher|Server Temp Key|Application protocol):' "$raw" | tr '\n' ' ' |
+		sed 's/^/NEGOTIATED /; s/ $/\n/'
+	rm -f "$lf"
+}
+
 LAST_FOREIGN=0
 run_wrk() { # run_wrk round size target attempt
 	local r=$1 s=$2 name=$3 a=$4 port raw pids c0 c1 o0 o1 res wrkcpu ft hits prof=""
@@ -625,6 +686,14 @@ run_wrk() { # run_wrk round size target attempt
 		# A new connection, and a full handshake, per request.
 		load=("$WORK/bin/handshake" -addr "127.0.0.1:$port" -sni bench.test -path "/obj/$(size_of "$s")/1"
 			-c "$CONNS" -d "${DURATION}s" -want-len "$(size_bytes "$(size_of "$s")")" -curves "$HS_CURVES")
+	elif [ "$H2" = 1 ]; then
+		# h2load prints no percentiles: each request's time goes to a
+		# log file, which h2load_result turns into the RESULT line.
+		load=(h2load -t1 -c"$H2_CONNS" -m"$H2_STREAMS" -D "$DURATION" --log-file "$raw.log"
+			"$(base_of "$name")/obj/$s/1")
+	elif [ "$H3" = 1 ]; then
+		load=("$WORK/bin/protoload" -proto "$name" -url "$(base_of "$name")/obj/$s/1" -sni bench.test
+			-c "$H3_CONNS" -m "$H3_STREAMS" -d "${DURATION}s" -want-len "$(size_bytes "$s")")
 	else
 		load=(wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s "$HERE/report.lua" "$(base_of "$name")/obj/$s/1")
 	fi
@@ -655,6 +724,7 @@ run_wrk() { # run_wrk round size target attempt
 		hits="$((h1[0] - h0[0]))	$((h1[1] - h0[1]))"
 	fi
 	if [ -n "$prof" ]; then wait "$prof" || log "no CPU profile from tern's admin listener"; fi
+	if [ "$H2" = 1 ]; then h2load_result "$raw" "$raw.log" >>"$raw"; fi
 	ft=$(foreign_ticks "$WORK/.pre" "$WORK/.post" "$pids")
 	res=$(grep '^RESULT ' "$raw" | head -1) || true
 	if grep -q '^HANDSHAKES ' "$raw"; then
@@ -721,14 +791,24 @@ run_storm() { # run_storm round target
 
 # ------------------------------------------------------------------ report
 print_table() {
-	echo "Hit throughput: medians of $ROUNDS round(s); wrk -t1 -c$CONNS -d${DURATION}s on CPU $CLIENT_CPU, server on CPU $SERVER_CPU"
+	if [ "$H2" = 1 ] || [ "$H3" = 1 ]; then
+		echo "Hit throughput: medians of $ROUNDS round(s) of ${DURATION}s runs; client on CPU $CLIENT_CPU, server on CPU $SERVER_CPU"
+	else
+		echo "Hit throughput: medians of $ROUNDS round(s); wrk -t1 -c$CONNS -d${DURATION}s on CPU $CLIENT_CPU, server on CPU $SERVER_CPU"
+	fi
 	if [ "$DISK" = 1 ]; then
 		local s set=""
 		for s in $SIZES; do set="$set $(objects_of "$s") x $s,"; done
 		echo "Disk mode: requests round robin over${set%,}; tern memory $DISK_MEMORY (max_object_size $DISK_MAX_OBJECT), disk0 $DISK_SIZE;"
 		echo "hits mem/disk0: tern's tern_cache_hits_total per tier during the runs, summed"
 	fi
-	if [ "$TLS" = 1 ]; then
+	if [ "$H2" = 1 ]; then
+		echo "H2 mode: HTTP/2 over TLS (ECDSA P-256 certificate), h2load -t1 -c$H2_CONNS -m$H2_STREAMS -D $DURATION on CPU $CLIENT_CPU"
+		echo "(not wrk); MB/s counts h2load's traffic (frames, headers, data); p50/p99 from h2load's per-request log"
+	elif [ "$H3" = 1 ]; then
+		echo "H3 mode: tern alone, HTTP/3 on; bench/protoload -proto <target> -c$H3_CONNS -m$H3_STREAMS -d ${DURATION}s on CPU $CLIENT_CPU"
+		echo "(not wrk; h1 gets $((H3_CONNS * H3_STREAMS)) connections, one request in flight each); MB/s counts bodies only"
+	elif [ "$TLS" = 1 ]; then
 		echo "TLS mode: HTTPS (ECDSA P-256 certificate). <size>: wrk over $CONNS keep-alive connections (HTTP/1.1, one handshake each);"
 		echo "<size>+hs: bench/handshake, $CONNS at once, each request on a new connection with a full handshake (curves offered: $HS_CURVES): req/s is handshakes/s"
 	fi
@@ -771,13 +851,32 @@ print_table() {
 						sprintf("%.2f", m[T[j], 3]), sprintf("%.2f", m[T[j], 4]), sprintf("%.2f", m[T[j], 5]),
 						sprintf("%.0f", m[T[j], 6]), errs[k] + 0, orig[k] + 0, hits(k)
 				}
-				if (index(" " targets " ", " tern ") && index(" " targets " ", " nginx ")) {
-					printf fmt, S[i], "tern/nginx", "", ratio(m["tern", 1], m["nginx", 1]), ratio(m["tern", 2], m["nginx", 2]),
-						ratio(m["tern", 3], m["nginx", 3]), ratio(m["tern", 4], m["nginx", 4]),
-						ratio(m["tern", 5], m["nginx", 5]), ratio(m["tern", 6], m["nginx", 6]), "", "", ""
+				# Each later target over each earlier one: tern/nginx, or in
+				# H3 mode h2/h1, h3/h1 and h3/h2.
+				for (a = 1; a <= nt; a++) {
+					for (b = a + 1; b <= nt; b++) {
+						x = T[b]; y = T[a]
+						if (x == "nginx" && y == "tern") { x = "tern"; y = "nginx" }
+						printf fmt, S[i], x "/" y, "", ratio(m[x, 1], m[y, 1]), ratio(m[x, 2], m[y, 2]),
+							ratio(m[x, 3], m[y, 3]), ratio(m[x, 4], m[y, 4]),
+							ratio(m[x, 5], m[y, 5]), ratio(m[x, 6], m[y, 6]), "", "", ""
+					}
 				}
 			}
 		}' "$RUNS"
+	if [ "$H2" = 1 ] || [ "$H3" = 1 ]; then
+		echo
+		echo "What the load client negotiated (round $ROUNDS, first attempt):"
+		local s t
+		for s in $RUN_SIZES; do
+			for t in $TARGETS; do
+				printf '  %s %s: %s\n' "$s" "$t" "$(grep -hE '^(NEGOTIATED|PROTOCOL) ' "$WORK/raw/r$ROUNDS-$s-$t-a0.txt" 2>/dev/null | cut -d' ' -f2-)"
+			done
+		done
+		echo "What OpenSSL's default client negotiates:"
+		sed 's/^/  /' "$WORK/tls/params.txt"
+		return 0
+	fi
 	if [ "$TLS" = 1 ]; then
 		echo
 		echo "Handshakes (bench/handshake, every run summed; resumed must be 0):"
@@ -829,7 +928,11 @@ print_table() {
 		echo "mode: disk; objects: $(for s in $SIZES; do printf '%s x %s ' "$(objects_of "$s")" "$s"; done)"
 		echo "disk: $(df -PT "$WORK" | awk 'NR == 2 {print $1, $2}') holds nginx's cache and tern's disk0 under $WORK"
 	fi
-	if [ "$TLS" = 1 ]; then
+	if [ "$H2" = 1 ]; then
+		echo "mode: h2; sizes: $SIZES; $(h2load --version 2>&1 | head -1); $(openssl version)"
+	elif [ "$H3" = 1 ]; then
+		echo "mode: h3; sizes: $SIZES; protocols: $TARGETS; bench/protoload -c$H3_CONNS -m$H3_STREAMS"
+	elif [ "$TLS" = 1 ]; then
 		echo "mode: tls; keep-alive sizes: $SIZES; handshake sizes: $HS_SIZES (curves offered: $HS_CURVES); $(openssl version)"
 	fi
 } | tee "$WORK/meta.txt" >&2
@@ -838,7 +941,7 @@ if [ "$TLS" = 1 ]; then make_cert; fi
 
 log "starting origin on $ORIGIN (CPU $ORIGIN_CPU)"
 start_origin
-for t in $TARGETS; do
+for t in $SERVERS; do
 	log "starting $t on 127.0.0.1:$(port_of "$t") (CPU $SERVER_CPU)"
 	"start_$t"
 done
@@ -868,7 +971,7 @@ else
 	for s in ${HS_SIZES:-}; do
 		case " $warm_sizes " in *" $s "*) ;; *) warm_sizes="$warm_sizes $s" ;; esac
 	done
-	for t in $TARGETS; do
+	for t in $SERVERS; do
 		for s in $warm_sizes; do
 			for i in 1 2 3; do "${CURL[@]}" -s -o /dev/null --max-time 10 "$(base_of "$t")/obj/$s/1" || true; done
 			check_target "$t" "$s" || die "$t does not serve /obj/$s/1 correctly"
@@ -878,7 +981,7 @@ else
 	done
 fi
 if [ "$TLS" = 1 ]; then
-	for t in $TARGETS; do tls_params "$t"; done >"$WORK/tls/params.txt"
+	for t in $SERVERS; do tls_params "$t"; done >"$WORK/tls/params.txt"
 	sed 's/^/  /' "$WORK/tls/params.txt" >&2
 fi
 
@@ -922,9 +1025,11 @@ TABLE=$(print_table)
 		echo "== tern's cache metrics after the runs"
 		grep '^tern_cache_' "$WORK/raw/tern-metrics-end.txt" 2>/dev/null || echo "(none)"
 	elif [ "$TLS" = 1 ]; then
-		echo
-		echo "== handshake runs (bench/handshake's HANDSHAKES line)"
-		cat "$HANDSHAKES"
+		if [ -n "$HS_SIZES" ]; then
+			echo
+			echo "== handshake runs (bench/handshake's HANDSHAKES line)"
+			cat "$HANDSHAKES"
+		fi
 	else
 		echo
 		echo "== storms"
