@@ -100,6 +100,13 @@ type TLS struct {
 	// ACME obtains the certificates of the distributions whose
 	// certificate is {acme: true} (see ACME). Default: none.
 	ACME *ACME `yaml:"acme,omitempty"`
+	// PublicPort is the port viewers reach edge.listen_tls at, when it is
+	// not the port bound: a port forward or a load balancer that passes
+	// TCP and UDP 443 to the edge's 8443, say. redirect-to-https sends
+	// viewers to it (left out of the URL when 443) and Alt-Svc advertises
+	// HTTP/3 at it, so the same UDP port must reach the edge. Default 0
+	// (the port of edge.listen_tls).
+	PublicPort int `yaml:"public_port,omitempty"`
 }
 
 // SessionTicketsEnabled reports whether viewers may resume sessions by
@@ -221,6 +228,12 @@ func (c *Config) validateTLS(p *problems) {
 		p.add("edge.tls.session_ticket_key_file", "%q is not a file path", t.SessionTicketKeyFile)
 	} else if t.SessionTicketKeyFile != "" && !t.SessionTicketsEnabled() {
 		p.add("edge.tls.session_ticket_key_file", "has no use with edge.tls.session_tickets: false (no tickets are issued); remove one of them")
+	}
+
+	if t.PublicPort < 0 || t.PublicPort > 65535 {
+		p.add("edge.tls.public_port", "%d is not a port (1 to 65535, or 0 for edge.listen_tls's)", t.PublicPort)
+	} else if t.PublicPort != 0 && e.ListenTLS == "" {
+		p.add("edge.tls.public_port", "has no use without edge.listen_tls")
 	}
 
 	if t.ACME != nil {

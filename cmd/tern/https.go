@@ -161,6 +161,9 @@ func (e *edgeHTTPS) start(ctx context.Context, c *config.Config, srv *edge.Serve
 			}
 		}()
 	}
+	if pp := c.Edge.TLS.PublicPort; pp != 0 {
+		port = pp // viewers come through a port forward
+	}
 	srv.SetHTTPS(port, e.h3 != nil)
 	if e.acme != nil {
 		// Orders start once both listeners answer the CA's challenges.
