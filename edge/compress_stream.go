@@ -174,28 +174,7 @@ func streamCompressed(w *countingWriter, src io.Reader, enc string) error {
 		z.Reset(io.Discard) // let go of the viewer's writer
 		pool.Put(z)
 	}()
-	bp := copyBuffers.Get().(*[]byte)
-	defer copyBuffers.Put(bp)
-	buf := *bp
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			if _, werr := z.Write(buf[:n]); werr != nil {
-				return nil // the viewer went away; nothing to tell it
-			}
-			if z.Flush() != nil {
-				return nil
-			}
-			w.Flush()
-		}
-		if err == io.EOF {
-			z.Close()
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
+	return streamThrough(w, src, z)
 }
 
 // serveCodingStale serves a request for a coding whose key holds no usable

@@ -813,19 +813,34 @@ func (s *Server) readerAt(f *collapse.Fill, offset int64, early **collapse.Reade
 
 // streamTo copies src to the viewer, flushing each chunk so that bytes
 // reach the viewer as they arrive from the origin.
-func streamTo(w *countingWriter, src io.Reader) error {
+func streamTo(w *countingWriter, src io.Reader) error { return streamThrough(w, src, nil) }
+
+// streamThrough is streamTo through encoder z when z is not nil: each
+// chunk is written to z and flushed (a sync flush of its coding) before
+// the viewer's flush, and z is closed at the end of src.
+func streamThrough(w *countingWriter, src io.Reader, z streamEncoder) error {
+	var dst io.Writer = w
+	if z != nil {
+		dst = z
+	}
 	bp := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(bp)
 	buf := *bp
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
-			if _, werr := w.Write(buf[:n]); werr != nil {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return nil // the viewer went away; nothing to tell it
+			}
+			if z != nil && z.Flush() != nil {
+				return nil
 			}
 			w.Flush()
 		}
 		if err == io.EOF {
+			if z != nil {
+				z.Close()
+			}
 			return nil
 		}
 		if err != nil {
