@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/terncdn/tern/bench/loadstat"
 )
 
 // config is one run.
@@ -27,27 +29,18 @@ type config struct {
 	sessions tls.ClientSessionCache
 }
 
-// result sums up a run.
+// result sums up a run: the answers, and the handshakes.
 type result struct {
-	ok, errors int
+	*loadstat.Result
 	handshakes int // completed, full or resumed
-	bytes      int64
-	elapsed    time.Duration
-	latencies  []time.Duration // of the good connections, sorted
-	resumed    int             // handshakes that resumed a session (must be 0)
-	// seen tallies the negotiated parameters, e.g. "version=TLSv1.3".
-	seen     map[string]int
-	firstErr error
+	resumed    int // handshakes that resumed a session (must be 0)
 }
 
-// worker's tally, merged into the result at the end.
+// tally is one worker's count. Seen counts the negotiated parameters,
+// e.g. "version=TLSv1.3".
 type tally struct {
-	ok, errors, resumed int
-	handshakes          int
-	bytes               int64
-	latencies           []time.Duration
-	seen                map[string]int
-	firstErr            error
+	loadstat.Tally
+	handshakes, resumed int
 }
 
 func parseCurves(s string) ([]tls.CurveID, error) {
@@ -103,43 +96,27 @@ func run(cfg config) (*result, error) {
 	tallies := make([]tally, cfg.conns)
 	var wg sync.WaitGroup
 	for i := range tallies {
-		wg.Add(1)
-		go func(t *tally) {
-			defer wg.Done()
-			t.seen = map[string]int{}
+		wg.Go(func() {
 			for time.Now().Before(stop) {
-				one(cfg, tlsConfig, req, t)
+				one(cfg, tlsConfig, req, &tallies[i])
 			}
-		}(&tallies[i])
+		})
 	}
 	wg.Wait()
-	r := &result{elapsed: time.Since(start), seen: map[string]int{}}
-	for _, t := range tallies {
-		r.ok += t.ok
-		r.errors += t.errors
-		r.resumed += t.resumed
-		r.handshakes += t.handshakes
-		r.bytes += t.bytes
-		r.latencies = append(r.latencies, t.latencies...)
-		for k, v := range t.seen {
-			r.seen[k] += v
-		}
-		if r.firstErr == nil {
-			r.firstErr = t.firstErr
-		}
+	answers := make([]*loadstat.Tally, len(tallies))
+	r := &result{}
+	for i := range tallies {
+		answers[i] = &tallies[i].Tally
+		r.handshakes += tallies[i].handshakes
+		r.resumed += tallies[i].resumed
 	}
-	slices.Sort(r.latencies)
+	r.Result = loadstat.Merge(time.Since(start), answers...)
 	return r, nil
 }
 
 // one connection: dial, full handshake, one GET, the whole answer, close.
 func one(cfg config, tlsConfig *tls.Config, req []byte, t *tally) {
-	fail := func(err error) {
-		t.errors++
-		if t.firstErr == nil {
-			t.firstErr = err
-		}
-	}
+	fail := t.Fail
 	t0 := time.Now()
 	raw, err := net.DialTimeout("tcp", cfg.addr, 10*time.Second)
 	if err != nil {
@@ -158,10 +135,10 @@ func one(cfg config, tlsConfig *tls.Config, req []byte, t *tally) {
 	if st.DidResume {
 		t.resumed++
 	}
-	t.seen["version="+tls.VersionName(st.Version)]++
-	t.seen["cipher="+tls.CipherSuiteName(st.CipherSuite)]++
-	t.seen["curve="+st.CurveID.String()]++
-	t.seen["alpn="+st.NegotiatedProtocol]++
+	t.See("version=" + tls.VersionName(st.Version))
+	t.See("cipher=" + tls.CipherSuiteName(st.CipherSuite))
+	t.See("curve=" + st.CurveID.String())
+	t.See("alpn=" + st.NegotiatedProtocol)
 	if _, err := c.Write(req); err != nil {
 		fail(fmt.Errorf("write request: %w", err))
 		return
@@ -178,15 +155,14 @@ func one(cfg config, tlsConfig *tls.Config, req []byte, t *tally) {
 		fail(fmt.Errorf("read body: %w", err))
 		return
 	}
-	t.bytes += cr.n
+	t.Bytes += cr.n
 	switch {
 	case resp.StatusCode != http.StatusOK:
 		fail(fmt.Errorf("GET %s: status %d", cfg.path, resp.StatusCode))
 	case cfg.wantLen >= 0 && n != cfg.wantLen:
 		fail(fmt.Errorf("GET %s: %d body bytes, want %d", cfg.path, n, cfg.wantLen))
 	default:
-		t.ok++
-		t.latencies = append(t.latencies, time.Since(t0))
+		t.Good(time.Since(t0))
 	}
 }
 
@@ -201,31 +177,12 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// percentile is the nearest-rank percentile of sorted durations.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(float64(len(sorted))*p/100+0.999999) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
-}
-
-func (r *result) resultLine() string {
-	var maxLat time.Duration
-	if len(r.latencies) > 0 {
-		maxLat = r.latencies[len(r.latencies)-1]
-	}
-	return fmt.Sprintf("RESULT requests=%d bytes=%d duration_us=%d p50_us=%d p99_us=%d max_us=%d errors=%d",
-		r.ok, r.bytes, r.elapsed.Microseconds(), percentile(r.latencies, 50).Microseconds(),
-		percentile(r.latencies, 99).Microseconds(), maxLat.Microseconds(), r.errors)
-}
-
 func (r *result) handshakeLine() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "HANDSHAKES full=%d resumed=%d", r.handshakes-r.resumed, r.resumed)
 	for _, k := range []string{"version", "cipher", "curve", "alpn"} {
 		var vals []string
-		for kv, n := range r.seen {
+		for kv, n := range r.Seen {
 			if v, ok := strings.CutPrefix(kv, k+"="); ok {
 				if v == "" {
 					v = "none"
@@ -236,8 +193,8 @@ func (r *result) handshakeLine() string {
 		slices.Sort(vals)
 		fmt.Fprintf(&b, " %s=%s", k, strings.Join(vals, ","))
 	}
-	if r.firstErr != nil {
-		fmt.Fprintf(&b, " first_err=%q", r.firstErr.Error())
+	if r.FirstErr != nil {
+		fmt.Fprintf(&b, " first_err=%q", r.FirstErr.Error())
 	}
 	return b.String()
 }

@@ -34,12 +34,12 @@ func TestRunFullHandshakes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.ok < 4 || r.errors != 0 {
-		t.Fatalf("ok %d errors %d (first: %v), want at least 4 answers and no errors", r.ok, r.errors, r.firstErr)
+	if r.OK < 4 || r.Errors != 0 {
+		t.Fatalf("ok %d errors %d (first: %v), want at least 4 answers and no errors", r.OK, r.Errors, r.FirstErr)
 	}
 	// Each answer took its own connection and handshake.
-	if got := handshakes.Load(); got != int64(r.handshakes) || r.handshakes != r.ok {
-		t.Errorf("server saw %d handshakes, client %d, answers %d; want all equal", got, r.handshakes, r.ok)
+	if got := handshakes.Load(); got != int64(r.handshakes) || r.handshakes != r.OK {
+		t.Errorf("server saw %d handshakes, client %d, answers %d; want all equal", got, r.handshakes, r.OK)
 	}
 	if r.resumed != 0 {
 		t.Errorf("resumed %d, want 0: the client keeps no sessions", r.resumed)
@@ -50,8 +50,8 @@ func TestRunFullHandshakes(t *testing.T) {
 			t.Errorf("handshake line %q lacks %q", line, want)
 		}
 	}
-	if !strings.HasPrefix(r.resultLine(), "RESULT requests=") || !strings.HasSuffix(r.resultLine(), "errors=0") {
-		t.Errorf("result line %q", r.resultLine())
+	if !strings.HasPrefix(r.Line(), "RESULT requests=") || !strings.HasSuffix(r.Line(), "errors=0") {
+		t.Errorf("result line %q", r.Line())
 	}
 }
 
@@ -68,8 +68,8 @@ func TestRunCountsResumption(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.ok < 2 || r.resumed == 0 || r.resumed >= r.handshakes {
-		t.Fatalf("ok %d handshakes %d resumed %d: want the first full and later ones resumed", r.ok, r.handshakes, r.resumed)
+	if r.OK < 2 || r.resumed == 0 || r.resumed >= r.handshakes {
+		t.Fatalf("ok %d handshakes %d resumed %d: want the first full and later ones resumed", r.OK, r.handshakes, r.resumed)
 	}
 }
 
@@ -82,8 +82,8 @@ func TestRunCountsWrongAnswers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.ok != 0 || r.errors == 0 || !strings.Contains(r.firstErr.Error(), "5 body bytes, want 1024") {
-		t.Fatalf("ok %d errors %d first %v: want every answer counted as wrong", r.ok, r.errors, r.firstErr)
+	if r.OK != 0 || r.Errors == 0 || !strings.Contains(r.FirstErr.Error(), "5 body bytes, want 1024") {
+		t.Fatalf("ok %d errors %d first %v: want every answer counted as wrong", r.OK, r.Errors, r.FirstErr)
 	}
 }
 

@@ -48,7 +48,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "handshake:", err)
 		os.Exit(1)
 	}
-	fmt.Println(r.resultLine())
+	fmt.Println(r.Line())
 	fmt.Println(r.handshakeLine())
 	if r.resumed > 0 {
 		fmt.Fprintf(os.Stderr, "handshake: %d connections resumed a session; the figures are not of full handshakes\n", r.resumed)

@@ -13,6 +13,8 @@ import (
 
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
+
+	"github.com/terncdn/tern/bench/loadstat"
 )
 
 // config is one run.
@@ -32,24 +34,6 @@ type config struct {
 
 // tlsRoots lets tests trust their server's certificate.
 type tlsRoots struct{ config *tls.Config }
-
-// result sums up a run.
-type result struct {
-	ok, errors int
-	bytes      int64
-	elapsed    time.Duration
-	latencies  []time.Duration // of the good answers, sorted
-	protos     map[string]int  // the answers' protocols, e.g. "HTTP/3.0"
-	firstErr   error
-}
-
-type tally struct {
-	ok, errors int
-	bytes      int64
-	latencies  []time.Duration
-	protos     map[string]int
-	firstErr   error
-}
 
 // transport is one connection's client for cfg.proto.
 func transport(cfg config) (http.RoundTripper, func(), error) {
@@ -91,7 +75,7 @@ func transport(cfg config) (http.RoundTripper, func(), error) {
 // with one request, then sends requests from c x m workers until the time
 // or the count is up. Failed requests are counted, not returned; only a
 // bad configuration or a connection that cannot be made is an error.
-func run(cfg config) (*result, error) {
+func run(cfg config) (*loadstat.Result, error) {
 	if cfg.conns < 1 || cfg.streams < 1 {
 		return nil, fmt.Errorf("-c %d -m %d: want at least 1 of each", cfg.conns, cfg.streams)
 	}
@@ -111,55 +95,35 @@ func run(cfg config) (*result, error) {
 		defer closeIdle()
 		rts[i] = rt
 		// The connection and its handshake, before the clock starts.
-		var t tally
-		t.protos = map[string]int{}
+		var t loadstat.Tally
 		one(cfg, rt, &t)
-		if t.firstErr != nil {
-			return nil, fmt.Errorf("first request on connection %d: %w", i+1, t.firstErr)
+		if t.FirstErr != nil {
+			return nil, fmt.Errorf("first request on connection %d: %w", i+1, t.FirstErr)
 		}
 	}
 
 	var sent atomic.Int64
 	start := time.Now()
 	stop := start.Add(cfg.duration)
-	tallies := make([]tally, nt*per)
+	tallies := make([]*loadstat.Tally, nt*per)
 	var wg sync.WaitGroup
 	for i := range tallies {
-		wg.Add(1)
-		go func(rt http.RoundTripper, t *tally) {
-			defer wg.Done()
-			t.protos = map[string]int{}
+		t := &loadstat.Tally{}
+		tallies[i] = t
+		wg.Go(func() {
 			for time.Now().Before(stop) && (cfg.count == 0 || sent.Add(1) <= cfg.count) {
-				one(cfg, rt, t)
+				one(cfg, rts[i/per], t)
 			}
-		}(rts[i/per], &tallies[i])
+		})
 	}
 	wg.Wait()
-	r := &result{elapsed: time.Since(start), protos: map[string]int{}}
-	for _, t := range tallies {
-		r.ok += t.ok
-		r.errors += t.errors
-		r.bytes += t.bytes
-		r.latencies = append(r.latencies, t.latencies...)
-		for k, v := range t.protos {
-			r.protos[k] += v
-		}
-		if r.firstErr == nil {
-			r.firstErr = t.firstErr
-		}
-	}
-	slices.Sort(r.latencies)
+	r := loadstat.Merge(time.Since(start), tallies...)
 	return r, nil
 }
 
 // one request: GET, the whole body, checked.
-func one(cfg config, rt http.RoundTripper, t *tally) {
-	fail := func(err error) {
-		t.errors++
-		if t.firstErr == nil {
-			t.firstErr = err
-		}
-	}
+func one(cfg config, rt http.RoundTripper, t *loadstat.Tally) {
+	fail := t.Fail
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, cfg.url, nil)
@@ -175,8 +139,8 @@ func one(cfg config, rt http.RoundTripper, t *tally) {
 	}
 	n, err := io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	t.bytes += n
-	t.protos[resp.Proto]++
+	t.Bytes += n
+	t.See(resp.Proto)
 	switch {
 	case err != nil:
 		fail(fmt.Errorf("GET %s: body: %w", cfg.url, err))
@@ -185,33 +149,14 @@ func one(cfg config, rt http.RoundTripper, t *tally) {
 	case cfg.wantLen >= 0 && n != cfg.wantLen:
 		fail(fmt.Errorf("GET %s: %d body bytes, want %d", cfg.url, n, cfg.wantLen))
 	default:
-		t.ok++
-		t.latencies = append(t.latencies, time.Since(t0))
+		t.Good(time.Since(t0))
 	}
 }
 
-// percentile is the nearest-rank percentile of sorted durations.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
-	}
-	i := int(float64(len(sorted))*p/100+0.999999) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
-}
-
-func (r *result) resultLine() string {
-	var maxLat time.Duration
-	if len(r.latencies) > 0 {
-		maxLat = r.latencies[len(r.latencies)-1]
-	}
-	return fmt.Sprintf("RESULT requests=%d bytes=%d duration_us=%d p50_us=%d p99_us=%d max_us=%d errors=%d",
-		r.ok, r.bytes, r.elapsed.Microseconds(), percentile(r.latencies, 50).Microseconds(),
-		percentile(r.latencies, 99).Microseconds(), maxLat.Microseconds(), r.errors)
-}
-
-func (r *result) protocolLine(cfg config) string {
+// protocolLine says which protocols answered, and the first error.
+func protocolLine(r *loadstat.Result, cfg config) string {
 	var protos []string
-	for p, n := range r.protos {
+	for p, n := range r.Seen {
 		protos = append(protos, fmt.Sprintf("%s:%d", p, n))
 	}
 	slices.Sort(protos)
@@ -220,8 +165,8 @@ func (r *result) protocolLine(cfg config) string {
 		conns, streams = cfg.conns*cfg.streams, 1
 	}
 	s := fmt.Sprintf("PROTOCOL proto=%s conns=%d streams=%d answers=%v", cfg.proto, conns, streams, protos)
-	if r.firstErr != nil {
-		s += fmt.Sprintf(" first_err=%q", r.firstErr.Error())
+	if r.FirstErr != nil {
+		s += fmt.Sprintf(" first_err=%q", r.FirstErr.Error())
 	}
 	return s
 }

@@ -56,21 +56,21 @@ func TestRunEachProtocol(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if r.ok < 6 || r.errors != 0 {
-				t.Fatalf("ok %d errors %d (first: %v), want at least 6 answers and no errors", r.ok, r.errors, r.firstErr)
+			if r.OK < 6 || r.Errors != 0 {
+				t.Fatalf("ok %d errors %d (first: %v), want at least 6 answers and no errors", r.OK, r.Errors, r.FirstErr)
 			}
-			if len(r.protos) != 1 || r.protos[tc.answer] != r.ok {
-				t.Errorf("answers by protocol %v, want all %d %s", r.protos, r.ok, tc.answer)
+			if len(r.Seen) != 1 || r.Seen[tc.answer] != r.OK {
+				t.Errorf("answers by protocol %v, want all %d %s", r.Seen, r.OK, tc.answer)
 			}
-			if r.bytes != int64(r.ok)*1024 {
-				t.Errorf("bytes %d, want %d", r.bytes, r.ok*1024)
+			if r.Bytes != int64(r.OK)*1024 {
+				t.Errorf("bytes %d, want %d", r.Bytes, r.OK*1024)
 			}
-			line := r.protocolLine(cfg)
+			line := protocolLine(r, cfg)
 			if want := fmt.Sprintf("conns=%d", tc.conns); !strings.Contains(line, want) {
 				t.Errorf("%q does not say %s", line, want)
 			}
-			if !strings.HasPrefix(r.resultLine(), "RESULT requests=") {
-				t.Errorf("result line %q", r.resultLine())
+			if !strings.HasPrefix(r.Line(), "RESULT requests=") {
+				t.Errorf("result line %q", r.Line())
 			}
 		})
 	}
@@ -97,8 +97,8 @@ func TestRunCount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.ok != 10 || r.elapsed > 5*time.Second {
-		t.Errorf("ok %d in %s, want 10 requests and an early stop", r.ok, r.elapsed)
+	if r.OK != 10 || r.Elapsed > 5*time.Second {
+		t.Errorf("ok %d in %s, want 10 requests and an early stop", r.OK, r.Elapsed)
 	}
 }
 

@@ -43,6 +43,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "protoload:", err)
 		os.Exit(1)
 	}
-	fmt.Println(r.resultLine())
-	fmt.Println(r.protocolLine(cfg))
+	fmt.Println(r.Line())
+	fmt.Println(protocolLine(r, cfg))
 }
