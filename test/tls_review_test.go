@@ -20,8 +20,9 @@ import (
 
 // weakStrongTern is a tern with two distributions on one HTTPS listener:
 // "weak" (weak.test, security policy TLSv1) and "strong" (strong.test,
-// the edge's TLSv1.2_2021), each with its own certificate.
-func weakStrongTern(t *testing.T) (*node, string, *certstest.CA) {
+// the edge's TLSv1.2_2021, or strongPolicy), each with its own
+// certificate.
+func weakStrongTern(t *testing.T, strongPolicy ...string) (*node, string, *certstest.CA) {
 	t.Helper()
 	o := startOrigin(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "max-age=600")
@@ -51,10 +52,18 @@ distributions:
   - id: strong
     aliases: [strong.test]
     certificate: {cert_file: "` + strong.CertFile + `", key_file: "` + strong.KeyFile + `"}
-    origins: [{id: web, domain_name: 127.0.0.1, http_port: ` + o.port() + `}]
+` + policyLine(strongPolicy) + `    origins: [{id: web, domain_name: 127.0.0.1, http_port: ` + o.port() + `}]
     default_cache_behavior: {target_origin_id: web}
 `
 	return startTern(t, cfg), tlsAddr, ca
+}
+
+// policyLine is a distribution's security_policy line, if one is given.
+func policyLine(policy []string) string {
+	if len(policy) == 0 {
+		return ""
+	}
+	return "    security_policy: " + policy[0] + "\n"
 }
 
 // TestSecurityPolicyNotBypassedByHost: a viewer that negotiates TLS 1.1
