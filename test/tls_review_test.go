@@ -33,17 +33,7 @@ func weakStrongTern(t *testing.T, strongPolicy ...string) (*node, string, *certs
 	weak := ca.Issue(t, []string{"weak.test"}, certstest.Options{})
 	strong := ca.Issue(t, []string{"strong.test"}, certstest.Options{})
 	tlsAddr := freeAddr(t)
-	cfg := `edge:
-  listen: "%EDGE%"
-  node_id: e2e-1
-  listen_tls: "` + tlsAddr + `"
-  tls:
-    default_certificate: {cert_file: "` + def.CertFile + `", key_file: "` + def.KeyFile + `"}
-    http3: false
-admin:
-  listen: "%ADMIN%"
-distributions:
-  - id: weak
+	cfg := tlsEdgeHead(tlsAddr, def) + `  - id: weak
     aliases: [weak.test]
     certificate: {cert_file: "` + weak.CertFile + `", key_file: "` + weak.KeyFile + `"}
     security_policy: TLSv1
@@ -56,6 +46,23 @@ distributions:
     default_cache_behavior: {target_origin_id: web}
 `
 	return startTern(t, cfg), tlsAddr, ca
+}
+
+// tlsEdgeHead is the configuration of an edge with an HTTPS listener at
+// tlsAddr (HTTP/3 off) whose default certificate is def, up to its
+// distributions: the list's entries follow.
+func tlsEdgeHead(tlsAddr string, def *certstest.Issued) string {
+	return `edge:
+  listen: "%EDGE%"
+  node_id: e2e-1
+  listen_tls: "` + tlsAddr + `"
+  tls:
+    default_certificate: {cert_file: "` + def.CertFile + `", key_file: "` + def.KeyFile + `"}
+    http3: false
+admin:
+  listen: "%ADMIN%"
+distributions:
+`
 }
 
 // policyLine is a distribution's security_policy line, if one is given.
@@ -186,17 +193,7 @@ func TestRefusedReloadKeepsCertificates(t *testing.T) {
 	def := ca.Issue(t, []string{"default.test"}, certstest.Options{})
 	shop := ca.Issue(t, []string{"shop.test"}, certstest.Options{})
 	tlsAddr := freeAddr(t)
-	head := `edge:
-  listen: "%EDGE%"
-  node_id: e2e-1
-  listen_tls: "` + tlsAddr + `"
-  tls:
-    default_certificate: {cert_file: "` + def.CertFile + `", key_file: "` + def.KeyFile + `"}
-    http3: false
-admin:
-  listen: "%ADMIN%"
-distributions:
-  - id: shop
+	head := tlsEdgeHead(tlsAddr, def) + `  - id: shop
     aliases: [shop.test]
     origins: [{id: web, domain_name: 127.0.0.1, http_port: ` + o.port() + `}]
     default_cache_behavior: {target_origin_id: web}
@@ -241,17 +238,7 @@ func TestExpiredCertificateDoesNotStopTheEdge(t *testing.T) {
 	old := ca.Issue(t, []string{"old.test"}, certstest.Options{NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-time.Hour)})
 	shop := ca.Issue(t, []string{"shop.test"}, certstest.Options{})
 	tlsAddr := freeAddr(t)
-	n := startTern(t, `edge:
-  listen: "%EDGE%"
-  node_id: e2e-1
-  listen_tls: "`+tlsAddr+`"
-  tls:
-    default_certificate: {cert_file: "`+def.CertFile+`", key_file: "`+def.KeyFile+`"}
-    http3: false
-admin:
-  listen: "%ADMIN%"
-distributions:
-  - id: old
+	n := startTern(t, tlsEdgeHead(tlsAddr, def)+`  - id: old
     aliases: [old.test]
     certificate: {cert_file: "`+old.CertFile+`", key_file: "`+old.KeyFile+`"}
     origins: [{id: web, domain_name: 127.0.0.1, http_port: `+o.port()+`}]
